@@ -1,0 +1,109 @@
+"""Typed errors: library code raises them, only the CLI prints and exits.
+
+Every error carries one sentence that says what is wrong and what to do,
+and a distinct exit code.  Errors are split by blame: UserError (the input
+is wrong: fix the tree, the options) and EnvironmentProblem (this machine
+lacks a tool or space).  Exit codes are allocated here, in one table, so
+that no two mean the same thing:
+
+    0   success (also "not affected" and "already applied")
+    1   a check failed (patchgen check, patchgen verify)
+    2   usage error (argparse)
+    3-19  core: tree, parse, rule, apply
+    20-29 format
+    30-39 check
+    40-49 verify (build, boot)
+    70  internal error (a bug in patchgen: please report it)
+"""
+
+
+class PatchgenError(Exception):
+    """Base of every error patchgen reports to its user."""
+
+    exit_code = 70
+    blame = "patchgen"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UserError(PatchgenError):
+    """The input is wrong; the message says how to fix it."""
+
+    blame = "user"
+    exit_code = 3
+
+
+class EnvironmentProblem(PatchgenError):
+    """This machine lacks something (a tool, disk space, a device)."""
+
+    blame = "environment"
+    exit_code = 10
+
+
+# --- core: 3-19 -----------------------------------------------------------
+
+class NotAGitTree(UserError):
+    exit_code = 3
+
+
+class DirtyTree(UserError):
+    exit_code = 4
+
+
+class MissingFile(UserError):
+    """A file the rule needs is missing or unreadable (also: no mm/)."""
+
+    exit_code = 5
+
+
+class UnparseableSite(UserError):
+    exit_code = 6
+
+
+class BranchExists(UserError):
+    exit_code = 7
+
+
+class IdentityUnset(UserError):
+    exit_code = 8
+
+
+class RuleRefused(UserError):
+    """The rule cannot be applied to this tree as it is (says why)."""
+
+    exit_code = 9
+
+
+class ToolMissing(EnvironmentProblem):
+    exit_code = 10
+
+
+class CommandFailed(EnvironmentProblem):
+    """An external command failed where it should not have."""
+
+    exit_code = 11
+
+
+class CommandTimeout(EnvironmentProblem):
+    exit_code = 12
+
+
+class ApplyFailed(PatchgenError):
+    """A step of apply failed half-way; nothing was left behind."""
+
+    exit_code = 13
+
+
+class BadRule(PatchgenError):
+    """A rule or its templates are inconsistent (found when loaded)."""
+
+    exit_code = 14
+
+
+class UnknownRevision(UserError):
+    exit_code = 15
