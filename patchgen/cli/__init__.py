@@ -13,9 +13,9 @@ import sys
 
 from patchgen import __version__
 from patchgen.errors import PatchgenError
-from patchgen.cli import apply, demo, scan
+# Command modules: each adds itself here.
 
-COMMANDS = [scan, apply, demo]
+COMMANDS = []
 
 
 def build_parser() -> argparse.ArgumentParser:
