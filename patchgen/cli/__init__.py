@@ -13,9 +13,9 @@ import sys
 
 from patchgen import __version__
 from patchgen.errors import PatchgenError
-# Command modules: each adds itself here.
+from patchgen.cli import apply, demo, scan
 
-COMMANDS = []
+COMMANDS = [scan, apply, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

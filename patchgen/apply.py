@@ -1,0 +1,56 @@
+"""Apply: scan a tree's HEAD, build the rule's series, commit it on a branch.
+
+Works from the commit HEAD points to, never from the working tree, and
+writes with git plumbing only (commits.py): the user's checked-out branch,
+index and working tree stay as they were, and a failure leaves no branch.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from patchgen.commits import Patch, Series, check_branch_free, commit_series
+from patchgen.errors import IdentityUnset
+from patchgen.rewrite import MessageFacts, build_patches, combined_diff
+from patchgen.rules import REFUSED, REWRITE, Report, get_rule
+from patchgen.tree import open_git_tree
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    report: Report
+    patches: tuple[Patch, ...]
+    series: Series | None      # None for a dry run or when nothing was made
+    diff: str                  # the combined diff (dry run)
+
+
+def apply_rule(path: str | Path, rule_id: str, *, branch: str | None = None,
+               dry_run: bool = False, force: bool = False) -> ApplyResult:
+    rule = get_rule(rule_id)
+    tree = open_git_tree(path)
+    if not dry_run:
+        tree.ensure_clean()
+    base = tree.head()
+    source = tree.at(base)
+    report = rule.scan(source)
+    if report.verdict == REFUSED and report.refusal_code is not None:
+        raise report.refusal_code(report.summary + " Nothing was created.")
+    if report.verdict != REWRITE:
+        return ApplyResult(report, (), None, "")
+    branch = branch or rule.default_branch
+    identity = tree.identity()
+    if identity is None:
+        raise IdentityUnset(f"git user.name or user.email is not set for "
+                            f"{tree.root}: set them (git config user.name ...; "
+                            "git config user.email ...) so the patches can be "
+                            "signed off")
+    if not dry_run:
+        check_branch_free(tree, branch, force)
+    facts = MessageFacts(
+        signer=f"{identity[0]} <{identity[1]}>",
+        find_commit=lambda subject: tree.find_commit_by_subject(subject, base))
+    patches = build_patches(rule, report, source, facts)
+    if dry_run:
+        return ApplyResult(report, tuple(patches), None,
+                           combined_diff(source, patches))
+    series = commit_series(tree, base, patches, branch, identity, force=force)
+    return ApplyResult(report, tuple(patches), series, "")

@@ -1,0 +1,20 @@
+"""patchgen scan: where the pattern is, which era, what would change."""
+
+from patchgen.cli.output import report_json, report_text
+from patchgen.rules import DEFAULT_RULE
+from patchgen.scan import scan_tree
+
+NAME = "scan"
+HELP = "report where the rule's pattern is, its era and what apply would do (read-only)"
+
+
+def add_arguments(parser):
+    parser.add_argument("--tree", required=True, help="top of the kernel source tree")
+    parser.add_argument("--rule", default=DEFAULT_RULE, help="rule to run (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def run(args) -> int:
+    report = scan_tree(args.tree, args.rule)
+    print(report_json(report) if args.json else report_text(report))
+    return 0

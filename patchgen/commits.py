@@ -1,0 +1,128 @@
+"""Commits: a list of patches becomes a branch, with git plumbing only.
+
+The user's checked-out branch, index and working tree are never touched:
+blobs and trees are written with hash-object and a private index file
+(GIT_INDEX_FILE), commits with commit-tree, and the branch ref is created
+last, in one update-ref, only when every commit exists.  A failure before
+that leaves only unreachable objects (git gc removes them), no branch.
+Paths are added with update-index --cacheinfo, so a .gitignore that hides
+everything (Debian's linux-source tree) cannot drop a new file.
+"""
+
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Mapping
+
+from patchgen.errors import ApplyFailed, BranchExists, PatchgenError, UserError
+from patchgen.runner import run
+from patchgen.tree import GitKernelTree
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One commit to make: its message and the new contents of its files."""
+
+    subject: str
+    message: str                     # the whole message, subject line first
+    changes: Mapping[str, bytes]     # path in the kernel tree -> new contents
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Series:
+    branch: str
+    base: str
+    commits: tuple[Commit, ...]
+
+
+def check_branch_name(tree: GitKernelTree, name: str) -> None:
+    result = run(["git", "-C", tree.root, "check-ref-format", "--branch", name],
+                 check=False)
+    if result.returncode != 0:
+        raise UserError(f"{name!r} is not a valid branch name: choose another "
+                        "with --branch")
+
+
+def current_branch(tree: GitKernelTree) -> str | None:
+    result = run(["git", "-C", tree.root, "symbolic-ref", "-q", "HEAD"], check=False)
+    return result.stdout.strip() or None
+
+
+def check_branch_free(tree: GitKernelTree, name: str, force: bool) -> None:
+    check_branch_name(tree, name)
+    if current_branch(tree) == f"refs/heads/{name}":
+        raise BranchExists(f"branch {name} is checked out in {tree.root}: "
+                           "patchgen never moves your checked-out branch; "
+                           "choose another name with --branch")
+    if tree.branch_exists(name) and not force:
+        raise BranchExists(f"branch {name} already exists: choose another name "
+                           "with --branch, or pass --force to replace it")
+
+
+def _git(tree: GitKernelTree, *args, env=None, input=None):
+    return run(["git", "-C", tree.repo.working_tree_dir, *args], env=env,
+               input=input, timeout=600)
+
+
+def commit_series(tree: GitKernelTree, base: str, patches: list[Patch],
+                  branch: str, identity: tuple[str, str], *,
+                  force: bool = False) -> Series:
+    """Commit *patches* on top of *base* and point *branch* at the result."""
+    check_branch_free(tree, branch, force)
+    name, email = identity
+    who = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+           "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+    git_dir = tree.repo.git_dir
+    fd, index_path = tempfile.mkstemp(prefix="patchgen-index-", dir=git_dir)
+    os.close(fd)
+    os.unlink(index_path)  # read-tree writes it afresh
+    index_env = {"GIT_INDEX_FILE": index_path}
+    made: list[Commit] = []
+    try:
+        _git(tree, "read-tree", base, env=index_env)
+        parent = base
+        for patch in patches:
+            for path, data in sorted(patch.changes.items()):
+                full = tree.prefix + path
+                blob = _hash_blob(tree, data)
+                mode = _mode_of(tree, parent, full)
+                _git(tree, "update-index", "--add", "--cacheinfo",
+                     f"{mode},{blob},{full}", env=index_env)
+            tree_id = _git(tree, "write-tree", env=index_env).stdout.strip()
+            sha = _git(tree, "commit-tree", tree_id, "-p", parent, "-F", "-",
+                       env=who, input=patch.message).stdout.strip()
+            made.append(Commit(sha, patch.subject))
+            parent = sha
+        old = [] if force else [""]
+        if force and tree.branch_exists(branch):
+            old = [tree.repo.commit(f"refs/heads/{branch}").hexsha]
+        _git(tree, "update-ref", "-m", "patchgen apply", f"refs/heads/{branch}",
+             parent, *old)
+    except PatchgenError as exc:
+        raise ApplyFailed(f"making the series failed ({exc}); no branch was "
+                          "created and your tree is untouched") from exc
+    finally:
+        if os.path.exists(index_path):
+            os.unlink(index_path)
+    return Series(branch, base, tuple(made))
+
+
+def _hash_blob(tree: GitKernelTree, data: bytes) -> str:
+    # --no-filters: the bytes are exactly the file's, whatever attributes say.
+    result = run(["git", "-C", tree.repo.working_tree_dir, "hash-object", "-w",
+                  "--no-filters", "--stdin"], input=data, text=False, timeout=120)
+    return result.stdout.decode().strip()
+
+
+def _mode_of(tree: GitKernelTree, commit: str, path: str) -> str:
+    try:
+        blob = tree.repo.commit(commit).tree / path
+        return f"{blob.mode:o}"
+    except KeyError:
+        return "100644"

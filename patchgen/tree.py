@@ -1,0 +1,275 @@
+"""The kernel tree: where rules read files from.
+
+Three sources share one small interface (read, exists, files_containing):
+WorkTree reads the files on disk (scan is read-only and works on any
+folder), CommitTree reads a commit's blobs (apply works from HEAD and never
+looks at the working tree), Overlay puts a patch's new file contents over
+another source (each patch of a series sees the ones before it).
+
+files_containing() is what keeps a whole-tree scan fast: `git grep` (or
+grep outside git) finds the few files that can hold a pattern, and only
+those are parsed.
+"""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Protocol
+
+import git
+
+from patchgen.errors import (DirtyTree, MissingFile, NotAGitTree,
+                             UnknownRevision, UserError)
+from patchgen.runner import run
+
+
+class FileSource(Protocol):
+    label: str
+
+    def read(self, path: str) -> bytes: ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def files_containing(self, words: Iterable[str],
+                         suffixes: Iterable[str] = (".c", ".h")) -> list[str]: ...
+
+
+def _grep_pattern(words: Iterable[str]) -> list[str]:
+    args = []
+    for word in sorted(set(words)):
+        args += ["-e", word]
+    return args
+
+
+def _pathspecs(suffixes: Iterable[str]) -> list[str]:
+    return [f"*{s}" for s in suffixes]
+
+
+@dataclass(frozen=True)
+class WorkTree:
+    """Files as they are on disk below *root*."""
+
+    root: Path
+    git_top: Path | None = None  # the enclosing repository, if any
+
+    @property
+    def label(self) -> str:
+        return str(self.root)
+
+    def read(self, path: str) -> bytes:
+        full = self.root / path
+        try:
+            return full.read_bytes()
+        except FileNotFoundError:
+            raise MissingFile(f"{path} is missing from {self.root}: the rule "
+                              "needs it; check that --tree is the top of a "
+                              "kernel source tree") from None
+        except (PermissionError, IsADirectoryError, OSError) as exc:
+            raise MissingFile(f"cannot read {full} ({exc.strerror or exc}): "
+                              "fix its permissions and retry") from None
+
+    def exists(self, path: str) -> bool:
+        return (self.root / path).is_file()
+
+    def files_containing(self, words, suffixes=(".c", ".h")) -> list[str]:
+        words = list(words)
+        if self.git_top is not None:
+            # Tracked and untracked (not ignored) files, as on disk.
+            result = run(["git", "-C", self.root, "grep", "-l", "-I", "-F",
+                          "--untracked", "--full-name", *_grep_pattern(words),
+                          "--", *_pathspecs(suffixes)], check=False, timeout=600)
+            prefix = os.path.relpath(self.root, self.git_top)
+            prefix = "" if prefix == "." else prefix + "/"
+            names = [n[len(prefix):] if n.startswith(prefix) else n
+                     for n in result.stdout.splitlines()]
+        else:
+            includes = [f"--include=*{s}" for s in suffixes]
+            result = run(["grep", "-r", "-l", "-I", "-F", *includes,
+                          *_grep_pattern(words), "."], cwd=self.root,
+                         check=False, timeout=600)
+            names = [n[2:] if n.startswith("./") else n
+                     for n in result.stdout.splitlines()]
+        if result.returncode not in (0, 1):
+            raise UserError(f"searching {self.root} failed: "
+                            f"{result.stderr.strip()[:200]}")
+        return sorted(names)
+
+
+@dataclass(frozen=True)
+class CommitTree:
+    """Files as they are in one commit of a repository."""
+
+    repo: git.Repo = field(repr=False, compare=False)
+    commit: str  # full hex id
+    prefix: str = ""  # the kernel tree's folder inside the repository
+
+    @property
+    def label(self) -> str:
+        return f"{self.repo.working_tree_dir} at {self.commit[:12]}"
+
+    def _blob(self, path: str):
+        try:
+            return self.repo.commit(self.commit).tree / (self.prefix + path)
+        except KeyError:
+            return None
+
+    def read(self, path: str) -> bytes:
+        blob = self._blob(path)
+        if blob is None or blob.type != "blob":
+            raise MissingFile(f"{path} is missing from commit {self.commit[:12]}: "
+                              "the rule needs it; check that --tree is the top "
+                              "of a kernel source tree")
+        return blob.data_stream.read()
+
+    def exists(self, path: str) -> bool:
+        blob = self._blob(path)
+        return blob is not None and blob.type == "blob"
+
+    def files_containing(self, words, suffixes=(".c", ".h")) -> list[str]:
+        result = run(["git", "-C", self.repo.working_tree_dir, "grep", "-l",
+                      "-I", "-F", "--full-name", *_grep_pattern(words),
+                      self.commit, "--", *_pathspecs(suffixes)],
+                     check=False, timeout=600)
+        names = []
+        for line in result.stdout.splitlines():
+            name = line.split(":", 1)[1] if ":" in line else line
+            if name.startswith(self.prefix):
+                names.append(name[len(self.prefix):])
+        return sorted(names)
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """New contents for some files, over another source."""
+
+    base: FileSource
+    changes: Mapping[str, bytes]
+
+    @property
+    def label(self) -> str:
+        return self.base.label
+
+    def read(self, path: str) -> bytes:
+        if path in self.changes:
+            return self.changes[path]
+        return self.base.read(path)
+
+    def exists(self, path: str) -> bool:
+        return path in self.changes or self.base.exists(path)
+
+    def files_containing(self, words, suffixes=(".c", ".h")) -> list[str]:
+        words = [w.encode() for w in words]
+        found = set(self.base.files_containing([w.decode() for w in words], suffixes))
+        for path, data in self.changes.items():
+            if not path.endswith(tuple(suffixes)):
+                continue
+            if any(w in data for w in words):
+                found.add(path)
+            else:
+                found.discard(path)
+        return sorted(found)
+
+
+# --- opening a tree -------------------------------------------------------
+
+def _check_kernel_layout(root: Path) -> None:
+    if not root.is_dir():
+        raise MissingFile(f"{root} is not a folder: pass --tree the top of a "
+                          "kernel source tree")
+    if not (root / "mm").is_dir():
+        raise MissingFile(f"{root} has no mm/ folder: pass --tree the top of a "
+                          "kernel source tree (the folder with Makefile, mm/ "
+                          "and include/)")
+
+
+def open_worktree(path: str | Path) -> WorkTree:
+    """A tree to scan: any folder with mm/, in git or not."""
+    root = Path(path).resolve()
+    _check_kernel_layout(root)
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+        top = Path(repo.working_tree_dir).resolve()
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        top = None
+    return WorkTree(root, top)
+
+
+@dataclass(frozen=True)
+class GitKernelTree:
+    """A kernel tree in a git repository, ready for apply."""
+
+    root: Path
+    repo: git.Repo = field(repr=False, compare=False)
+    prefix: str  # root relative to the repository top, "" or "sub/dir/"
+
+    def head(self) -> str:
+        try:
+            return self.repo.head.commit.hexsha
+        except ValueError:
+            raise NotAGitTree(f"{self.root} has no commits yet: commit the tree "
+                              "first (git add -A -f && git commit)") from None
+
+    def resolve(self, rev: str) -> str:
+        try:
+            return self.repo.commit(rev).hexsha
+        except (git.BadName, ValueError, git.GitCommandError):
+            raise UnknownRevision(f"{rev!r} is not a commit in {self.root}: "
+                                  "give a branch, tag or commit id") from None
+
+    def at(self, commit: str) -> CommitTree:
+        return CommitTree(self.repo, commit, self.prefix)
+
+    def ensure_clean(self) -> None:
+        """Refuse a tree with uncommitted changes to tracked files."""
+        path = self.prefix.rstrip("/") or None
+        if self.repo.is_dirty(index=True, working_tree=True,
+                              untracked_files=False, path=path):
+            raise DirtyTree(f"{self.root} has uncommitted changes: commit or "
+                            "stash them first (patchgen works from HEAD and "
+                            "never touches your working tree)")
+
+    def branch_exists(self, name: str) -> bool:
+        return f"refs/heads/{name}" in {ref.path for ref in self.repo.branches}
+
+    def identity(self) -> tuple[str, str] | None:
+        reader = self.repo.config_reader()
+        try:
+            name = reader.get_value("user", "name")
+            email = reader.get_value("user", "email")
+        except Exception:  # configparser's NoSectionError/NoOptionError
+            return None
+        name, email = str(name).strip(), str(email).strip()
+        return (name, email) if name and email else None
+
+    def find_commit_by_subject(self, subject: str, rev: str = "HEAD") -> str | None:
+        """The newest commit in *rev*'s history whose subject is *subject*."""
+        result = run(["git", "-C", self.repo.working_tree_dir, "log",
+                      "--format=%H%x09%s", "--fixed-strings", f"--grep={subject}",
+                      rev], check=False, timeout=300)
+        for line in result.stdout.splitlines():
+            sha, _, found = line.partition("\t")
+            if found.strip() == subject:
+                return sha
+        return None
+
+
+def open_git_tree(path: str | Path) -> GitKernelTree:
+    root = Path(path).resolve()
+    if not root.exists():
+        raise MissingFile(f"{root} does not exist: pass --tree the top of a "
+                          "kernel source tree")
+    try:
+        repo = git.Repo(root, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise NotAGitTree(f"{root} is not in a git repository: run `git init && "
+                          "git add -A -f && git commit` there first, so the "
+                          "series has a base to start from") from None
+    if repo.bare:
+        raise NotAGitTree(f"{root} is a bare repository: pass a checkout")
+    _check_kernel_layout(root)
+    top = Path(repo.working_tree_dir).resolve()
+    prefix = os.path.relpath(root, top)
+    prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
+    tree = GitKernelTree(root, repo, prefix)
+    tree.head()
+    return tree
