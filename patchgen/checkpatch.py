@@ -9,10 +9,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from patchgen.errors import ToolMissing
+from patchgen.errors import CommandFailed, ToolMissing
 from patchgen.runner import run
 
-HEADER = re.compile(r"^(ERROR|WARNING|CHECK): (?:([A-Z_]+): )?(.*)$")
+# "WARNING:LONG_LINE: text" with --show-types, "WARNING: text" without.
+HEADER = re.compile(r"^(ERROR|WARNING|CHECK):(?:([A-Z0-9_]+):)? ?(.*)$")
+TOTAL = re.compile(r"^total: (\d+) errors, (\d+) warnings, (?:(\d+) checks, )?")
 WHERE = re.compile(r"^#\d+: FILE: (\S+):(\d+):")
 
 
@@ -56,6 +58,7 @@ def checkpatch_script(tree_root: str | Path) -> Path | None:
 
 
 def parse_output(patch: str, output: str, command: str) -> CheckpatchResult:
+    """Parse checkpatch's report; its own `total:` line must agree."""
     messages = []
     lines = output.splitlines()
     for index, line in enumerate(lines):
@@ -69,7 +72,17 @@ def parse_output(patch: str, output: str, command: str) -> CheckpatchResult:
                 file, where = location.group(1), int(location.group(2))
         messages.append(CheckpatchMessage(match.group(1), match.group(2),
                                           match.group(3), file, where))
-    return CheckpatchResult(patch, tuple(messages), command)
+    result = CheckpatchResult(patch, tuple(messages), command)
+    totals = [TOTAL.match(line) for line in lines if TOTAL.match(line)]
+    if not totals:
+        raise CommandFailed(f"{command} printed no `total:` line: "
+                            f"{output.strip()[:200] or 'no output'}")
+    errors, warnings = int(totals[-1].group(1)), int(totals[-1].group(2))
+    if (errors, warnings) != (result.errors, result.warnings):
+        raise CommandFailed(f"could not read all of checkpatch's findings for "
+                            f"{patch} ({errors} errors, {warnings} warnings "
+                            f"reported, {result.summary()} parsed)")
+    return result
 
 
 def run_checkpatch(tree_root: str | Path, patch_file: str | Path, *,
@@ -91,4 +104,5 @@ def run_checkpatch(tree_root: str | Path, patch_file: str | Path, *,
         argv.append("--strict")
     argv.append(str(patch_file))
     result = run(argv, check=False, timeout=120)
-    return parse_output(str(patch_file), result.stdout, result.command)
+    return parse_output(str(patch_file), result.stdout + result.stderr,
+                        result.command)
