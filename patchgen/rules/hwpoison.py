@@ -678,8 +678,10 @@ def make_free_path(source: FileSource, report: Report) -> StepResult:
     cleanup_text = [_reindent(parsed, s, "\t") for s in cleanup]
     hook = render(TEMPLATES + "free_path_hook.c.j2", page=page, order=order,
                   cleanup=cleanup_text)
-    text = "\n" + format_c(hook, indent)
     position = _line_end(parsed, anchor)
+    text = "\n" + format_c(hook, indent)
+    if not parsed.source[position:].startswith(b"\n"):
+        text += "\n"  # keep the hook a paragraph of its own
     cleanup_names = sorted({call_name(c) for s in cleanup for c in calls(s)} & CLEANUP_CALLS,
                            key=lambda n: ["memcg_kmem_uncharge",
                                           "__memcg_kmem_uncharge_page",

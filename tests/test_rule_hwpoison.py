@@ -1,0 +1,162 @@
+"""The hwpoison-put-last rule: snippets it must and must not match, and
+what scan concludes on each fixture era."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from patchgen.errors import RuleRefused
+from patchgen.fixtures import fixture_names
+from patchgen.parse import parse
+from patchgen.rules import ALREADY_APPLIED, NOT_AFFECTED, REFUSED, REWRITE, get_rule
+from patchgen.rules.hwpoison import (HELPER, PREREQUISITE, find_helper_calls,
+                                     find_put_then_poison_sites)
+from patchgen.tree import open_worktree
+
+SNIPPETS = Path(__file__).parent / "snippets" / "hwpoison-put-last"
+RULE = get_rule("hwpoison-put-last")
+
+
+def _expectation(path: Path) -> dict:
+    first = path.read_text().splitlines()[0]
+    match = re.match(r"/\* expect: (.*?) \*/", first)
+    assert match, f"{path.name} has no expect line"
+    if match.group(1).startswith("none"):
+        return {}
+    return dict(item.split("=") for item in match.group(1).split())
+
+
+@pytest.mark.parametrize("snippet", sorted((SNIPPETS / "match").glob("*.c")),
+                         ids=lambda p: p.stem)
+def test_snippet_matches(snippet):
+    expected = _expectation(snippet)
+    sites = [s for s in find_put_then_poison_sites(parse(snippet.read_bytes(), snippet.name))
+             if s.shape == "put-then-poison"]
+    assert len(sites) == 1, [s.reason for s in sites]
+    site = sites[0]
+    assert site.era == expected["era"]
+    assert site.action == expected["action"], site.reason
+    assert site.page == expected["page"]
+
+
+@pytest.mark.parametrize("snippet", sorted((SNIPPETS / "nomatch").glob("*.c")),
+                         ids=lambda p: p.stem)
+def test_snippet_does_not_match(snippet):
+    assert _expectation(snippet) == {}
+    parsed = parse(snippet.read_bytes(), snippet.name)
+    assert find_put_then_poison_sites(parsed) == []
+
+
+def test_helper_call_is_recognised_as_applied():
+    parsed = parse((SNIPPETS / "nomatch" / "already_applied.c").read_bytes())
+    calls = find_helper_calls(parsed)
+    assert [c.shape for c in calls] == ["helper-call"]
+    assert calls[0].page == "page"
+
+
+# What scan must conclude on each fixture (../shared/KERNEL.md, era table).
+EXPECTED = {
+    "e1-v4.4": (REFUSED, "E1", "E1"),
+    "e1-v4.5": (REFUSED, "E1", "E1"),
+    "e2-v4.6": (REWRITE, "E2", "E1"),
+    "e2-v4.7": (REWRITE, "E2", "E3"),
+    "e3-v4.14": (REWRITE, "E3", "E3"),
+    "e4-v4.19": (NOT_AFFECTED, "E4", "E4"),
+    "e5-v5.10": (NOT_AFFECTED, "E5", "E5"),
+}
+
+
+def test_every_fixture_has_an_expectation():
+    assert sorted(EXPECTED) == fixture_names()
+
+
+def _line_of(path: Path, text: str) -> int:
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if text in line:
+            return number
+    raise AssertionError(f"{text!r} not in {path}")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_scan_classifies_each_era(fixture_tree, name):
+    tree = fixture_tree(name)
+    report = RULE.scan(open_worktree(tree))
+    verdict, call_era, free_era = EXPECTED[name]
+    assert report.verdict == verdict, report.summary
+    assert report.eras == {"call site": call_era, "free path": free_era}
+    kinds = {(f.kind, f.path) for f in report.findings}
+    assert ("free-path", "mm/page_alloc.c") in kinds
+    if verdict == REWRITE:
+        assert len(report.steps) == 4
+        site = next(f for f in report.findings if f.kind == "call-site")
+        lines = (tree / "mm/migrate.c").read_text().splitlines()
+        assert lines[site.line - 1].strip() == "put_page(page);"
+        assert site.action == "rewrite" and site.function == "unmap_and_move"
+
+
+def test_e1_refusal_names_the_missing_prerequisite(fixture_tree):
+    report = RULE.scan(open_worktree(fixture_tree("e1-v4.5")))
+    assert PREREQUISITE in report.summary
+    assert "__put_page" not in report.summary
+    assert report.refusal_code is RuleRefused
+
+
+def test_v44_refusal_names_put_page_too(fixture_tree):
+    report = RULE.scan(open_worktree(fixture_tree("e1-v4.4")))
+    assert PREREQUISITE in report.summary
+    assert "__put_page()" in report.summary
+
+
+def test_e3_call_site_line_and_related_sites(fixture_tree):
+    tree = fixture_tree("e3-v4.14")
+    report = RULE.scan(open_worktree(tree))
+    migrate = tree / "mm/migrate.c"
+    call = next(f for f in report.findings if f.kind == "call-site")
+    # The site starts at the put_page() of the MIGRATEPAGE_SUCCESS branch.
+    lines = migrate.read_text().splitlines()
+    assert lines[call.line - 1].strip() == "put_page(page);"
+    assert "MIGRATEPAGE_SUCCESS" in lines[call.line - 2]
+    related = sorted((f.path, f.function) for f in report.findings
+                     if f.kind == "related-site")
+    assert related == [("mm/memory-failure.c", "__soft_offline_page"),
+                       ("mm/migrate.c", "unmap_and_move_huge_page")]
+    assert all(f.action == "report" for f in report.findings if f.kind == "related-site")
+
+
+def test_e4_is_not_affected_and_gets_no_hook(fixture_tree):
+    tree = fixture_tree("e4-v4.19")
+    report = RULE.scan(open_worktree(tree))
+    assert "set_hwpoison_free_buddy_page()" in report.summary
+    assert "reports success without poisoning" in report.summary
+    free = next(f for f in report.findings if f.kind == "free-path")
+    assert free.action == "none" and "never add a hook" in free.message
+    assert f"line {_line_of(tree / 'mm/page_alloc.c', 'bool set_hwpoison_free_buddy_page(')}" \
+        in free.message
+    assert report.steps == ()
+
+
+def test_e5_names_the_upstream_mechanisms_where_they_are(fixture_tree):
+    tree = fixture_tree("e5-v5.10")
+    report = RULE.scan(open_worktree(tree))
+    mechanism = next(f for f in report.findings if f.kind == "mechanism")
+    assert mechanism.function == "page_handle_poison"
+    assert mechanism.line == _line_of(tree / "mm/memory-failure.c",
+                                      "static bool page_handle_poison(")
+    free = next(f for f in report.findings if f.kind == "free-path")
+    assert free.action == "done"
+    assert f"line {_line_of(tree / 'mm/page_alloc.c', 'PageHWPoison(page)) && !order')}" \
+        in free.message
+    call = next(f for f in report.findings if f.kind == "call-site")
+    assert call.era == "E5" and call.action == "none"
+
+
+def test_a_tree_with_the_series_applied_is_already_applied(fixture_tree, tmp_path):
+    from patchgen.apply import apply_rule
+    from patchgen.runner import run
+    tree = fixture_tree("e3-v4.14")
+    apply_rule(tree, RULE.id)
+    run(["git", "-C", tree, "checkout", "-q", RULE.default_branch])
+    report = RULE.scan(open_worktree(tree))
+    assert report.verdict == ALREADY_APPLIED, report.summary
+    assert HELPER in report.summary
