@@ -258,6 +258,7 @@ def open_git_tree(path: str | Path) -> GitKernelTree:
     if not root.exists():
         raise MissingFile(f"{root} does not exist: pass --tree the top of a "
                           "kernel source tree")
+    _check_kernel_layout(root)
     try:
         repo = git.Repo(root, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -266,7 +267,6 @@ def open_git_tree(path: str | Path) -> GitKernelTree:
                           "series has a base to start from") from None
     if repo.bare:
         raise NotAGitTree(f"{root} is a bare repository: pass a checkout")
-    _check_kernel_layout(root)
     top = Path(repo.working_tree_dir).resolve()
     prefix = os.path.relpath(root, top)
     prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"

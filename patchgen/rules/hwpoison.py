@@ -22,12 +22,13 @@ from dataclasses import dataclass, replace
 
 from tree_sitter import Node
 
-from patchgen.edits import Edit, fit_comments, format_c
 from patchgen.errors import MissingFile, RuleRefused, UnparseableSite
 from patchgen.parse import (ParsedFile, call_args, call_name, calls, compares,
                             conjuncts, declares, defines_macro, find_function,
                             functions, if_parts, normalized, parse, statements,
                             unwrap_block, walk)
+from patchgen.splice import (append_to_file, continue_after, insert_after,
+                             insert_before, replace_statements)
 from patchgen.rules import (ALREADY_APPLIED, NO_MATCH, NOT_AFFECTED, REFUSED,
                             REWRITE, Finding, Report, Rule, Step, StepResult)
 from patchgen.templates import render
@@ -630,15 +631,6 @@ def _params(function) -> list[str]:
     return names
 
 
-def _line_start(parsed: ParsedFile, node: Node) -> int:
-    return parsed.line_start(node.start_byte)
-
-
-def _line_end(parsed: ParsedFile, node: Node) -> int:
-    end = parsed.source.find(b"\n", node.end_byte)
-    return len(parsed.source) if end < 0 else end + 1
-
-
 def make_free_path(source: FileSource, report: Report) -> StepResult:
     parsed = parse(source.read(PAGE_ALLOC_C), PAGE_ALLOC_C)
     prepare = find_function(parsed, "free_pages_prepare")
@@ -650,20 +642,19 @@ def make_free_path(source: FileSource, report: Report) -> StepResult:
         raise RuleRefused("free_pages_prepare() does not take (page, order): "
                           "an unknown free path")
     page, order = params[0], params[1]
+    # The hook goes after the declarations, assertions and tracepoint at
+    # the top, before anything that frees or checks the page.
     body = statements(prepare.body)
     anchor = None
-    cleanup = []
     for statement in body:
-        if statement.type == "declaration":
+        names = {call_name(c) or "" for c in calls(statement)}
+        if statement.type == "declaration" or (
+                statement.type == "expression_statement" and any(
+                    n.startswith(("VM_BUG_ON", "trace_")) for n in names)):
             anchor = statement
             continue
-        names = {call_name(c) for c in calls(statement)}
-        if statement.type == "expression_statement" and any(
-                n and (n.startswith("VM_BUG_ON") or n.startswith("trace_")) for n in names):
-            if not cleanup:
-                anchor = statement
-            continue
         break
+    cleanup = []
     for statement in body:
         names = {call_name(c) for c in calls(statement)}
         if names & CLEANUP_CALLS and statement.type in ("expression_statement",
@@ -674,21 +665,15 @@ def make_free_path(source: FileSource, report: Report) -> StepResult:
             cleanup.append(statement)
     if anchor is None:
         raise RuleRefused("free_pages_prepare() has no statement to anchor the hook")
-    indent = parsed.indent_of(anchor)
     cleanup_text = [_reindent(parsed, s, "\t") for s in cleanup]
     hook = render(TEMPLATES + "free_path_hook.c.j2", page=page, order=order,
                   cleanup=cleanup_text)
-    position = _line_end(parsed, anchor)
-    text = "\n" + format_c(hook, indent)
-    if not parsed.source[position:].startswith(b"\n"):
-        text += "\n"  # keep the hook a paragraph of its own
     cleanup_names = sorted({call_name(c) for s in cleanup for c in calls(s)} & CLEANUP_CALLS,
                            key=lambda n: ["memcg_kmem_uncharge",
                                           "__memcg_kmem_uncharge_page",
                                           "reset_page_owner"].index(n))
     free_path = classify_free_path(parsed, False)
-    return StepResult((Edit(PAGE_ALLOC_C, position, position, text,
-                            "free-path hook"),),
+    return StepResult((insert_after(parsed, anchor, hook, "free-path hook"),),
                       {"cleanup": cleanup_names, "free_path_era": free_path.era,
                        "page_var": page, "order_var": order})
 
@@ -707,33 +692,18 @@ def make_helper(source: FileSource, report: Report) -> StepResult:
         definition = render(TEMPLATES + "helper.c.j2", helper=HELPER,
                             take_reference=facts.take_reference)
         if anchor is None:
-            position = len(memory_failure.source)
-            text = "\n" + definition
+            edits.append(append_to_file(memory_failure, definition, "helper"))
         else:
-            position = _leading_comment_start(memory_failure, anchor.node)
-            text = definition + "\n"
-        edits.append(Edit(MEMORY_FAILURE_C, position, position, text, "helper"))
+            edits.append(insert_before(memory_failure, anchor.node, definition, "helper"))
     if not facts.helper_declared:
         put_page = find_function(mm_h, "put_page")
         if put_page is None:
             raise RuleRefused(f"{MM_H} has no inline put_page() to declare the "
                               "helper after")
-        position = _line_end(mm_h, put_page.node)
         declaration = render(TEMPLATES + "helper_decl.h.j2", helper=HELPER)
-        edits.append(Edit(MM_H, position, position, "\n" + declaration,
-                          "helper declaration"))
+        edits.append(insert_after(mm_h, put_page.node, declaration, "helper declaration"))
     return StepResult(tuple(edits), {"take_reference": facts.take_reference,
                                      "helper": HELPER})
-
-
-def _leading_comment_start(parsed: ParsedFile, node: Node) -> int:
-    start = node
-    previous = node.prev_sibling
-    while previous is not None and previous.type == "comment" and \
-            previous.end_point[0] + 1 >= start.start_point[0]:
-        start = previous
-        previous = previous.prev_sibling
-    return _line_start(parsed, start)
 
 
 def make_call_site(source: FileSource, report: Report) -> StepResult:
@@ -745,9 +715,6 @@ def make_call_site(source: FileSource, report: Report) -> StepResult:
     for site in sites:
         parsed = files.setdefault(site.path, parse(source.read(site.path), site.path))
         eras.add(site.era)
-        indent = parsed.indent_of(site.first)
-        start = _leading_comment_start(parsed, site.first)
-        end = _line_end(parsed, site.last)
         if site.era == "E2":
             text = render(TEMPLATES + "call_site_e2.c.j2", helper=HELPER, page=site.page)
         else:
@@ -759,8 +726,10 @@ def make_call_site(source: FileSource, report: Report) -> StepResult:
             text = render(TEMPLATES + "call_site_e3.c.j2", helper=HELPER,
                           page=site.page, condition=parsed.text(condition),
                           releaser=site.releaser, rest=rest)
-        edits.append(Edit(site.path, start, end, format_c(text, indent),
-                          f"call site {site.path}:{site.line}"))
+        edits.append(replace_statements(parsed, site.first, site.last, text,
+                                        f"call site {site.path}:{site.line}"))
+    if not sites:
+        return StepResult(())
     where = [f"{s.path}:{s.line} ({s.function}())" for s in sites]
     return StepResult(tuple(edits), {"sites": where, "call_era": sorted(eras)[0],
                                      "functions": sorted({s.function for s in sites
@@ -776,20 +745,10 @@ def make_ebusy(source: FileSource, report: Report) -> StepResult:
     has_pfn = function is not None and any(
         normalized(d).startswith("unsignedlongpfn") for d in statements(function.body)
         if d.type == "declaration")
-    indent = parsed.indent_of(caller.check)
     text = render(TEMPLATES + "ebusy.c.j2", page=caller.page, result=caller.result,
                   pfn="pfn" if has_pfn else f"page_to_pfn({caller.page})")
-    position = caller.check.end_byte
-    return StepResult((Edit(MEMORY_FAILURE_C, position, position,
-                            _continue_line(text, indent), "-EBUSY"),),
+    return StepResult((continue_after(parsed, caller.check, text, "-EBUSY"),),
                       {"function": caller.function, "helper": HELPER})
-
-
-def _continue_line(text: str, indent: str) -> str:
-    """Text that continues a line (`} else if ...`), later lines indented."""
-    lines = text.rstrip("\n").split("\n")
-    return fit_comments(" " + lines[0] + "".join(
-        "\n" + (indent + line if line.strip() else line) for line in lines[1:]))
 
 
 # Vlastimil Babka proposed the helper construct in the review: his
