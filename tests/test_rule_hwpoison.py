@@ -160,3 +160,18 @@ def test_a_tree_with_the_series_applied_is_already_applied(fixture_tree, tmp_pat
     report = RULE.scan(open_worktree(tree))
     assert report.verdict == ALREADY_APPLIED, report.summary
     assert HELPER in report.summary
+
+
+def test_a_partly_applied_series_gets_only_the_missing_patches(fixture_tree):
+    from patchgen.apply import apply_rule
+    from patchgen.runner import run
+    tree = fixture_tree("e2-v4.7")
+    full = apply_rule(tree, RULE.id)
+    # A tree that already has the free-path hook (patch 1) and nothing else.
+    run(["git", "-C", tree, "checkout", "-q", full.series.commits[0].sha])
+    again = apply_rule(tree, RULE.id, branch="rest")
+    assert again.report.verdict == REWRITE
+    assert [c.subject for c in again.series.commits] == \
+        [c.subject for c in full.series.commits[1:]]
+    final = run(["git", "-C", tree, "diff", RULE.default_branch, "rest"]).stdout
+    assert final == "", "the same end result either way"
