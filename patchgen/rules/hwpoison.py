@@ -479,10 +479,10 @@ def scan(source: FileSource) -> Report:
     e5 = [s for s in facts.sites if s.era == "E5"]
     done = [s for s in facts.sites if s.shape == "helper-call"]
     unparseable = [s for s in facts.sites if s.action == "refuse" and s.era in ("E2", "E3")]
-    call_era = (rewritable or e1 or e4 or e5 or done or [None])[0]
-    call_era = call_era.era if call_era is not None else None
-    if done and not rewritable:
-        call_era = facts.free_path.era if facts.free_path.era in ("E2", "E3") else call_era
+    first = (rewritable or e1 or e4 or e5 or [None])[0]
+    call_era = first.era if first is not None else None
+    if call_era is None and done:
+        call_era = f"converted to {HELPER}()"
     fp = facts.free_path
     eras = {"call site": call_era or "none found", "free path": fp.era or "unknown"}
 
