@@ -44,9 +44,9 @@ from patchgen.recipients import Recipients, find_recipients
 from patchgen.rules import DEFAULT_RULE, get_rule, all_rules
 from patchgen.runner import run
 from patchgen.series import (CommitRange, makefile_version, select_range,
-                             topic_for, version_text)
+                             slug, topic_for, version_text)
 from patchgen.tree import GitKernelTree, open_git_tree
-from patchgen.versions import (PatchChange, SeriesState, VersionRecord,
+from patchgen.versions import (STATE_FILE, PatchChange, SeriesState, VersionRecord,
                                load_state, new_change_id, now_iso,
                                parse_range_diff, range_diff, recover_commits,
                                save_state)
@@ -249,11 +249,18 @@ def from_rule_or_generic(rule_report, context: dict) -> CoverText:
 
 
 def is_local_import(tree: GitKernelTree, base: str) -> bool:
-    """True when no remote-tracking branch has the base: others cannot fetch it."""
-    out = run(["git", "-C", tree.repo.working_tree_dir, "for-each-ref",
-               "--count=1", "--format=%(refname)", "--contains", base,
-               "refs/remotes"], check=False).stdout.strip()
-    return not out
+    """True when others cannot fetch the base: no remote-tracking branch of a
+    remote on the network (not a folder on this machine) contains it."""
+    top = tree.repo.working_tree_dir
+    refs = run(["git", "-C", top, "for-each-ref", "--format=%(refname)",
+                "--contains", base, "refs/remotes"], check=False).stdout.split()
+    remotes = {ref.split("/")[2] for ref in refs if ref.count("/") >= 3}
+    for remote in sorted(remotes):
+        url = run(["git", "-C", top, "config", "--get", f"remote.{remote}.url"],
+                  check=False).stdout.strip()
+        if url and not url.startswith(("/", ".", "file://", "~")):
+            return False
+    return True
 
 
 # --- git format-patch -----------------------------------------------------
@@ -266,11 +273,13 @@ def format_patch_argv(tree: GitKernelTree, selection: CommitRange, version: int,
             "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
             "-c", "diff.relative=false", "-c", "diff.external=",
             "format-patch", "--thread=shallow", f"--base={selection.base}",
-            "--numbered", "--suffix=.patch", "--no-to", "--no-cc",
+            "--suffix=.patch", "--no-to", "--no-cc",
             "--no-add-header", "--no-signoff", "--no-notes", "--no-attach",
             "--cover-from-description=none", "--no-color", "-o", str(out_dir)]
     if len(selection.commits) > 1:
-        argv.append("--cover-letter")
+        argv += ["--cover-letter", "--numbered"]
+    else:
+        argv.append("--no-numbered")   # a lone patch is [PATCH], not [PATCH 1/1]
     if version > 1:
         argv += ["-v", str(version)]
     if rfc:
@@ -315,14 +324,15 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
         branch = default
     elif branch is not None and range_spec is not None:
         raise BadArgument("give --branch or --range, not both")
+    root = output_root(options, tree)
     selection = select_range(tree, branch=branch, range_spec=range_spec,
-                             base=options.base)
+                             base=options.base,
+                             known_base=_earlier_base(root, options.topic, branch))
     count = len(selection.commits)
     if count > MAX_PATCHES:
         notify(f"{count} patches: more than the {MAX_PATCHES} a posting should "
                "have; consider splitting the series")
     topic = topic_for(selection, options.topic)
-    root = output_root(options, tree)
     topic_dir = root / topic
     if topic_dir.exists() and not topic_dir.is_dir():
         raise OutputExists(f"{topic_dir} exists and is not a folder: move it away "
@@ -401,8 +411,8 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
         if round_trip != expected:
             raise RoundTripFailed(
                 f"the written patches rebuild tree {round_trip[:12]}, not the "
-                f"branch's {expected[:12]}: nothing was written (a bug in "
-                "patchgen: please report it)")
+                f"branch's {expected[:12]}, so the series folder was left as "
+                "it was (a bug in patchgen: please report it)")
         recipients = _recipients(options, tree, selection, patches)
         message_id = read_mail(files[0]).message_id
         if folder.exists():
@@ -435,6 +445,18 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
         checks=checks, checkpatch_note=check_note, max_line_length=width,
         round_trip_tree=round_trip, send_command=send_command(folder, recipients),
         replaced=replacing, state_file=state_file)
+
+
+def _earlier_base(root: Path, topic: str | None,
+                  branch: str | None) -> tuple[str, str] | None:
+    """Where the latest written version of --branch's series started."""
+    name = topic or (slug(branch) if branch else None)
+    if name is None or not (root / name / STATE_FILE).is_file():
+        return None
+    latest = load_state(root / name, name).latest()
+    if latest is None:
+        return None
+    return latest.base, f"where v{latest.version} started ({root / name / STATE_FILE})"
 
 
 def _remove_if_empty(topic_dir: Path, created_root: Path | None) -> None:

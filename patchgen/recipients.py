@@ -9,7 +9,8 @@ In order of preference:
 2. the tree's MAINTAINERS file, parsed here: the sections whose F:/N:
    patterns match a file the series touches (X: excludes), M: to To:,
    R: and L: to Cc:; the catch-all section's maintainer (THE REST) is left
-   out, as get_maintainer.pl leaves him out;
+   out, as get_maintainer.pl leaves him out.  K: (keywords matched in the
+   patch's text) is not used, so get_maintainer.pl can name a few more;
 3. none: the result says so, and why.
 
 Nobody is added on a rule's behalf: Cc: stable@vger.kernel.org belongs in
@@ -46,6 +47,11 @@ class Recipients:
         seen = {_address(a) for a in new_to}
         new_cc = [a for a in _unique([*self.cc, *cc]) if _address(a) not in seen]
         return Recipients(tuple(new_to), tuple(new_cc), self.source, self.commands)
+
+
+def _person(entry: str) -> str:
+    """"Name <addr>" without what follows it ("(SCHED_DEADLINE)" roles)."""
+    return entry[:entry.index(">") + 1] if ">" in entry else entry.strip()
 
 
 def _address(entry: str) -> str:
@@ -157,8 +163,8 @@ def from_maintainers(text: str, paths: list[str], source: str,
         if not covered:
             continue
         if section.title != CATCH_ALL:
-            to += section.maintainers
-        cc += section.reviewers
+            to += [_person(m) for m in section.maintainers]
+        cc += [_person(r) for r in section.reviewers]
         cc += [ADDRESS.search(entry).group(0) for entry in section.lists
                if ADDRESS.search(entry)]
     to = _unique(to)

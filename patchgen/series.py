@@ -120,7 +120,9 @@ def _upstream_base(tree: GitKernelTree, branch: str, tip: str) -> str | None:
     if not up:
         return None
     merge_base = _git(tree, "merge-base", up, tip, check=False).stdout.strip()
-    return merge_base or None
+    # A branch that tracks its own published copy (origin/<branch>) has the
+    # tip as merge base: that upstream says nothing about where it starts.
+    return merge_base if merge_base and merge_base != tip else None
 
 
 def _patchgen_base(tree: GitKernelTree, tip: str) -> str | None:
@@ -151,9 +153,14 @@ def _patchgen_base(tree: GitKernelTree, tip: str) -> str | None:
 
 
 def select_range(tree: GitKernelTree, *, branch: str | None = None,
-                 range_spec: str | None = None,
-                 base: str | None = None) -> CommitRange:
-    """Resolve the user's choice of commits into a CommitRange."""
+                 range_spec: str | None = None, base: str | None = None,
+                 known_base: tuple[str, str] | None = None) -> CommitRange:
+    """Resolve the user's choice of commits into a CommitRange.
+
+    For --branch without --base, the base is the merge base with the
+    branch's upstream, else the commit a patchgen series was made on,
+    else *known_base* (sha, why): where an earlier version started.
+    """
     if range_spec is not None:
         if "..." in range_spec or range_spec.count("..") != 1:
             raise BadArgument(f"--range {range_spec!r} is not of the form "
@@ -179,6 +186,9 @@ def select_range(tree: GitKernelTree, *, branch: str | None = None,
             if base_sha is None:
                 base_sha = _patchgen_base(tree, tip_sha)
                 reason = "the commit the patchgen series was made on"
+            if base_sha is None and known_base is not None \
+                    and is_ancestor(tree, known_base[0], tip_sha):
+                base_sha, reason = known_base
             if base_sha is None:
                 raise NoBase(f"cannot tell where branch {branch} starts (no "
                              "upstream set, not made by patchgen): give "
@@ -205,9 +215,13 @@ def topic_for(selection: CommitRange, topic: str | None = None) -> str:
             raise BadArgument(f"--topic {topic!r} must be a plain folder name "
                               "(letters, digits, '.', '_', '-')")
         return topic
-    source = selection.branch or selection.commits[0].subject
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", source).strip("-._")
-    return slug[:60].rstrip("-._") or "series"
+    return slug(selection.branch or selection.commits[0].subject)
+
+
+def slug(name: str) -> str:
+    """A folder name from a branch name or a subject."""
+    text = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._")
+    return text[:60].rstrip("-._") or "series"
 
 
 # --- the kernel version a tree's Makefile declares ------------------------
