@@ -279,7 +279,8 @@ def format_patch_argv(tree: GitKernelTree, selection: CommitRange, version: int,
     if len(selection.commits) > 1:
         argv += ["--cover-letter", "--numbered"]
     else:
-        argv.append("--no-numbered")   # a lone patch is [PATCH], not [PATCH 1/1]
+        # A lone patch is [PATCH], not [PATCH 1/1], and has no cover letter.
+        argv += ["--no-numbered", "--no-cover-letter"]
     if version > 1:
         argv += ["-v", str(version)]
     if rfc:

@@ -18,8 +18,12 @@ FIXED_DATES = {"GIT_AUTHOR_DATE": "2016-04-07T09:00:00+00:00",
 
 
 def fix_dates(monkeypatch) -> None:
+    """Fixed commit dates, and no global or system git config: the files
+    format writes must not depend on the machine's settings."""
     for key, value in FIXED_DATES.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
 
 
 def git(repo, *args, check=True, **kwargs) -> str:

@@ -366,3 +366,29 @@ def test_maintainers_patterns():
     found = from_maintainers(MAINTAINERS, ["net/core/dev.c"], "test")
     assert found.to == ("Net Person <net@example.org>",)
     assert found.cc == ("linux-kernel@example.org",)
+
+
+def test_user_git_settings_do_not_change_the_files(tmp_path, capsys, monkeypatch):
+    """The same series with a global config that changes what git
+    format-patch writes by default: the files come out the same."""
+    from formatkit import normalise
+    fix_dates(monkeypatch)
+    tree = applied_fixture("e3-v4.14", tmp_path / "e3")
+    format_ok(capsys, tree, tmp_path / "plain")
+    config = tmp_path / "gitconfig"
+    config.write_text(
+        "[diff]\n\tnoprefix = true\n\tmnemonicPrefix = true\n\trelative = true\n"
+        "[format]\n\tsignOff = true\n\tcoverLetter = true\n\tnumbered = false\n"
+        "\tto = someone@example.org\n\tcc = other@example.org\n"
+        "\theaders = \"X-Extra: yes\\n\"\n\tsuffix = .txt\n"
+        "\tcoverFromDescription = subject\n\tnotes = true\n\tattach = true\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    assert git(tree, "config", "--get", "format.suffix").strip() == ".txt"
+    format_ok(capsys, tree, tmp_path / "configured")
+    plain = tmp_path / "plain" / TOPIC / "v1"
+    configured = tmp_path / "configured" / TOPIC / "v1"
+    assert sorted(p.name for p in plain.iterdir()) == \
+        sorted(p.name for p in configured.iterdir())
+    for path in plain.iterdir():
+        assert normalise((configured / path.name).read_text()) == \
+            normalise(path.read_text()), path.name

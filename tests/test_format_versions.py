@@ -162,3 +162,62 @@ def test_dropped_patch_is_named(v1, capsys):
     flat = " ".join(cover.split("Changes in v2:", 1)[1].split("\n\n", 1)[0].split())
     assert ("Dropped v1's 4/4 \"mm: hwpoison: return -EBUSY when soft offline "
             "leaves a page in use\".") in flat
+
+
+def test_developer_branch_v2_starts_where_v1_did(tmp_path, capsys, monkeypatch):
+    """A branch with no upstream and no patchgen paragraph: v1 needs
+    --base, v2 finds it in series.json."""
+    fix_dates(monkeypatch)
+    from patchgen.fixtures import materialize
+    tree = materialize("e3-v4.14", tmp_path / "dev")
+    git(tree, "checkout", "-q", "-b", "mine")
+    for name in ("one", "two"):
+        (tree / "mm" / "migrate.c").write_text(
+            (tree / "mm" / "migrate.c").read_text() + f"/* {name} */\n")
+        git(tree, "commit", "-q", "-a", "-m", f"mm/migrate: {name}")
+    git(tree, "checkout", "-q", "master")
+    out = tmp_path / "series"
+    fmt(capsys, tree, out, "--branch", "mine", "--base", "master")
+    git(tree, "checkout", "-q", "mine")
+    (tree / "mm" / "migrate.c").write_text(
+        (tree / "mm" / "migrate.c").read_text() + "/* three */\n")
+    git(tree, "commit", "-q", "-a", "-m", "mm/migrate: three")
+    git(tree, "checkout", "-q", "master")
+    stdout, _ = fmt(capsys, tree, out, "--branch", "mine", "-v", "2")
+    assert "where v1 started" in stdout.splitlines()[0]
+    cover = cover_file(out / "mine" / "v2").read_text()
+    assert '- 3/3 "mm/migrate: three": new patch.' in cover
+    assert "Rebased" not in cover
+
+
+def test_single_patch_versions_keep_notes_below_the_line(tmp_path, capsys, monkeypatch):
+    fix_dates(monkeypatch)
+    from patchgen.fixtures import materialize
+    tree = materialize("e3-v4.14", tmp_path / "one")
+    git(tree, "checkout", "-q", "-b", "fix")
+    (tree / "mm" / "migrate.c").write_text(
+        (tree / "mm" / "migrate.c").read_text() + "/* v1 */\n")
+    git(tree, "commit", "-q", "-a", "-m", "mm/migrate: a fix", "-m", "Why.")
+    git(tree, "checkout", "-q", "master")
+    out = tmp_path / "series"
+    fmt(capsys, tree, out, "--range", "master..fix")
+    git(tree, "checkout", "-q", "fix")
+    (tree / "mm" / "migrate.c").write_text(
+        (tree / "mm" / "migrate.c").read_text() + "/* v2 */\n")
+    git(tree, "commit", "-q", "-a", "--amend", "--no-edit")
+    git(tree, "checkout", "-q", "master")
+    fmt(capsys, tree, out, "--range", "master..fix", "-v", "2")
+    (patch,) = patch_files(out / "fix" / "v2")
+    assert patch.name.startswith("v2-0001-")
+    text = patch.read_text()
+    assert "Subject: [PATCH v2] mm/migrate: a fix" in text
+    message, below = text.split("\n---\n", 1)
+    assert "Changes in v2:" not in message
+    assert below.startswith('Changes in v2:\n- 1/1 "mm/migrate: a fix": changed '
+                            "mm/migrate.c.\n- Link to v1: https://lore.kernel.org/r/")
+    # git am drops what is below ---: the commit is the branch's.
+    git(tree, "checkout", "-q", "-b", "am", "master")
+    git(tree, "am", "-q", str(patch))
+    assert git(tree, "log", "-1", "--format=%B") == git(tree, "log", "-1",
+                                                        "--format=%B", "fix")
+    assert git(tree, "rev-parse", "HEAD^{tree}") == git(tree, "rev-parse", "fix^{tree}")
