@@ -46,10 +46,10 @@ from patchgen.runner import run
 from patchgen.series import (CommitRange, makefile_version, select_range,
                              slug, topic_for, version_text)
 from patchgen.tree import GitKernelTree, open_git_tree
-from patchgen.versions import (STATE_FILE, PatchChange, SeriesState, VersionRecord,
-                               load_state, new_change_id, now_iso,
-                               parse_range_diff, range_diff, recover_commits,
-                               save_state)
+from patchgen.versions import (STATE_FILE, PatchChange, SeriesState,
+                               VersionRecord, load_state, new_change_id,
+                               now_iso, parse_range_diff, range_diff,
+                               recover_commits, save_state)
 
 COVER_NAME = "0000-cover-letter.patch"
 MAX_PATCHES = 15          # SERIES.md: at most 15 patches per posting
@@ -351,30 +351,10 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
                f"is on {selection.base[:12]} ({selection.base_reason}); pass "
                "--base if that is not where the series starts")
 
-    changes: tuple[PatchChange, ...] = ()
-    previous_range = None
-    changes_text = ""
-    if previous is not None:
-        old_base, old_tip, how = recover_commits(tree, topic_dir, previous)
-        if how != "its commits":
-            notify(f"v{previous.version}'s commits are gone from the repository: "
-                   f"rebuilt them from {how}")
-        previous_range = (old_base, old_tip)
-        changes = parse_range_diff(
-            range_diff(tree, previous_range, (selection.base, selection.tip)),
-            previous.subjects, selection.subjects)
-        changes_text = changes_block(version, previous, changes, old_base,
-                                     selection.base, count)
+    previous_range, changes, changes_text = _changes_since(
+        tree, topic_dir, previous, selection, version, notify)
     cover = cover_text(options, tree, selection, topic, topic_dir, previous, notify)
-    base_version = version_text(makefile_version(tree.at(selection.base)))
-    note = ""
-    if is_local_import(tree, selection.base):
-        if base_version:
-            note = base_note(base_version)
-        else:
-            notify(f"the base {selection.base[:12]} is in no public tree and its "
-                   "Makefile gives no version: say in the cover letter what "
-                   "it corresponds to")
+    note = _base_note(tree, selection, notify)
 
     if root.exists():
         created = None
@@ -446,6 +426,38 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
         checks=checks, checkpatch_note=check_note, max_line_length=width,
         round_trip_tree=round_trip, send_command=send_command(folder, recipients),
         replaced=replacing, state_file=state_file)
+
+
+def _changes_since(tree: GitKernelTree, topic_dir: Path,
+                   previous: VersionRecord | None, selection: CommitRange,
+                   version: int, notify: Notify):
+    """(previous range, per-patch changes, "Changes in vN:" text)."""
+    if previous is None:
+        return None, (), ""
+    old_base, old_tip, rebuilt_from = recover_commits(tree, topic_dir, previous)
+    if rebuilt_from is not None:
+        notify(f"v{previous.version}'s commits are gone from the repository: "
+               f"rebuilt them from its patch files in {rebuilt_from}")
+    previous_range = (old_base, old_tip)
+    changes = parse_range_diff(
+        range_diff(tree, previous_range, (selection.base, selection.tip)),
+        previous.subjects, selection.subjects)
+    text = changes_block(version, previous, changes, old_base, selection.base,
+                         len(selection.commits))
+    return previous_range, changes, text
+
+
+def _base_note(tree: GitKernelTree, selection: CommitRange, notify: Notify) -> str:
+    """The cover letter's note on a base others cannot fetch ("" if public)."""
+    if not is_local_import(tree, selection.base):
+        return ""
+    base_version = version_text(makefile_version(tree.at(selection.base)))
+    if base_version:
+        return base_note(base_version)
+    notify(f"the base {selection.base[:12]} is in no public tree and its "
+           "Makefile gives no version: say in the cover letter what it "
+           "corresponds to")
+    return ""
 
 
 def _earlier_base(root: Path, topic: str | None,

@@ -129,10 +129,11 @@ def _exists(tree: GitKernelTree, sha: str) -> bool:
 
 
 def recover_commits(tree: GitKernelTree, topic_dir: Path,
-                    record: VersionRecord) -> tuple[str, str, str]:
-    """(base, tip, how) of an earlier version, rebuilt if its commits are gone."""
+                    record: VersionRecord) -> tuple[str, str, Path | None]:
+    """(base, tip, rebuilt_from) of an earlier version: its own commits, or
+    commits rebuilt from its patch files (then rebuilt_from is its folder)."""
     if _exists(tree, record.base) and _exists(tree, record.tip):
-        return record.base, record.tip, "its commits"
+        return record.base, record.tip, None
     if not _exists(tree, record.base):
         raise PreviousVersionMissing(
             f"v{record.version}'s base {record.base[:12]} is not in this "
@@ -147,7 +148,7 @@ def recover_commits(tree: GitKernelTree, topic_dir: Path,
             f"v{record.version}'s commits are gone from the repository and its "
             f"patch {missing[0]} is missing too: restore the folder {folder}")
     tip = replay(tree, record.base, patches)
-    return record.base, tip, f"its patch files in {folder}"
+    return record.base, tip, folder
 
 
 # --- what changed: git range-diff -----------------------------------------

@@ -8,7 +8,6 @@ import pytest
 import patchgen.format
 from formatkit import applied_fixture, fix_dates, git, run_cli
 from patchgen import errors
-from patchgen.fixtures import materialize
 
 TOPIC = "hwpoison-put-last"
 

@@ -38,7 +38,7 @@ def add_arguments(parser):
                         "the latest one written, which is then replaced)")
     parser.add_argument("--rfc", action="store_true", help="[RFC PATCH] instead of [PATCH]")
     parser.add_argument("-o", "--output", type=Path, metavar="DIR",
-                        help="where series/<topic>/ goes (default: ./series)")
+                        help="the folder that holds <topic>/v<N>/ (default: ./series)")
     parser.add_argument("--topic", help="folder name of the series (default: "
                         "the branch name)")
     parser.add_argument("--strict", action="store_true",
