@@ -87,11 +87,13 @@ def parse_output(patch: str, output: str, command: str) -> CheckpatchResult:
 
 def run_checkpatch(tree_root: str | Path, patch_file: str | Path, *,
                    strict: bool = False,
-                   max_line_length: int | None = None) -> CheckpatchResult:
+                   max_line_length: int | None = None,
+                   cwd: str | Path | None = None) -> CheckpatchResult:
     """Run the tree's checkpatch.pl on *patch_file*.
 
     *max_line_length* overrides the tree's default (100 since v5.7; 80
-    for code meant for older trees).
+    for code meant for older trees).  *cwd* is where checkpatch looks up
+    the commit ids a message cites (`git log` in that repository).
     """
     script = checkpatch_script(tree_root)
     if script is None:
@@ -103,6 +105,6 @@ def run_checkpatch(tree_root: str | Path, patch_file: str | Path, *,
     if strict:
         argv.append("--strict")
     argv.append(str(patch_file))
-    result = run(argv, check=False, timeout=120)
+    result = run(argv, check=False, timeout=120, cwd=cwd)
     return parse_output(str(patch_file), result.stdout + result.stderr,
                         result.command)

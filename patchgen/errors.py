@@ -10,7 +10,7 @@ that no two mean the same thing:
     1   a check failed (patchgen check, patchgen verify)
     2   usage error (argparse)
     3-19  core: tree, parse, rule, apply
-    20-29 format
+    20-29 format (series.py, versions.py, format.py)
     30-39 check
     40-49 verify (build, boot)
     70  internal error (a bug in patchgen: please report it)
@@ -107,3 +107,63 @@ class BadRule(PatchgenError):
 
 class UnknownRevision(UserError):
     exit_code = 15
+
+
+# --- format: 20-29 --------------------------------------------------------
+
+class EmptyRange(UserError):
+    """The selected range holds no commits."""
+
+    exit_code = 20
+
+
+class BaseNotAncestor(UserError):
+    exit_code = 21
+
+
+class FormatIdentityUnset(IdentityUnset):
+    """format needs who sends (the cover letter's From:), like apply does."""
+
+    exit_code = 22
+
+
+class OutputExists(UserError):
+    """Something patchgen did not write is where the series would go."""
+
+    exit_code = 23
+
+
+class CoverTemplateError(UserError):
+    """A cover letter template uses a value format does not give, or is broken."""
+
+    exit_code = 24
+
+
+class UnpostableCommit(UserError):
+    """A merge or an empty commit: neither can be mailed as a patch."""
+
+    exit_code = 25
+
+
+class NoBase(UserError):
+    """Where a branch starts cannot be told: give --base or --range."""
+
+    exit_code = 26
+
+
+class PreviousVersionMissing(UserError):
+    """-v N (N > 1) needs an earlier version to compare with."""
+
+    exit_code = 27
+
+
+class BadArgument(UserError):
+    """An option's value is malformed (--range, --topic, -o)."""
+
+    exit_code = 28
+
+
+class RoundTripFailed(PatchgenError):
+    """The written patches do not rebuild the branch: a bug, never mailed."""
+
+    exit_code = 29

@@ -13,9 +13,9 @@ import sys
 
 from patchgen import __version__
 from patchgen.errors import PatchgenError
-from patchgen.cli import apply, demo, scan
+from patchgen.cli import apply, demo, format, scan
 
-COMMANDS = [scan, apply, demo]
+COMMANDS = [scan, apply, format, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

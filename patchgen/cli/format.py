@@ -1,0 +1,131 @@
+"""patchgen format: the series as git format-patch files, ready to mail."""
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from patchgen.format import FormatOptions, FormatResult, format_series
+
+NAME = "format"
+HELP = ("write a branch or range as a mailing-list-ready series: "
+        "series/<topic>/v<N>/ with a cover letter, recipients and checkpatch "
+        "(nothing is sent)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("versions start at 1")
+    return value
+
+
+def add_arguments(parser):
+    parser.add_argument("--tree", required=True,
+                        help="top of the kernel source tree (a git repository)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--branch", help="the branch to post (default: the branch "
+                       "patchgen apply made, if any)")
+    which.add_argument("--range", dest="range_spec", metavar="BASE..TIP",
+                       help="the commits to post")
+    parser.add_argument("--base", help="where --branch starts (default: its "
+                        "upstream's merge base, or what patchgen apply made it on)")
+    parser.add_argument("-v", "--reroll-count", dest="version", type=_positive,
+                        metavar="N", help="version of the series (default: 1, or "
+                        "the latest one written, which is then replaced)")
+    parser.add_argument("--rfc", action="store_true", help="[RFC PATCH] instead of [PATCH]")
+    parser.add_argument("-o", "--output", type=Path, metavar="DIR",
+                        help="the folder that holds <topic>/v<N>/ (default: ./series)")
+    parser.add_argument("--topic", help="folder name of the series (default: "
+                        "the branch name)")
+    parser.add_argument("--strict", action="store_true",
+                        help="run checkpatch.pl with --strict")
+    parser.add_argument("--no-checkpatch", dest="checkpatch", action="store_false",
+                        help="do not run checkpatch.pl")
+    parser.add_argument("--max-line-length", type=_positive, metavar="N",
+                        help="checkpatch's line length (default: 80 for trees "
+                        "before v5.7, else checkpatch's own)")
+    parser.add_argument("--scripts-from", type=Path, metavar="TREE",
+                        help="use checkpatch.pl, get_maintainer.pl and "
+                        "MAINTAINERS of another kernel tree")
+    parser.add_argument("--cover-template", type=Path, metavar="FILE",
+                        help="a Jinja2 template for the cover letter (first "
+                        "line: subject)")
+    parser.add_argument("--to", action="append", default=[], metavar="ADDR",
+                        help="add a To: recipient (repeatable)")
+    parser.add_argument("--cc", action="append", default=[], metavar="ADDR",
+                        help="add a Cc: recipient (repeatable)")
+
+
+def _note(message: str) -> None:
+    print(f"patchgen: note: {message}", file=sys.stderr)
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def print_result(result: FormatResult) -> None:
+    sel = result.selection
+    verb = "replaced" if result.replaced else "wrote"
+    print(f"{verb} {_relative(result.folder)}/: v{result.version} of {result.topic}, "
+          f"{len(sel.commits)} patches on {sel.base[:12]} ({sel.base_reason})")
+    for path in result.files:
+        print(f"  {path.name}")
+    if result.cover_source:
+        print(f"cover letter: text from {result.cover_source}")
+    print(f"change-id: {result.change_id} (kept in {_relative(result.state_file)})")
+    if result.previous is not None:
+        changed = [c for c in result.changes if c.kind != "same"]
+        print(f"changes since v{result.previous.version} (git range-diff): "
+              f"{len(changed)} of {len(result.changes)} entries differ")
+    print(f"round trip: the patches applied to the base give the tip's tree "
+          f"{result.round_trip_tree[:12]}")
+    if result.checks is None:
+        print(result.checkpatch_note)
+    else:
+        width = f", --max-line-length={result.max_line_length}" \
+            if result.max_line_length else ""
+        errors = sum(c.errors for c in result.checks)
+        warnings = sum(c.warnings for c in result.checks)
+        checks = sum(c.checks for c in result.checks)
+        print(f"checkpatch{width}: {errors} errors, {warnings} warnings, "
+              f"{checks} checks")
+        for check in result.checks:
+            print(f"  {Path(check.patch).name}: {check.summary()}")
+            for message in check.messages:
+                where = f" ({message.file}:{message.line})" if message.file else ""
+                kind = f":{message.type}" if message.type else ""
+                print(f"    {message.level}{kind}: {message.text}{where}")
+    recipients = result.recipients
+    if recipients.empty:
+        print(f"recipients: {recipients.source}; add them with --to/--cc or on "
+              "the git send-email line")
+    else:
+        print(f"recipients: from {recipients.source}")
+        for address in recipients.to:
+            print(f"  To: {address}")
+        for address in recipients.cc:
+            print(f"  Cc: {address}")
+    print("nothing was sent; to send, review the files, then run:")
+    command = list(result.send_command)
+    command[-1] = _relative(Path(command[-1]))
+    print("  " + shlex.join(command))
+
+
+def run(args) -> int:
+    options = FormatOptions(
+        tree=Path(args.tree), branch=args.branch, range_spec=args.range_spec,
+        base=args.base, version=args.version, rfc=args.rfc, output=args.output,
+        topic=args.topic, checkpatch=args.checkpatch, strict=args.strict,
+        max_line_length=args.max_line_length, scripts_from=args.scripts_from,
+        cover_template=args.cover_template, to=tuple(args.to), cc=tuple(args.cc))
+    result = format_series(options, notify=_note)
+    print_result(result)
+    return 0

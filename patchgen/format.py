@@ -1,0 +1,525 @@
+"""Format: a range of commits becomes a mailing-list-ready series folder.
+
+    tree -> ... -> commits -> [series -> format] -> checks
+
+format_series() takes a FormatOptions and returns a FormatResult:
+
+1. select the commits (series.py) and the version (versions.py);
+2. run the real `git format-patch --cover-letter --thread=shallow
+   --base=<base>` (plus `-v N` and `--range-diff` from v2 on) into a
+   temporary folder next to the final one;
+3. complete the cover letter (cover.py): subject and text, "Changes in
+   vN:" from `git range-diff`, a note when the base is a local import,
+   the change-id after base-commit:;
+4. prove the files rebuild the branch: applied to the base as `git am`
+   would (in a private index), they must give the tip's tree exactly;
+5. find the recipients (recipients.py) and rename the folder into place
+   (series/<topic>/v<N>/), then record the version in series.json;
+6. run the tree's checkpatch.pl on every patch.
+
+Nothing is sent; the result carries the `git send-email` command line a
+person would run.  Nothing half-written is left: until the rename, all
+files are in a hidden temporary folder that is removed on any failure.
+"""
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from patchgen import __version__
+from patchgen.checkpatch import CheckpatchResult, checkpatch_script, run_checkpatch
+from patchgen.cover import (GENERIC_TEMPLATE, CoverText, base_note,
+                            changelog_of_patch, changes_block, compose,
+                            from_previous, from_template, subsystem_prefix,
+                            summary_paragraph)
+from patchgen.errors import (BadArgument, FormatIdentityUnset, OutputExists,
+                             PatchgenError, PreviousVersionMissing,
+                             RoundTripFailed)
+from patchgen.patchfiles import (add_below_separator, fill_cover_letter,
+                                 read_mail, replay, tree_of)
+from patchgen.recipients import Recipients, find_recipients
+from patchgen.rules import DEFAULT_RULE, get_rule, all_rules
+from patchgen.runner import run
+from patchgen.series import (CommitRange, makefile_version, select_range,
+                             slug, topic_for, version_text)
+from patchgen.tree import GitKernelTree, open_git_tree
+from patchgen.versions import (STATE_FILE, PatchChange, SeriesState,
+                               VersionRecord, load_state, new_change_id,
+                               now_iso, parse_range_diff, range_diff,
+                               recover_commits, save_state)
+
+COVER_NAME = "0000-cover-letter.patch"
+MAX_PATCHES = 15          # SERIES.md: at most 15 patches per posting
+NARROW_BEFORE = (5, 7)    # checkpatch's default line length became 100 in 5.7
+
+
+@dataclass(frozen=True)
+class FormatOptions:
+    tree: Path
+    branch: str | None = None
+    range_spec: str | None = None
+    base: str | None = None
+    version: int | None = None
+    rfc: bool = False
+    output: Path | None = None        # None: ./series
+    topic: str | None = None
+    checkpatch: bool = True
+    strict: bool = False
+    max_line_length: int | None = None
+    scripts_from: Path | None = None  # another tree's checkpatch/get_maintainer
+    cover_template: Path | None = None
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FormatResult:
+    topic: str
+    version: int
+    folder: Path
+    files: tuple[Path, ...]           # cover letter first
+    cover: Path | None
+    selection: CommitRange
+    change_id: str
+    cover_source: str | None
+    previous: VersionRecord | None
+    changes: tuple[PatchChange, ...]
+    recipients: Recipients
+    checks: tuple[CheckpatchResult, ...] | None
+    checkpatch_note: str | None
+    max_line_length: int | None
+    round_trip_tree: str
+    send_command: tuple[str, ...]
+    replaced: bool
+    state_file: Path
+    notes: tuple[str, ...] = field(default=())
+
+
+Notify = Callable[[str], None]
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+# --- choosing the output folder -------------------------------------------
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def output_root(options: FormatOptions, tree: GitKernelTree) -> Path:
+    if options.output is None:
+        root = Path("series")
+        if _inside(Path.cwd() / root, Path(tree.repo.working_tree_dir)):
+            raise BadArgument(
+                f"the default output folder {Path.cwd() / root} is inside the "
+                "kernel tree's working tree, which patchgen does not touch: "
+                "pass -o with a folder (outside it, or there if you mean it)")
+    else:
+        root = Path(options.output)
+    if root.exists() and not root.is_dir():
+        raise OutputExists(f"{root} exists and is not a folder: pass -o a folder")
+    return root.resolve()
+
+
+def choose_version(options: FormatOptions, state: SeriesState | None,
+                   topic_dir: Path, selection: CommitRange,
+                   notify: Notify) -> tuple[int, bool]:
+    """(version, replacing) after checking that the folder may be written."""
+    latest = state.latest() if state else None
+    version = options.version or (latest.version if latest else 1)
+    folder = topic_dir / f"v{version}"
+    record = state.get(version) if state else None
+    if folder.exists() or folder.is_symlink():
+        if record is None or not folder.is_dir():
+            raise OutputExists(
+                f"{folder} exists and patchgen did not write it (it is not in "
+                f"{topic_dir / 'series.json'}): move it away or pass -o "
+                "another folder")
+        notify(f"{folder} exists (v{version}, written {record.written}): "
+               "replacing that folder only")
+        if options.version is None and record.tip != selection.tip:
+            notify(f"the commits differ from v{version}'s: pass -v {version + 1} "
+                   "to make a new version instead of replacing this one")
+        return version, True
+    return version, False
+
+
+# --- the cover letter's words ----------------------------------------------
+
+def template_context(tree: GitKernelTree, selection: CommitRange, topic: str,
+                     rule_report=None) -> dict:
+    source = tree.at(selection.base)
+    version = makefile_version(source)
+    base_version = version_text(version)
+    subjects = list(selection.subjects)
+    prefix = subsystem_prefix(subjects)
+    if selection.branch:
+        title = selection.branch.replace("_", " ").replace("-", " ")
+    else:
+        first = subjects[0]
+        title = first.split(": ", 1)[1] if prefix and ": " in first else first
+    context = {
+        "version": __version__,
+        "kernel_version": f"Linux {base_version}" if base_version else "this tree",
+        "base_version": base_version,
+        "base": selection.base[:12],
+        "topic": topic,
+        "count": len(selection.commits),
+        "prefix": prefix,
+        "title": title,
+        "commits": [{"number": n, "subject": c.subject, "summary":
+                     summary_paragraph(c.body), "author": c.author,
+                     "sha": c.sha[:12]}
+                    for n, c in enumerate(selection.commits, 1)],
+        "rule": None,
+        "eras": {},
+        "steps": [],
+    }
+    if rule_report is not None:
+        rule, report = rule_report
+        context.update(rule.template_values)
+        context.update({
+            "rule": rule.id,
+            "eras": dict(report.eras),
+            "kernel_version": (f"Linux {report.kernel_version}"
+                               if report.kernel_version else "this tree"),
+            "steps": [s.key for s in rule.steps(report)
+                      if s.subject in selection.subjects],
+        })
+    return context
+
+
+def _rule_and_report(tree: GitKernelTree, selection: CommitRange, notify: Notify):
+    rule_id = selection.rule
+    if rule_id is None:
+        return None
+    if rule_id not in all_rules():
+        notify(f"the commits were made by patchgen rule {rule_id}, which this "
+               "patchgen does not know: using the generic cover letter")
+        return None
+    rule = get_rule(rule_id)
+    if rule.cover_template is None:
+        return None
+    try:
+        report = rule.scan(tree.at(selection.base))
+    except PatchgenError as exc:
+        notify(f"rule {rule_id} cannot read the base {selection.base[:12]} "
+               f"({exc}): using the generic cover letter")
+        return None
+    return rule, report
+
+
+def cover_text(options: FormatOptions, tree: GitKernelTree,
+               selection: CommitRange, topic: str, topic_dir: Path,
+               previous: VersionRecord | None, notify: Notify) -> CoverText:
+    rule_report = _rule_and_report(tree, selection, notify)
+    context = template_context(tree, selection, topic, rule_report)
+    if options.cover_template is not None:
+        return from_template(options.cover_template, context, user_file=True,
+                             source=str(options.cover_template))
+    if previous is not None:
+        first = topic_dir / previous.folder / previous.files[0]
+        if first.name.endswith(COVER_NAME) and first.is_file():
+            return from_previous(read_mail(first), previous.version)
+        kept = from_rule_or_generic(rule_report, context)
+        if first.is_file():
+            kept = CoverText(kept.subject, kept.text,
+                             changelog_of_patch(read_mail(first)), kept.source)
+        return kept
+    return from_rule_or_generic(rule_report, context)
+
+
+def from_rule_or_generic(rule_report, context: dict) -> CoverText:
+    if rule_report is not None:
+        rule = rule_report[0]
+        return from_template(rule.cover_template, context, user_file=False,
+                             source=f"rule {rule.id}'s cover template")
+    return from_template(GENERIC_TEMPLATE, context, user_file=False,
+                         source="the commit messages (generic template: edit "
+                                "the text before sending)")
+
+
+def is_local_import(tree: GitKernelTree, base: str) -> bool:
+    """True when others cannot fetch the base: no remote-tracking branch of a
+    remote on the network (not a folder on this machine) contains it."""
+    top = tree.repo.working_tree_dir
+    refs = run(["git", "-C", top, "for-each-ref", "--format=%(refname)",
+                "--contains", base, "refs/remotes"], check=False).stdout.split()
+    remotes = {ref.split("/")[2] for ref in refs if ref.count("/") >= 3}
+    for remote in sorted(remotes):
+        url = run(["git", "-C", top, "config", "--get", f"remote.{remote}.url"],
+                  check=False).stdout.strip()
+        if url and not url.startswith(("/", ".", "file://", "~")):
+            return False
+    return True
+
+
+# --- git format-patch -----------------------------------------------------
+
+def format_patch_argv(tree: GitKernelTree, selection: CommitRange, version: int,
+                      rfc: bool, out_dir: Path,
+                      previous_range: tuple[str, str] | None) -> list[str]:
+    argv = ["git", "-C", tree.repo.working_tree_dir,
+            # The user's diff and format settings must not change the mail.
+            "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
+            "-c", "diff.relative=false", "-c", "diff.external=",
+            "format-patch", "--thread=shallow", f"--base={selection.base}",
+            "--suffix=.patch", "--no-to", "--no-cc",
+            "--no-add-header", "--no-signoff", "--no-notes", "--no-attach",
+            "--cover-from-description=none", "--no-color", "-o", str(out_dir)]
+    if len(selection.commits) > 1:
+        argv += ["--cover-letter", "--numbered"]
+    else:
+        # A lone patch is [PATCH], not [PATCH 1/1], and has no cover letter.
+        argv += ["--no-numbered", "--no-cover-letter"]
+    if version > 1:
+        argv += ["-v", str(version)]
+    if rfc:
+        argv.append("--rfc")
+    if previous_range is not None:
+        argv.append(f"--range-diff={previous_range[0]}..{previous_range[1]}")
+    argv.append(f"{selection.base}..{selection.tip}")
+    return argv
+
+
+def changed_paths(tree: GitKernelTree, selection: CommitRange) -> list[str]:
+    out = run(["git", "-C", tree.repo.working_tree_dir, "diff", "--name-only",
+               "--no-renames", selection.base, selection.tip]).stdout
+    prefix = tree.prefix
+    return [p[len(prefix):] if prefix and p.startswith(prefix) else p
+            for p in out.splitlines() if p]
+
+
+def send_command(folder: Path, recipients: Recipients) -> tuple[str, ...]:
+    return ("git", "send-email", *(f"--to={a}" for a in recipients.to),
+            *(f"--cc={a}" for a in recipients.cc), str(folder))
+
+
+# --- the stage --------------------------------------------------------------
+
+def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResult:
+    tree = open_git_tree(options.tree)
+    if tree.identity() is None:
+        raise FormatIdentityUnset(
+            f"git user.name or user.email is not set for {tree.root}: set them "
+            "(git config user.name ...; git config user.email ...), since the "
+            "cover letter is from whoever sends the series")
+    if tree.repo.is_dirty(index=True, working_tree=True, untracked_files=False):
+        notify(f"{tree.root} has uncommitted changes: they are not in the "
+               "series (format reads commits only)")
+    branch, range_spec = options.branch, options.range_spec
+    if branch is None and range_spec is None:
+        default = get_rule(DEFAULT_RULE).default_branch
+        if not tree.branch_exists(default):
+            raise BadArgument(f"give --branch NAME or --range BASE..TIP (there "
+                              f"is no branch {default} from patchgen apply)")
+        branch = default
+    elif branch is not None and range_spec is not None:
+        raise BadArgument("give --branch or --range, not both")
+    root = output_root(options, tree)
+    selection = select_range(tree, branch=branch, range_spec=range_spec,
+                             base=options.base,
+                             known_base=_earlier_base(root, options.topic, branch))
+    count = len(selection.commits)
+    if count > MAX_PATCHES:
+        notify(f"{count} patches: more than the {MAX_PATCHES} a posting should "
+               "have; consider splitting the series")
+    topic = topic_for(selection, options.topic)
+    topic_dir = root / topic
+    if topic_dir.exists() and not topic_dir.is_dir():
+        raise OutputExists(f"{topic_dir} exists and is not a folder: move it away "
+                           "or pass --topic another name")
+    state = load_state(topic_dir, topic) if topic_dir.is_dir() else None
+    version, replacing = choose_version(options, state, topic_dir, selection, notify)
+    previous = state.previous(version) if state else None
+    if version > 1 and previous is None:
+        raise PreviousVersionMissing(
+            f"-v {version} needs an earlier version of {topic} in {topic_dir} "
+            "to compare with: make v1 first (without -v), or pass -v 1")
+    change_id = state.change_id if state else new_change_id(topic)
+    if previous is not None and previous.base != selection.base:
+        notify(f"v{previous.version} was on {previous.base[:12]}, this version "
+               f"is on {selection.base[:12]} ({selection.base_reason}); pass "
+               "--base if that is not where the series starts")
+
+    previous_range, changes, changes_text = _changes_since(
+        tree, topic_dir, previous, selection, version, notify)
+    cover = cover_text(options, tree, selection, topic, topic_dir, previous, notify)
+    note = _base_note(tree, selection, notify)
+
+    if root.exists():
+        created = None
+    else:
+        created = root
+    topic_dir.mkdir(parents=True, exist_ok=True)
+    folder = topic_dir / f"v{version}"
+    work = Path(tempfile.mkdtemp(prefix=f".v{version}.partial-",
+                                 dir=topic_dir)).resolve()
+    old = None
+    try:
+        written = run(format_patch_argv(tree, selection, version, options.rfc,
+                                        work, previous_range), timeout=600)
+        # git prints the files it wrote, relative to the repository.
+        files = [work / Path(line).name for line in written.stdout.splitlines()
+                 if line.strip()]
+        if not files or any(not f.is_file() for f in files):
+            raise RoundTripFailed("git format-patch did not list the files it "
+                                  f"wrote: {written.stdout.strip()[:200]}")
+        footer = [f"change-id: {change_id}"]
+        has_cover = files[0].name.endswith(COVER_NAME)
+        patches = files[1:] if has_cover else files
+        if len(patches) != count:
+            raise RoundTripFailed(f"git format-patch wrote {len(patches)} patches "
+                                  f"for {count} commits")
+        if has_cover:
+            fill_cover_letter(files[0], cover.subject,
+                              compose(cover.text, changes_text, cover.changelog, note),
+                              footer)
+        else:
+            add_below_separator(files[0], compose("", changes_text,
+                                                  cover.changelog, note), footer)
+        round_trip = replay(tree, selection.base, patches, commit=False)
+        expected = tree_of(tree, selection.tip)
+        if round_trip != expected:
+            raise RoundTripFailed(
+                f"the written patches rebuild tree {round_trip[:12]}, not the "
+                f"branch's {expected[:12]}, so the series folder was left as "
+                "it was (a bug in patchgen: please report it)")
+        recipients = _recipients(options, tree, selection, patches)
+        message_id = read_mail(files[0]).message_id
+        if folder.exists():
+            old = topic_dir / f".v{version}.old-{os.getpid()}"
+            folder.rename(old)
+        work.rename(folder)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        if old is not None and not folder.exists():
+            old.rename(folder)
+        _remove_if_empty(topic_dir, created)
+        raise
+    final_files = tuple(folder / f.name for f in files)
+    record = VersionRecord(version, folder.name, selection.base, selection.tip,
+                           tuple(c.sha for c in selection.commits),
+                           selection.subjects, tuple(f.name for f in files),
+                           message_id, now_iso())
+    new_state = (state or SeriesState(topic, change_id)).with_version(record)
+    state_file = save_state(topic_dir, new_state)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+    checks, check_note, width = _checkpatch(options, tree, selection,
+                                            [folder / p.name for p in patches])
+    return FormatResult(
+        topic=topic, version=version, folder=folder, files=final_files,
+        cover=final_files[0] if has_cover else None, selection=selection,
+        change_id=change_id, cover_source=cover.source if has_cover else None,
+        previous=previous, changes=changes, recipients=recipients,
+        checks=checks, checkpatch_note=check_note, max_line_length=width,
+        round_trip_tree=round_trip, send_command=send_command(folder, recipients),
+        replaced=replacing, state_file=state_file)
+
+
+def _changes_since(tree: GitKernelTree, topic_dir: Path,
+                   previous: VersionRecord | None, selection: CommitRange,
+                   version: int, notify: Notify):
+    """(previous range, per-patch changes, "Changes in vN:" text)."""
+    if previous is None:
+        return None, (), ""
+    old_base, old_tip, rebuilt_from = recover_commits(tree, topic_dir, previous)
+    if rebuilt_from is not None:
+        notify(f"v{previous.version}'s commits are gone from the repository: "
+               f"rebuilt them from its patch files in {rebuilt_from}")
+    previous_range = (old_base, old_tip)
+    changes = parse_range_diff(
+        range_diff(tree, previous_range, (selection.base, selection.tip)),
+        previous.subjects, selection.subjects)
+    text = changes_block(version, previous, changes, old_base, selection.base,
+                         len(selection.commits))
+    return previous_range, changes, text
+
+
+def _base_note(tree: GitKernelTree, selection: CommitRange, notify: Notify) -> str:
+    """The cover letter's note on a base others cannot fetch ("" if public)."""
+    if not is_local_import(tree, selection.base):
+        return ""
+    base_version = version_text(makefile_version(tree.at(selection.base)))
+    if base_version:
+        return base_note(base_version)
+    notify(f"the base {selection.base[:12]} is in no public tree and its "
+           "Makefile gives no version: say in the cover letter what it "
+           "corresponds to")
+    return ""
+
+
+def _earlier_base(root: Path, topic: str | None,
+                  branch: str | None) -> tuple[str, str] | None:
+    """Where the latest written version of --branch's series started."""
+    name = topic or (slug(branch) if branch else None)
+    if name is None or not (root / name / STATE_FILE).is_file():
+        return None
+    latest = load_state(root / name, name).latest()
+    if latest is None:
+        return None
+    return latest.base, f"where v{latest.version} started ({root / name / STATE_FILE})"
+
+
+def _remove_if_empty(topic_dir: Path, created_root: Path | None) -> None:
+    for folder in (topic_dir, created_root):
+        if folder is None:
+            continue
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+def _recipients(options: FormatOptions, tree: GitKernelTree,
+                selection: CommitRange, patches: list[Path]) -> Recipients:
+    scripts_root = Path(options.scripts_from) if options.scripts_from else tree.root
+    tip = tree.at(selection.tip)
+    maintainers = None
+    source = ""
+    if options.scripts_from is None and tip.exists("MAINTAINERS"):
+        maintainers = tip.read("MAINTAINERS").decode("utf-8", "replace")
+        source = f"MAINTAINERS at {selection.tip[:12]}"
+    elif options.scripts_from is not None and (scripts_root / "MAINTAINERS").is_file():
+        maintainers = (scripts_root / "MAINTAINERS").read_text(
+            encoding="utf-8", errors="replace")
+        source = str(scripts_root / "MAINTAINERS")
+    found = find_recipients(scripts_root, patches, changed_paths(tree, selection),
+                            maintainers, source)
+    return found.plus(options.to, options.cc)
+
+
+def _checkpatch(options: FormatOptions, tree: GitKernelTree,
+                selection: CommitRange, patches: list[Path]):
+    version = makefile_version(tree.at(selection.base))
+    width = options.max_line_length
+    if width is None and version is not None and version[:2] < NARROW_BEFORE:
+        width = 80
+    if not options.checkpatch:
+        return None, "checkpatch: skipped (--no-checkpatch)", width
+    scripts_root = Path(options.scripts_from) if options.scripts_from else tree.root
+    if checkpatch_script(scripts_root) is None:
+        return None, (f"checkpatch: not run, {scripts_root} has no "
+                      "scripts/checkpatch.pl (pass --scripts-from a kernel tree "
+                      "that has it)"), width
+    try:
+        # Run in the kernel tree, so that checkpatch looks up the commit ids
+        # the messages cite in that tree's history.
+        checks = tuple(run_checkpatch(scripts_root, patch, strict=options.strict,
+                                      max_line_length=width,
+                                      cwd=tree.repo.working_tree_dir)
+                       for patch in patches)
+    except PatchgenError as exc:
+        return None, f"checkpatch: could not run ({exc}); the series is written", width
+    return checks, None, width
