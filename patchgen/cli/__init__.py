@@ -13,9 +13,9 @@ import sys
 
 from patchgen import __version__
 from patchgen.errors import PatchgenError
-from patchgen.cli import apply, demo, scan
+from patchgen.cli import apply, check, demo, scan
 
-COMMANDS = [scan, apply, demo]
+COMMANDS = [scan, apply, demo, check]
 
 
 def build_parser() -> argparse.ArgumentParser:
