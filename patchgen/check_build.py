@@ -26,7 +26,7 @@ import os
 import re
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -131,16 +131,21 @@ class LineMap:
         return target, line + shift
 
 
-def carry(known: dict[str, set[Diagnostic]], line_map: LineMap) -> dict[str, set[Diagnostic]]:
+def carry(known: dict[str, set[Diagnostic]], line_map: LineMap
+          ) -> tuple[dict[str, set[Diagnostic]], list[Diagnostic]]:
+    """The known warnings in the new line numbers, and those whose line the
+    patch removed or rewrote."""
     moved: dict[str, set[Diagnostic]] = {}
+    dropped: list[Diagnostic] = []
     for path, diagnostics in known.items():
         for diagnostic in diagnostics:
             where = line_map.map(diagnostic.path, diagnostic.line)
             if where is None:
+                dropped.append(diagnostic)
                 continue
             moved.setdefault(where[0], set()).add(
                 Diagnostic(where[0], where[1], diagnostic.level, diagnostic.text))
-    return moved
+    return moved, sorted(dropped)
 
 
 # --- one build --------------------------------------------------------------------
@@ -336,9 +341,23 @@ class Bisector:
 
     def after(self, patch_set: unidiff.PatchSet) -> BuildStep:
         line_map = LineMap(patch_set)
-        self.known = carry(self.known, line_map)
+        self.known, dropped = carry(self.known, line_map)
         touched = line_map.touched()
-        return self._judge(self.builder.build(touched), touched)
+        step = self._judge(self.builder.build(touched), touched)
+        if not step.ok:
+            return step
+        # A warning on a line the patch rewrote is the same warning if the
+        # same file still has it; otherwise the patch removed it.
+        new = list(step.new)
+        gone = list(step.gone)
+        for old in dropped:
+            same = next((d for d in new if (d.path, d.level, d.text) ==
+                         (old.path, old.level, old.text)), None)
+            if same is not None:
+                new.remove(same)
+            else:
+                gone.append(old)
+        return replace(step, new=tuple(new), gone=tuple(sorted(gone)))
 
 
 def is_kbuild_tree(root: Path) -> bool:

@@ -1,6 +1,7 @@
 """patchgen check: a reviewer's checks on a series, per patch and per series."""
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 from patchgen.check import CheckOptions, CheckReport, run_check
@@ -57,7 +58,7 @@ def report_json(report: CheckReport) -> dict:
     counts = report.counts()
     return {
         "series": {"kind": report.series_kind, "input": report.series_origin,
-                   "mails": [m.__dict__ for m in report.mails]},
+                   "mails": [asdict(m) for m in report.mails]},
         "tree": report.tree,
         "base": {"commit": report.base.commit, "from": report.base.origin,
                  "note": report.base.note},
@@ -90,6 +91,8 @@ def report_table(report: CheckReport, quiet: bool = False) -> str:
         if result.state in (WARN, FAIL):
             for detail in result.details[:20]:
                 lines.append(f"{'':<{width}}  {'':<{check_width}}         {detail}")
+    if not rows:
+        lines.append("(every check passed)")
     counts = report.counts()
     lines.append("")
     lines.append(f"{counts.get('pass', 0)} pass, {counts.get('warn', 0)} warn, "
