@@ -187,8 +187,11 @@ def checkpatch_result(tree: GitKernelTree, mail: Mail, mail_file: Path, cwd: Pat
     # checkpatch.pl's own default follows its tree (100 columns since 5.7);
     # another tree's script must be told the width of this one.
     width = None if own or version is None or version >= (5, 7) else 80
-    result = run_checkpatch(tree.root, mail_file, strict=options.strict,
-                            max_line_length=width, script=script, cwd=cwd)
+    try:
+        result = run_checkpatch(tree.root, mail_file, strict=options.strict,
+                                max_line_length=width, script=script, cwd=cwd)
+    except PatchgenError as exc:
+        return warned("checkpatch", f"not run: {exc}", **where)
     fixes_ids = {line.split()[1].lower() for line in mail.message_lines()
                  if line.lower().startswith("fixes:") and len(line.split()) > 1}
     shown, left = [], Counter()
