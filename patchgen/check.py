@@ -222,6 +222,55 @@ def checkpatch_result(tree: GitKernelTree, mail: Mail, mail_file: Path, cwd: Pat
 
 # --- semantic: the rules' reviews ---------------------------------------------------
 
+class BaseGrep:
+    """The base's files_containing(), asked once per question: a `git grep`
+    of a commit reads every blob (2.5 s on the 6.1 tree)."""
+
+    def __init__(self, base: FileSource):
+        self.base = base
+        self.answers: dict[tuple, list[str]] = {}
+
+    def files_containing(self, words, suffixes) -> list[str]:
+        key = (tuple(sorted(words)), tuple(suffixes))
+        if key not in self.answers:
+            self.answers[key] = self.base.files_containing(list(words), suffixes)
+        return self.answers[key]
+
+
+@dataclass(frozen=True)
+class AfterPatches:
+    """The code of a commit of the series: files read from the commit; a
+    search is the base's answer corrected for the files the series changed
+    so far, which gives the same list as grepping the commit."""
+
+    commit: FileSource
+    base: BaseGrep
+    changed: frozenset[str]
+
+    @property
+    def label(self) -> str:
+        return self.commit.label
+
+    def read(self, path: str) -> bytes:
+        return self.commit.read(path)
+
+    def exists(self, path: str) -> bool:
+        return self.commit.exists(path)
+
+    def files_containing(self, words, suffixes=(".c", ".h")) -> list[str]:
+        found = set(self.base.files_containing(words, suffixes))
+        needles = [w.encode() for w in words]
+        for path in self.changed:
+            if not path.endswith(tuple(suffixes)):
+                continue
+            if self.commit.exists(path) and any(n in self.commit.read(path)
+                                                for n in needles):
+                found.add(path)
+            else:
+                found.discard(path)
+        return sorted(found)
+
+
 def _findings(reviewers, source: FileSource) -> tuple[dict, str | None]:
     """Findings by identity (rule, kind, path, function, message) -> Finding."""
     found: dict[tuple, Finding] = {}
@@ -421,6 +470,8 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
         commits: dict[int, str] = {}
         blocked = None
         steps = []
+        base_grep = BaseGrep(workspace.at(base.commit))
+        changed: set[str] = set()
         for mail in patches:
             where = dict(patch=mail.position)
             mail_file = mail_dir / f"{mail.position:04d}.patch"
@@ -443,8 +494,11 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                 if outcome.applied:
                     results.append(passed("apply", f"applies on {on}", **where))
                     commits[mail.position] = outcome.commit
-                    steps.append((mail, workspace.at(outcome.commit),
-                                  _paths(diff_ok[mail.position])))
+                    touched = _paths(diff_ok[mail.position])
+                    changed |= touched
+                    steps.append((mail, AfterPatches(workspace.at(outcome.commit),
+                                                     base_grep, frozenset(changed)),
+                                  touched))
                 else:
                     results.append(failed("apply", f"does not apply on {on}: "
                                           f"{outcome.error}", **where))
@@ -468,8 +522,8 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                     build_notes.append("not compiled by this configuration (add "
                                        "its CONFIG_ with --config): " + ", ".join(missing))
     complete = len(commits) == len(patches) and bool(patches)
-    per_patch, series_semantic = semantic_results(workspace.at(base.commit), steps,
-                                                  complete)
+    per_patch, series_semantic = semantic_results(
+        AfterPatches(workspace.at(base.commit), base_grep, frozenset()), steps, complete)
     results += per_patch
     not_applied = [m for m in patches if m.position not in commits]
     results += [skipped("semantic", "not applied", patch=m.position) for m in not_applied]

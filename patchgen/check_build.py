@@ -33,7 +33,7 @@ from typing import Iterable, Iterator
 import unidiff
 
 from patchgen.cache import cache_dir
-from patchgen.errors import BadBuildConfig, CheckBuildSetupFailed, CommandFailed
+from patchgen.errors import BadBuildConfig, CheckBuildSetupFailed
 from patchgen.runner import describe, run
 
 DIAGNOSTIC = re.compile(r"^(?P<path>[^\s:][^:]*):(?P<line>\d+):(?:\d+:)? "

@@ -29,7 +29,9 @@ TAG_LINE = re.compile(r"^(?:[A-Za-z-]+-by|Fixes|Link|Closes|Cc|BugLink|Message-I
                       r"Change-Id|Reported-and-tested-by|Co-developed-by): ")
 SUBSYSTEM = re.compile(r"^(?:Revert \"|[\w.,/*+-]+(?: [\w.,/*+-]+){0,2}: \S)")
 SIGNOFF = re.compile(r"^Signed-off-by:\s*(.*?)\s*$", re.I)
-FIXES_ANY = re.compile(r"^\s*fixes:?\s", re.I)
+# A line that means to be a Fixes: tag (as checkpatch.pl reads it), not a
+# sentence that starts with "Fixes the ...".
+FIXES_ANY = re.compile(r"^\s*(?:fixes:|fixes\s+(?:commit\s*)?[0-9a-f]{5,}\b)", re.I)
 FIXES = re.compile(r"^Fixes: ([0-9a-f]{12,40}) \(\"(.+)\"\)$")
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 STAT_LINE = re.compile(r"^ (\S.*?)\s+\|\s+(?:(\d+)(?: [+-]*)?|Bin .*)$")
@@ -73,7 +75,8 @@ def check_subject(mail: Mail, patches: tuple[Mail, ...], *,
     if not SUBSYSTEM.match(summary):
         return failed("subject", f"no subsystem prefix: {summary!r} (write "
                       "`subsys: summary`, e.g. `mm/migrate: ...`)", **where)
-    same = [m for m in patches if m is not mail and
+    # Reported once, on the later of the two.
+    same = [m for m in patches if m.position < mail.position and
             m.tags.summary.strip().lower() == summary.strip().lower()]
     if same:
         return failed("subject", f"the same subject as {same[0].label}: "

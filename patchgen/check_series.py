@@ -49,8 +49,9 @@ def check_numbering(series: IncomingSeries) -> CheckResult:
                       f"the series has {count} patches")
     totals = {total for _, total in numbered} | {c.tags.total for c in series.covers}
     if totals != {count}:
-        return failed("numbering", f"the mails say {'/'.join(map(str, sorted(totals)))} "
-                      f"patches, the series has {count}")
+        return failed("numbering", "the mails count "
+                      f"{' and '.join(map(str, sorted(totals)))} patches, the "
+                      f"series has {count}")
     numbers = [number for number, _ in numbered]
     if sorted(numbers) != list(range(1, count + 1)):
         missing = sorted(set(range(1, count + 1)) - set(numbers))

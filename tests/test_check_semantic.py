@@ -128,3 +128,24 @@ def test_a_patch_that_brings_the_race_back(fixture_tree, tmp_path, capsys):
     # The race was in the base too: the series changes migrate.c and leaves it.
     assert f"still present in a file the series changes: race at mm/migrate.c:{line}: " \
         "unmap_and_move()" in "\n".join(end["details"])
+
+
+def test_searches_after_each_patch_match_a_grep_of_the_commit(fixture_tree):
+    """check answers a rule's files_containing() from the base's grep and
+    the files the series changed; it must equal grepping each commit."""
+    from patchgen.check import AfterPatches, BaseGrep
+    from patchgen.rules.hwpoison import SITE_WORDS
+    tree = applied_tree(fixture_tree, "e3-v4.14")
+    git_tree = open_git_tree(tree)
+    base = BaseGrep(git_tree.at(git_tree.resolve("master")))
+    changed = set()
+    words = list(SITE_WORDS) + ["put_page_testzero", "PageHWPoison"]
+    for commit in series_commits(tree):
+        changed |= set(git(tree, "diff", "--name-only", f"{commit}~1", commit).split())
+        after = AfterPatches(git_tree.at(commit), base, frozenset(changed))
+        for suffixes in ((".c",), (".c", ".h")):
+            assert after.files_containing(words, suffixes) == \
+                git_tree.at(commit).files_containing(words, suffixes)
+    # The helper's name appears only with the series: the answers changed.
+    assert "mm/memory-failure.c" not in base.files_containing(["put_page_testzero"], (".c",))
+    assert "mm/memory-failure.c" in after.files_containing(["put_page_testzero"], (".c",))
