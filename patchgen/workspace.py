@@ -41,6 +41,7 @@ COMMITTER = {
 }
 # Settings a user's git config could bring that change what `git am` does.
 NEUTRAL_CONFIG = ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false",
+                  "-c", "gc.auto=0",
                   "-c", "am.threeWay=false", "-c", "am.keepcr=false",
                   "-c", "core.autocrlf=false", "-c", "apply.whitespace=nowarn"]
 
