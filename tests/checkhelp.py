@@ -89,17 +89,25 @@ def result_for(document: dict, label: str, check: str) -> dict:
     return found[0]
 
 
-def tree_state(repo: Path) -> dict:
-    """What must not change in the user's tree: refs, HEAD, index, files."""
-    return {
-        "refs": git(repo, "for-each-ref", "--format=%(refname) %(objectname)"),
+def tree_state(repo: Path, shared: bool = False) -> dict:
+    """What must not change in the user's tree: its checked-out branch and
+    commit, index and files; for a private tree also every ref, worktree
+    and the config.  A *shared* tree (the cached 6.1 tree, which other
+    tests and sessions add worktrees and refs to) is judged on the first."""
+    state = {
         "head": git(repo, "symbolic-ref", "-q", "HEAD"),
+        "commit": git(repo, "rev-parse", "HEAD"),
         "status": git(repo, "status", "--porcelain", "--ignored", "--untracked-files=all"),
         "index": git(repo, "ls-files", "--stage", "--debug")[:100000],
-        "worktrees": git(repo, "worktree", "list", "--porcelain"),
-        "config": Path(git(repo, "rev-parse", "--absolute-git-dir").strip(),
-                       "config").read_text(),
     }
+    if not shared:
+        state.update({
+            "refs": git(repo, "for-each-ref", "--format=%(refname) %(objectname)"),
+            "worktrees": git(repo, "worktree", "list", "--porcelain"),
+            "config": Path(git(repo, "rev-parse", "--absolute-git-dir").strip(),
+                           "config").read_text(),
+        })
+    return state
 
 
 def line_of(text: str, needle: str) -> int:

@@ -167,7 +167,7 @@ def test_build_reports_a_new_warning_against_its_patch_only(linux61, tmp_path, c
          '#include "ras/ras_event.h"\n\n/*\n * A comment that moves the code below it.\n */\n',
          "mm/memory-failure: add a comment after the includes"),
     ])
-    before = tree_state(linux61)
+    before = tree_state(linux61, shared=True)
     code, document, err = check_json(capsys, series, linux61, "--build")
     assert code == 1 and "Traceback" not in err
     first_text = git(clone, "show", f"HEAD~1:{MEMORY_FAILURE}")
@@ -184,7 +184,7 @@ def test_build_reports_a_new_warning_against_its_patch_only(linux61, tmp_path, c
             if f["state"] != "success"] == [("1/2", "build")]
     base_build = result_for(document, "series", "build")
     assert "builds with make (mm/" in base_build["description"]
-    assert tree_state(linux61) == before
+    assert tree_state(linux61, shared=True) == before
 
 
 @pytest.mark.realtree
