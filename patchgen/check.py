@@ -426,7 +426,8 @@ def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOpt
     for patch_set in diff_ok.values():
         touched_all |= _paths(patch_set)
     kbuild = options.build and is_kbuild_tree(tree.root)
-    workdir = options.workdir or workdir_for(tree)
+    # Only a kernel build needs a folder that outlives the run.
+    workdir = (options.workdir or workdir_for(tree)) if kbuild else None
     if kbuild:
         workspace_cm = persistent_workspace(tree, base.commit, workdir)
     else:

@@ -38,11 +38,15 @@ def test_table_has_one_row_per_patch_and_check(fixture_tree, tmp_path, capsys, l
     assert [line.split()[:3] for line in quiet[4:-2]] == [["2/4", "signoff", "fail"]]
 
 
-def test_json_has_patchworks_fields(fixture_tree, tmp_path, capsys):
+def test_json_has_patchworks_fields(fixture_tree, tmp_path, capsys, monkeypatch):
     need_tool("gcc")
     tree, series = generated_series(fixture_tree, "e3-v4.14", tmp_path / "series")
-    code = main(["check", str(series), "--tree", str(tree), "--json"])
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PATCHGEN_CACHE", str(cache))
+    code = main(["check", str(series), "--tree", str(tree), "--json", "--build"])
     document = json.loads(capsys.readouterr().out)
+    # Without a kernel build, nothing outlives the run.
+    assert not cache.exists() or list(cache.rglob("*")) == []
     # No checkpatch.pl in a fixture tree: said, as a warning, not a failure.
     assert code == 0 and document["exit_code"] == 0
     for result in document["results"]:
@@ -52,6 +56,8 @@ def test_json_has_patchworks_fields(fixture_tree, tmp_path, capsys):
     warnings = {(r["label"], r["check"]) for r in document["results"]
                 if r["state"] == "warning"}
     assert warnings == {(f"{n}/4", "checkpatch") for n in range(1, 5)}
+    assert {r["label"] for r in document["results"] if r["check"] == "build"} == \
+        {"1/4", "2/4", "3/4", "4/4", "series"}
     assert document["summary"] == {"success": len(document["results"]) - 4,
                                    "warning": 4, "fail": 0, "skipped": 0}
     assert [m["kind"] for m in document["series"]["mails"]] == ["cover"] + ["patch"] * 4
