@@ -25,9 +25,6 @@ from tree_sitter import Node
 from patchgen.parse import (call_args, call_name, calls, find_function, functions,
                             normalized, parse, statements)
 from patchgen.rules import REVIEW_FAIL, REVIEW_PENDING, Finding
-# The module, not its names: hwpoison.py may import this module while it
-# is itself being imported (to register review()).
-from patchgen.rules import hwpoison
 from patchgen.tree import FileSource
 
 # Calls that may free a page when they drop the last reference.
@@ -146,3 +143,9 @@ def review(source: FileSource) -> list[Finding]:
     facts = hwpoison.gather(source)
     return (race_findings(facts) + unused_helper_findings(source, facts)
             + unhooked_poison_findings(source, facts))
+
+
+# Last, and the module rather than its names: hwpoison.py imports this
+# module to register review(), so whichever of the two is imported first,
+# review() must exist before hwpoison.py needs it.
+from patchgen.rules import hwpoison  # noqa: E402
