@@ -88,23 +88,27 @@ def parse_output(patch: str, output: str, command: str) -> CheckpatchResult:
 def run_checkpatch(tree_root: str | Path, patch_file: str | Path, *,
                    strict: bool = False,
                    max_line_length: int | None = None,
+                   script: str | Path | None = None,
                    cwd: str | Path | None = None) -> CheckpatchResult:
     """Run the tree's checkpatch.pl on *patch_file*.
 
     *max_line_length* overrides the tree's default (100 since v5.7; 80
-    for code meant for older trees).  *cwd* is where checkpatch looks up
-    the commit ids a message cites (`git log` in that repository).
+    for code meant for older trees).  *script* runs another tree's
+    checkpatch.pl (for a tree that ships none).  checkpatch.pl looks commit
+    ids up with git in its working folder: *cwd* should be a checkout of
+    the tree the patch is for, never some unrelated repository.
     """
-    script = checkpatch_script(tree_root)
     if script is None:
-        raise ToolMissing(f"{tree_root} has no scripts/checkpatch.pl: use a "
-                          "kernel tree that ships it")
+        script = checkpatch_script(tree_root)
+        if script is None:
+            raise ToolMissing(f"{tree_root} has no scripts/checkpatch.pl: use a "
+                              "kernel tree that ships it")
     argv = ["perl", str(script), "--no-tree", "--show-types", "--no-color"]
     if max_line_length:
         argv.append(f"--max-line-length={max_line_length}")
     if strict:
         argv.append("--strict")
     argv.append(str(patch_file))
-    result = run(argv, check=False, timeout=120, cwd=cwd)
+    result = run(argv, cwd=cwd, check=False, timeout=120)
     return parse_output(str(patch_file), result.stdout + result.stderr,
                         result.command)

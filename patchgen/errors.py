@@ -167,3 +167,30 @@ class RoundTripFailed(PatchgenError):
     """The written patches do not rebuild the branch: a bug, never mailed."""
 
     exit_code = 29
+
+
+# --- check: 30-39 (1 means "a check failed": not an error) ------------------
+
+class SeriesNotFound(UserError):
+    """SERIES is neither a file, a folder nor a revision range of --tree."""
+
+    exit_code = 30
+
+
+class NotASeries(UserError):
+    """SERIES holds no patch at all (an empty folder, a file that is not a
+    patch or a mailbox, an empty range)."""
+
+    exit_code = 31
+
+
+class BadBuildConfig(UserError):
+    """--config names a missing or unreadable config fragment."""
+
+    exit_code = 32
+
+
+class CheckBuildSetupFailed(EnvironmentProblem):
+    """The build folder for --build could not be configured."""
+
+    exit_code = 33

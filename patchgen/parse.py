@@ -49,7 +49,7 @@ class ParsedFile:
         """The leading white space of *node*'s first line."""
         start = self.line_start(node.start_byte)
         line = self.source[start:node.start_byte]
-        return line[:len(line) - len(line.lstrip())].decode()
+        return line[:len(line) - len(line.lstrip())].decode("utf-8", "replace")
 
     def error_count(self) -> int:
         return count_errors(self.root)
@@ -57,6 +57,12 @@ class ParsedFile:
 
 def parse(source: bytes, path: str = "<memory>") -> ParsedFile:
     return ParsedFile(path, source, _parser().parse(source))
+
+
+def node_text(node: Node) -> str:
+    """A node's source text; bytes that are not UTF-8 (a Latin-1 comment in
+    an old file) never stop a scan."""
+    return node.text.decode("utf-8", "replace")
 
 
 def count_errors(node: Node) -> int:
@@ -109,7 +115,7 @@ def call_name(node: Node) -> str | None:
         return None
     function = node.child_by_field_name("function")
     if function is not None and function.type == "identifier":
-        return function.text.decode()
+        return node_text(function)
     return None
 
 
@@ -134,7 +140,7 @@ def normalized(node: Node) -> str:
         if leaf.type == "comment":
             continue
         if leaf.child_count == 0:
-            parts.append(leaf.text.decode())
+            parts.append(node_text(leaf))
     return "".join(parts)
 
 
@@ -213,7 +219,7 @@ class Function:
 def _declarator_name(declarator: Node | None) -> str | None:
     while declarator is not None:
         if declarator.type == "identifier":
-            return declarator.text.decode()
+            return node_text(declarator)
         if declarator.type == "function_declarator":
             declarator = declarator.child_by_field_name("declarator")
         elif declarator.type in ("pointer_declarator", "parenthesized_declarator",
@@ -277,6 +283,6 @@ def declares(parsed: ParsedFile, name: str) -> Node | None:
 def defines_macro(parsed: ParsedFile, name: str) -> Node | None:
     for node in walk(parsed.root, ("preproc_def", "preproc_function_def")):
         macro = node.child_by_field_name("name")
-        if macro is not None and macro.text.decode() == name:
+        if macro is not None and node_text(macro) == name:
             return node
     return None

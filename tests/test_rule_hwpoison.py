@@ -175,3 +175,13 @@ def test_a_partly_applied_series_gets_only_the_missing_patches(fixture_tree):
         [c.subject for c in full.series.commits[1:]]
     final = run(["git", "-C", tree, "diff", RULE.default_branch, "rest"]).stdout
     assert final == "", "the same end result either way"
+
+
+def test_bytes_that_are_not_utf8_do_not_stop_a_scan(fixture_tree):
+    tree = fixture_tree("e3-v4.14", git=False)
+    migrate = tree / "mm/migrate.c"
+    data = migrate.read_bytes().replace(b"Obtain the lock on page",
+                                        b"Obtain (\xe9crit par M\xfcller) the lock on page")
+    migrate.write_bytes(data)
+    report = RULE.scan(open_worktree(tree))
+    assert report.verdict == REWRITE

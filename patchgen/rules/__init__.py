@@ -24,6 +24,14 @@ REFUSED = "refused"                  # the tree cannot take the series as is
 NO_MATCH = "no-match"                # the pattern is not in this tree
 VERDICTS = (REWRITE, NOT_AFFECTED, ALREADY_APPLIED, REFUSED, NO_MATCH)
 
+# How bad a review finding is (Finding.action of what Rule.review returns;
+# `patchgen check` compares the findings before and after each patch).
+REVIEW_FAIL = "fail"        # wrong in any commit: a patch that introduces it fails
+REVIEW_WARN = "warn"        # worth a reviewer's look
+REVIEW_PENDING = "pending"  # a half-done state a later patch may complete (a
+                            # helper not called yet): wrong only at the series' end
+REVIEW_ACTIONS = (REVIEW_FAIL, REVIEW_WARN, REVIEW_PENDING)
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -34,7 +42,8 @@ class Finding:
     line: int | None
     function: str | None
     era: str | None
-    action: str              # "rewrite", "add", "report", "none", "refuse", "done"
+    action: str              # "rewrite", "add", "report", "none", "refuse", "done";
+                             # for a review, one of REVIEW_ACTIONS
     message: str
 
     def location(self) -> str:
@@ -103,6 +112,12 @@ class Rule:
     cover_template: str | None = None
     # Values every template of the rule may use (names the rule defines).
     template_values: Mapping[str, object] = field(default_factory=dict)
+    # Reviewer checks on the code of one commit (patchgen check): what is
+    # wrong there, as Findings whose action is one of REVIEW_ACTIONS.  The
+    # same problem must give the same (kind, path, function, message) in
+    # every commit, so keep line numbers in Finding.line, not the message.
+    # A tree the rule does not apply to gives no findings.
+    review: Callable[[FileSource], list[Finding]] | None = None
 
     def validate(self) -> "Rule":
         if not self.id or "/" in self.id:

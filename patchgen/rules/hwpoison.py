@@ -23,12 +23,13 @@ from dataclasses import dataclass, replace
 from tree_sitter import Node
 
 from patchgen.errors import MissingFile, RuleRefused, UnparseableSite
-from patchgen.parse import (ParsedFile, call_args, call_name, calls, compares,
+from patchgen.parse import (ParsedFile, call_args, node_text, call_name, calls, compares,
                             conjuncts, declares, defines_macro, find_function,
                             functions, if_parts, normalized, parse, statements,
                             unwrap_block, walk)
 from patchgen.splice import (append_to_file, continue_after, insert_after,
                              insert_before, replace_statements)
+from patchgen.rules import hwpoison_review
 from patchgen.rules import (ALREADY_APPLIED, NO_MATCH, NOT_AFFECTED, REFUSED,
                             REWRITE, Finding, Report, Rule, Step, StepResult)
 from patchgen.templates import render
@@ -627,7 +628,7 @@ def _params(function) -> list[str]:
     for parameter in declarator.child_by_field_name("parameters").named_children:
         identifiers = [n for n in walk(parameter, "identifier")]
         if identifiers:
-            names.append(identifiers[-1].text.decode())
+            names.append(node_text(identifiers[-1]))
     return names
 
 
@@ -779,4 +780,5 @@ RULE = Rule(
     site_words=SITE_WORDS,
     cover_template=TEMPLATES + "cover.msg.j2",
     template_values={"helper": HELPER},
+    review=hwpoison_review.review,
 )

@@ -1,0 +1,112 @@
+"""patchgen check: a reviewer's checks on a series, per patch and per series."""
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from patchgen.check import CheckOptions, CheckReport, run_check
+from patchgen.check_result import FAIL, PATCHWORK_STATE, SKIP, WARN
+
+NAME = "check"
+HELP = ("check a series (folder of .patch files, mbox, or range of the tree) "
+        "as a reviewer would: per patch and per series; exit 1 if a check fails")
+
+
+def add_arguments(parser):
+    parser.add_argument("series", metavar="SERIES",
+                        help="a folder of .patch files, an mbox file, or a "
+                             "range of --tree (A..B, or a branch: what it adds to HEAD)")
+    parser.add_argument("--tree", default=".",
+                        help="top of the kernel source tree, a git repository "
+                             "(default: the current folder); never modified")
+    parser.add_argument("--build", action="store_true",
+                        help="build after each patch (bisectability) and report "
+                             "new compiler warnings by file:line: message")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON document (patchwork checks API fields)")
+    parser.add_argument("--strict", action="store_true",
+                        help="run checkpatch.pl --strict (its CHECKs become warnings)")
+    parser.add_argument("--checkpatch", type=Path, metavar="FILE",
+                        help="use this checkpatch.pl (for a tree that ships none)")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="with --build on a kernel tree: config lines added "
+                             "to tinyconfig and the default fragment")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="show only warnings and failures (and the summary)")
+
+
+def report_json(report: CheckReport) -> dict:
+    results, skipped = [], []
+    for result in report.results:
+        common = {"patch": result.patch, "label": report.label(result.patch),
+                  "check": result.check}
+        if result.state == SKIP:
+            skipped.append({**common, "reason": result.reason})
+            continue
+        mail = next((m for m in report.mails if m.position == result.patch), None)
+        results.append({
+            **common,
+            "subject": mail.subject if mail else None,
+            "message_id": mail.message_id if mail else None,
+            # The fields of patchwork's checks API:
+            "state": PATCHWORK_STATE[result.state],
+            "context": result.context,
+            "description": result.reason,
+            "target_url": None,
+            "details": list(result.details),
+        })
+    counts = report.counts()
+    return {
+        "series": {"kind": report.series_kind, "input": report.series_origin,
+                   "mails": [asdict(m) for m in report.mails]},
+        "tree": report.tree,
+        "base": {"commit": report.base.commit, "from": report.base.origin,
+                 "note": report.base.note},
+        "results": results,
+        "skipped": skipped,
+        "summary": {PATCHWORK_STATE[s]: counts.get(s, 0) for s in PATCHWORK_STATE}
+                   | {"skipped": counts.get(SKIP, 0)},
+        "exit_code": 1 if report.failed else 0,
+    }
+
+
+def report_table(report: CheckReport, quiet: bool = False) -> str:
+    patches = [m for m in report.mails if m.kind == "patch"]
+    cover = any(m.kind == "cover" for m in report.mails)
+    lines = [f"patchgen check: {report.series_origin} ({report.series_kind}, "
+             f"{len(patches)} patch{'es' if len(patches) != 1 else ''}"
+             f"{' + cover letter' if cover else ''})",
+             f"tree: {report.tree}; base: {report.base.note}", ""]
+    rows = [r for r in report.results if not quiet or r.state in (WARN, FAIL)]
+    width = max([len(report.label(r.patch)) for r in rows] + [6])
+    check_width = max([len(r.check) for r in rows] + [5])
+    lines.append(f"{'PATCH':<{width}}  {'CHECK':<{check_width}}  STATE  REASON")
+    previous = None
+    for index, result in enumerate(rows):
+        new_group = index == 0 or result.patch != previous
+        shown = report.label(result.patch) if new_group else ""
+        previous = result.patch
+        lines.append(f"{shown:<{width}}  {result.check:<{check_width}}  "
+                     f"{result.state:<5}  {result.reason}")
+        if result.state in (WARN, FAIL):
+            for detail in result.details[:20]:
+                lines.append(f"{'':<{width}}  {'':<{check_width}}         {detail}")
+    if not rows:
+        lines.append("(every check passed)")
+    counts = report.counts()
+    lines.append("")
+    lines.append(f"{counts.get('pass', 0)} pass, {counts.get('warn', 0)} warn, "
+                 f"{counts.get('fail', 0)} fail, {counts.get('skip', 0)} skipped: "
+                 + ("a check failed (exit 1)" if report.failed else "no check failed"))
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    options = CheckOptions(build=args.build, strict=args.strict,
+                           checkpatch=args.checkpatch, config=args.config)
+    report = run_check(args.series, args.tree, options)
+    if args.json:
+        print(json.dumps(report_json(report), indent=2))
+    else:
+        print(report_table(report, quiet=args.quiet))
+    return 1 if report.failed else 0

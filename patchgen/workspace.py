@@ -1,0 +1,159 @@
+"""A private checkout of the user's tree, where a series is applied.
+
+`patchgen check` never touches the user's checked-out branch, index or
+working tree, nor adds anything to their repository: it applies the
+series with `git am` in a clone made with `git clone --shared` (the clone
+reads the user's objects through git's alternates and writes its own).
+
+Two kinds:
+  temporary   a new folder per run, removed afterwards; only the files the
+              series touches are checked out (sparse), so a 78,000-file
+              tree costs well under a second;
+  persistent  a fixed folder in the cache, fully checked out and reused
+              (under a lock) so that a kernel build folder beside it stays
+              incremental: the output path is part of every compile
+              command, and only files that changed get new times.
+"""
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import git
+
+from patchgen.cache import cache_dir
+from patchgen.errors import CommandFailed
+from patchgen.runner import run
+from patchgen.tree import CommitTree, GitKernelTree
+
+# git am commits as this committer; authors come from the mails.
+COMMITTER = {
+    "GIT_COMMITTER_NAME": "patchgen check",
+    "GIT_COMMITTER_EMAIL": "check@patchgen.invalid",
+    "GIT_COMMITTER_DATE": "2016-04-06T12:00:00+00:00",
+}
+# Settings a user's git config could bring that change what `git am` does.
+NEUTRAL_CONFIG = ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false",
+                  "-c", "gc.auto=0",
+                  "-c", "am.threeWay=false", "-c", "am.keepcr=false",
+                  "-c", "core.autocrlf=false", "-c", "apply.whitespace=nowarn"]
+
+
+@dataclass(frozen=True)
+class AmOutcome:
+    applied: bool
+    commit: str | None     # the new HEAD when applied
+    error: str             # git am's own words when not
+
+
+@dataclass(frozen=True)
+class Workspace:
+    top: Path              # the clone's working tree
+    prefix: str            # the kernel tree's folder inside it ("" or "sub/")
+    repo: git.Repo
+
+    @property
+    def kernel_root(self) -> Path:
+        return self.top / self.prefix if self.prefix else self.top
+
+    def git(self, *args, check=True, timeout=600):
+        return run(["git", *NEUTRAL_CONFIG, "-C", self.top, *args], env=COMMITTER,
+                   check=check, timeout=timeout)
+
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD").stdout.strip()
+
+    def at(self, commit: str) -> CommitTree:
+        return CommitTree(self.repo, commit, self.prefix)
+
+    def am(self, mail_file: Path) -> AmOutcome:
+        """Apply one mail with git am, as a maintainer would (no 3-way)."""
+        args = ["am", "--no-3way", "--quiet", "--whitespace=nowarn"]
+        if self.prefix:
+            args.append(f"--directory={self.prefix.rstrip('/')}")
+        result = self.git(*args, str(mail_file), check=False)
+        if result.returncode == 0:
+            return AmOutcome(True, self.head(), "")
+        words = [line[len("error: "):] for line in
+                 (result.stderr + "\n" + result.stdout).splitlines()
+                 if line.startswith(("error: ", "fatal: "))]
+        words = [w.removeprefix("fatal: ") for w in words] or [
+            (result.stderr or result.stdout).strip().splitlines()[0]
+            if (result.stderr or result.stdout).strip() else "git am failed"]
+        self.git("am", "--abort", check=False)
+        return AmOutcome(False, None, "; ".join(dict.fromkeys(words)))
+
+
+def _clone(tree: GitKernelTree, dest: Path) -> None:
+    source = tree.repo.working_tree_dir
+    run(["git", "clone", "--quiet", "--shared", "--no-checkout", source, dest],
+        timeout=900)
+
+
+def _checkout(workspace: Workspace, base: str) -> None:
+    # -f: whatever a previous run left (a half-applied am) is discarded.
+    workspace.git("am", "--abort", check=False)
+    workspace.git("checkout", "--quiet", "--force", "--detach", base, timeout=1800)
+
+
+@contextmanager
+def temporary_workspace(tree: GitKernelTree, base: str,
+                        paths: Iterable[str] | None) -> Iterator[Workspace]:
+    """A clone in a temporary folder at *base*; with *paths*, only those
+    files (relative to the kernel tree) are checked out."""
+    with tempfile.TemporaryDirectory(prefix="patchgen-check-") as tmp:
+        top = Path(tmp) / "tree"
+        _clone(tree, top)
+        workspace = Workspace(top, tree.prefix, git.Repo(top))
+        if paths is not None:
+            patterns = sorted({"/" + tree.prefix + p for p in paths}) or ["/Makefile"]
+            workspace.git("sparse-checkout", "set", "--no-cone", *patterns)
+        _checkout(workspace, base)
+        try:
+            yield workspace
+        finally:
+            workspace.repo.close()
+
+
+def workdir_for(tree: GitKernelTree) -> Path:
+    """The cache folder of one user tree: its workspace and build folders."""
+    top = Path(tree.repo.working_tree_dir).resolve()
+    digest = hashlib.sha1(str(top).encode()).hexdigest()[:10]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", top.name) or "tree"
+    return cache_dir("check", f"{name}-{digest}")
+
+
+@contextmanager
+def persistent_workspace(tree: GitKernelTree, base: str,
+                         workdir: Path) -> Iterator[Workspace]:
+    """The reusable full checkout in *workdir*/src, locked while in use."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / "workspace.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        top = workdir / "src"
+        if not (top / ".git").is_dir():
+            shutil.rmtree(top, ignore_errors=True)
+            partial = workdir / "src.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            _clone(tree, partial)
+            os.rename(partial, top)
+        workspace = Workspace(top, tree.prefix, git.Repo(top))
+        try:
+            if workspace.git("config", "--bool", "core.sparseCheckout",
+                             check=False).stdout.strip() == "true":
+                workspace.git("sparse-checkout", "disable")
+            _checkout(workspace, base)
+        except CommandFailed:
+            workspace.repo.close()
+            raise
+        try:
+            yield workspace
+        finally:
+            workspace.repo.close()

@@ -1,0 +1,216 @@
+"""patchgen check --build: bisectability and new warnings by identity.
+
+Warnings are compared as file:line: message after carrying the known ones
+through each patch's diff, so a warning that only moved is not new and a
+warning that replaces another is (a count would miss it).  The real-tree
+tests build the Debian 6.1 tree with make in an O= folder of the cache.
+"""
+
+import time
+from pathlib import Path
+
+import pytest
+import unidiff
+
+from checkhelp import check_json, git, line_of, result_for, tree_state
+from conftest import need_tool
+from patchgen.check_build import (Bisector, Diagnostic, LineMap, RawBuild,
+                                  parse_diagnostics)
+from patchgen.runner import describe, run
+
+
+def diff_of(tmp_path: Path, old: str, new: str, name: str = "mm/x.c") -> unidiff.PatchSet:
+    """A real diff of two versions of *name*, made by git diff."""
+    a, b = tmp_path / "a" / name, tmp_path / "b" / name
+    for path, text in ((a, old), (b, new)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    result = run(["git", "diff", "--no-index", "--no-prefix", "a/" + name, "b/" + name],
+                 cwd=tmp_path, check=False)
+    # --no-prefix: the paths as given, a/mm/x.c and b/mm/x.c, as git shows them.
+    return unidiff.PatchSet(result.stdout)
+
+
+def numbered(count: int) -> list[str]:
+    return [f"line {n}" for n in range(1, count + 1)]
+
+
+def test_line_map_follows_insertions_and_removals(tmp_path):
+    old = numbered(20)
+    new = old[:2] + ["new a", "new b", "new c"] + old[2:9] + old[10:]   # -line 10
+    patch = diff_of(tmp_path, "\n".join(old) + "\n", "\n".join(new) + "\n")
+    line_map = LineMap(patch)
+    for before in (1, 2, 3, 9, 11, 20):
+        after = line_map.map("mm/x.c", before)
+        assert after is not None and new[after[1] - 1] == f"line {before}"
+    assert line_map.map("mm/x.c", 10) is None          # removed
+    assert line_map.map("mm/other.c", 7) == ("mm/other.c", 7)
+    assert line_map.touched() == {"mm/x.c"}
+
+
+class GccWarnings:
+    """A real builder for the test: gcc -fsyntax-only -Wall, no -Werror,
+    so that warnings stay warnings."""
+
+    name = "gcc -Wall"
+    folders = ["mm"]
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def build(self, changed):
+        start = time.monotonic()
+        sources = sorted(str(p.relative_to(self.root)) for p in self.root.glob("mm/*.c"))
+        output = ""
+        for source in sources:
+            argv = ["gcc", "-fsyntax-only", "-Wall", source]
+            result = run(argv, cwd=self.root, env={"LC_ALL": "C"}, check=False)
+            output += result.stdout + result.stderr
+        return RawBuild(True, output, frozenset(sources),
+                        tuple(parse_diagnostics(output, [self.root])),
+                        describe(argv, self.root), time.monotonic() - start)
+
+
+def test_a_warning_that_replaces_another_is_new_and_a_moved_one_is_not(tmp_path):
+    need_tool("gcc")
+    root = tmp_path / "tree"
+    (root / "mm").mkdir(parents=True)
+    source = root / "mm" / "x.c"
+    base = "int f(void)\n{\n\tint unused_a;\n\treturn 0;\n}\n"
+    source.write_text(base)
+    bisector = Bisector(GccWarnings(root))
+    base_step = bisector.base()
+    assert base_step.ok and base_step.new == ()
+    # Patch 1: one warning goes, another comes: the count stays 1.
+    first = "int f(void)\n{\n\treturn 0;\n}\n\nint g(void)\n{\n\tint unused_b;\n\treturn 1;\n}\n"
+    patch = diff_of(tmp_path / "p1", base, first)
+    source.write_text(first)
+    step = bisector.after(patch)
+    assert [d.identity() for d in step.new] == [
+        f"mm/x.c:{line_of(first, 'unused_b')}: warning: unused variable 'unused_b' "
+        "[-Wunused-variable]"]
+    assert [d.text for d in step.gone] == ["unused variable 'unused_a' [-Wunused-variable]"]
+    # Patch 2: lines above the warning move it; it is the same warning.
+    second = "/* one */\n/* two */\n/* three */\n" + first
+    patch = diff_of(tmp_path / "p2", first, second)
+    source.write_text(second)
+    step = bisector.after(patch)
+    assert step.ok and step.new == () and step.gone == ()
+    # Patch 3 rewrites the line that warns: the file still has the warning.
+    third = second.replace("\tint unused_b;\n", "\tint unused_b; /* kept */\n")
+    patch = diff_of(tmp_path / "p3", second, third)
+    source.write_text(third)
+    step = bisector.after(patch)
+    assert step.ok and step.new == () and step.gone == ()
+    # Patch 4 removes it: gone, and nothing new.
+    fourth = third.replace("\tint unused_b; /* kept */\n", "")
+    patch = diff_of(tmp_path / "p4", third, fourth)
+    source.write_text(fourth)
+    step = bisector.after(patch)
+    assert step.new == () and [d.line for d in step.gone] == [line_of(third, "unused_b")]
+
+
+def test_diagnostics_are_read_relative_to_the_tree(tmp_path):
+    output = (f"{tmp_path}/src/mm/a.c:12:5: warning: unused variable \u2018x\u2019 "
+              "[-Wunused-variable]\n"
+              "In file included from mm/b.c:3:\n"
+              "./include/linux/mm.h:40:1: error: expected ';' before '}' token\n")
+    assert parse_diagnostics(output, [tmp_path / "src"]) == [
+        Diagnostic("mm/a.c", 12, "warning", "unused variable 'x' [-Wunused-variable]"),
+        Diagnostic("include/linux/mm.h", 40, "error", "expected ';' before '}' token")]
+
+
+# --- the real 6.1 tree ---------------------------------------------------------------
+
+def series_on_linux61(linux61: Path, tmp_path: Path, edits) -> Path:
+    """Commits made in a sparse clone of the 6.1 tree, mailed as a series
+    based on its HEAD.  *edits*: (path, old, new, subject) per patch."""
+    clone = tmp_path / "author"
+    run(["git", "clone", "-q", "--shared", "--no-checkout", str(linux61), str(clone)],
+        timeout=300)
+    paths = sorted({"/" + path for path, _, _, _ in edits})
+    git(clone, "sparse-checkout", "set", "--no-cone", *paths)
+    git(clone, "checkout", "-q", "--detach", "HEAD")
+    git(clone, "config", "user.name", "Test Author")
+    git(clone, "config", "user.email", "test@example.org")
+    base = git(clone, "rev-parse", "HEAD").strip()
+    for path, old, new, subject in edits:
+        target = clone / path
+        text = target.read_text()
+        assert text.count(old) == 1, f"{old!r} is not unique in {path}"
+        target.write_text(text.replace(old, new, 1))
+        git(clone, "commit", "-qa", "-m", f"{subject}\n\nChange it for a test of "
+            "patchgen check.\n\nSigned-off-by: Test Author <test@example.org>")
+    out = tmp_path / "series"
+    git(clone, "format-patch", "-q", "--cover-letter", "--thread=shallow",
+        f"--base={base}", "-o", str(out), f"{base}..HEAD")
+    cover = next(out.glob("0000-*"))
+    cover.write_text(cover.read_text()
+                     .replace("*** SUBJECT HERE ***", "mm/memory-failure: two changes")
+                     .replace("*** BLURB HERE ***", "Two changes for a test."))
+    return out, clone
+
+
+MEMORY_FAILURE = "mm/memory-failure.c"
+UNPOISON = "int unpoison_memory(unsigned long pfn)\n{\n"
+
+
+@pytest.mark.realtree
+@pytest.mark.slow
+def test_build_reports_a_new_warning_against_its_patch_only(linux61, tmp_path, capsys):
+    for tool in ("gcc", "make", "flex", "bison", "bc", "perl"):
+        need_tool(tool)
+    series, clone = series_on_linux61(linux61, tmp_path, [
+        (MEMORY_FAILURE, UNPOISON, UNPOISON + "\tint patchgen_unused;\n",
+         "mm/memory-failure: add a variable to unpoison_memory()"),
+        (MEMORY_FAILURE, '#include "ras/ras_event.h"\n',
+         '#include "ras/ras_event.h"\n\n/*\n * A comment that moves the code below it.\n */\n',
+         "mm/memory-failure: add a comment after the includes"),
+    ])
+    before = tree_state(linux61, shared=True)
+    code, document, err = check_json(capsys, series, linux61, "--build")
+    assert code == 1 and "Traceback" not in err
+    first_text = git(clone, "show", f"HEAD~1:{MEMORY_FAILURE}")
+    line = line_of(first_text, "int patchgen_unused;")
+    first = result_for(document, "1/2", "build")
+    assert first["state"] == "fail"
+    assert first["description"] == (f"new warning: {MEMORY_FAILURE}:{line}: warning: "
+                                     "unused variable 'patchgen_unused' [-Wunused-variable]")
+    # Patch 2 moves the warning down by four lines: the same warning, not new.
+    assert line_of(git(clone, "show", f"HEAD:{MEMORY_FAILURE}"),
+                   "int patchgen_unused;") == line + 4
+    assert result_for(document, "2/2", "build")["state"] == "success"
+    assert [(f["label"], f["check"]) for f in document["results"]
+            if f["state"] != "success"] == [("1/2", "build")]
+    base_build = result_for(document, "series", "build")
+    assert "builds with make (mm/" in base_build["description"]
+    assert tree_state(linux61, shared=True) == before
+
+
+@pytest.mark.realtree
+@pytest.mark.slow
+def test_build_finds_a_reordered_series_that_does_not_compile(linux61, tmp_path, capsys):
+    """Patch 1 calls a function that only patch 2 adds."""
+    for tool in ("gcc", "make", "flex", "bison", "bc", "perl"):
+        need_tool(tool)
+    helper = ("static void patchgen_note(unsigned long pfn)\n{\n"
+              "\tpr_info(\"Unpoison: %#lx\\n\", pfn);\n}\n\n")
+    series, clone = series_on_linux61(linux61, tmp_path, [
+        (MEMORY_FAILURE, "DEFAULT_RATELIMIT_BURST);\n\n\tp = pfn_to_online_page(pfn);\n",
+         "DEFAULT_RATELIMIT_BURST);\n\n\tpatchgen_note(pfn);\n"
+         "\tp = pfn_to_online_page(pfn);\n",
+         "mm/memory-failure: note each unpoison"),
+        (MEMORY_FAILURE, UNPOISON, helper + UNPOISON,
+         "mm/memory-failure: add patchgen_note()"),
+    ])
+    code, document, err = check_json(capsys, series, linux61, "--build")
+    assert code == 1 and "Traceback" not in err
+    call_line = line_of(git(clone, "show", f"HEAD~1:{MEMORY_FAILURE}"), "\tpatchgen_note(pfn);")
+    first = result_for(document, "1/2", "build")
+    assert first["state"] == "fail"
+    assert first["description"].startswith(
+        f"does not build: {MEMORY_FAILURE}:{call_line}: error: implicit declaration "
+        "of function 'patchgen_note'")
+    assert result_for(document, "2/2", "build")["state"] == "success"
+    assert [(f["label"], f["check"]) for f in document["results"]
+            if f["state"] == "fail"] == [("1/2", "build")]
