@@ -43,7 +43,8 @@ from patchgen.errors import PatchgenError
 from patchgen.incoming import RANGE, IncomingSeries, Mail, read_series
 from patchgen.rules import REVIEW_FAIL, REVIEW_PENDING, REVIEW_WARN, Finding, all_rules
 from patchgen.runner import run
-from patchgen.tree import FileSource, GitKernelTree, open_git_tree
+from patchgen.tree import (FileSource, GitKernelTree, WorkTree, makefile_version,
+                           open_git_tree)
 from patchgen.workspace import (persistent_workspace, temporary_workspace,
                                 workdir_for)
 
@@ -158,21 +159,6 @@ def commit_lookup(tree: GitKernelTree, base: str):
     return lookup
 
 
-def makefile_version(root: Path) -> tuple[int, int] | None:
-    try:
-        head = (root / "Makefile").read_text(errors="replace").splitlines()[:12]
-    except OSError:
-        return None
-    fields = {}
-    for line in head:
-        key, _, value = line.partition("=")
-        fields[key.strip()] = value.strip()
-    try:
-        return int(fields["VERSION"]), int(fields["PATCHLEVEL"])
-    except (KeyError, ValueError):
-        return None
-
-
 # --- checkpatch ---------------------------------------------------------------------
 
 def checkpatch_result(tree: GitKernelTree, mail: Mail, mail_file: Path, cwd: Path,
@@ -183,10 +169,10 @@ def checkpatch_result(tree: GitKernelTree, mail: Mail, mail_file: Path, cwd: Pat
         return warned("checkpatch", f"not run: {tree.root} has no "
                       "scripts/checkpatch.pl (pass --checkpatch FILE)", **where)
     own = options.checkpatch is None
-    version = makefile_version(tree.root)
+    version = makefile_version(WorkTree(tree.root))
     # checkpatch.pl's own default follows its tree (100 columns since 5.7);
     # another tree's script must be told the width of this one.
-    width = None if own or version is None or version >= (5, 7) else 80
+    width = None if own or version is None or version[:2] >= (5, 7) else 80
     try:
         result = run_checkpatch(tree.root, mail_file, strict=options.strict,
                                 max_line_length=width, script=script, cwd=cwd)

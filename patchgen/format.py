@@ -43,9 +43,9 @@ from patchgen.patchfiles import (add_below_separator, fill_cover_letter,
 from patchgen.recipients import Recipients, find_recipients
 from patchgen.rules import DEFAULT_RULE, get_rule, all_rules
 from patchgen.runner import run
-from patchgen.series import (CommitRange, makefile_version, select_range,
-                             slug, topic_for, version_text)
-from patchgen.tree import GitKernelTree, open_git_tree
+from patchgen.series import CommitRange, select_range, slug, topic_for
+from patchgen.tree import (GitKernelTree, makefile_version, open_git_tree,
+                           version_text)
 from patchgen.versions import (STATE_FILE, PatchChange, SeriesState,
                                VersionRecord, load_state, new_change_id,
                                now_iso, parse_range_diff, range_diff,

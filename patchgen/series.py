@@ -222,32 +222,3 @@ def slug(name: str) -> str:
     """A folder name from a branch name or a subject."""
     text = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._")
     return text[:60].rstrip("-._") or "series"
-
-
-# --- the kernel version a tree's Makefile declares ------------------------
-
-def makefile_version(source: FileSource) -> tuple[int, int, int, str] | None:
-    """(VERSION, PATCHLEVEL, SUBLEVEL, EXTRAVERSION) from the top Makefile."""
-    if not source.exists("Makefile"):
-        return None
-    fields: dict[str, str] = {}
-    text = source.read("Makefile").decode("utf-8", "replace")
-    for line in text.splitlines()[:20]:
-        key, sep, value = line.partition("=")
-        if sep and key.strip() in ("VERSION", "PATCHLEVEL", "SUBLEVEL",
-                                   "EXTRAVERSION"):
-            fields.setdefault(key.strip(), value.strip())
-    try:
-        return (int(fields["VERSION"]), int(fields["PATCHLEVEL"]),
-                int(fields.get("SUBLEVEL") or 0), fields.get("EXTRAVERSION", ""))
-    except (KeyError, ValueError):
-        return None
-
-
-def version_text(version: tuple[int, int, int, str] | None) -> str | None:
-    """"4.14.5", "4.5", "6.1.192-rc1" (the form kernel.org uses)."""
-    if version is None:
-        return None
-    major, minor, sub, extra = version
-    text = f"{major}.{minor}" + (f".{sub}" if sub else "")
-    return text + extra

@@ -14,7 +14,7 @@ from formatkit import (applied_fixture, cover_file, fix_dates, git,
 from patchgen.fixtures import materialize
 from patchgen.recipients import from_maintainers, parse_maintainers, pattern_matches
 from patchgen.rules import get_rule
-from patchgen.series import makefile_version, version_text
+from patchgen.tree import makefile_version, version_text
 from patchgen.tree import open_git_tree
 
 TOPIC = "hwpoison-put-last"

@@ -33,7 +33,7 @@ from patchgen.rules import hwpoison_review
 from patchgen.rules import (ALREADY_APPLIED, NO_MATCH, NOT_AFFECTED, REFUSED,
                             REWRITE, Finding, Report, Rule, Step, StepResult)
 from patchgen.templates import render
-from patchgen.tree import FileSource
+from patchgen.tree import FileSource, makefile_version, version_text
 
 RULE_ID = "hwpoison-put-last"
 HELPER = "hwpoison_put_last_page"
@@ -394,19 +394,7 @@ def _parse_optional(source: FileSource, path: str) -> ParsedFile | None:
 
 
 def kernel_version(source: FileSource) -> str | None:
-    if not source.exists("Makefile"):
-        return None
-    fields = {}
-    for line in source.read("Makefile").decode("utf-8", "replace").splitlines()[:12]:
-        key, _, value = line.partition("=")
-        if key.strip() in ("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"):
-            fields[key.strip()] = value.strip()
-    if "VERSION" not in fields or "PATCHLEVEL" not in fields:
-        return None
-    version = f"{fields['VERSION']}.{fields['PATCHLEVEL']}"
-    if fields.get("SUBLEVEL", "0") not in ("", "0"):
-        version += f".{fields['SUBLEVEL']}"
-    return version + fields.get("EXTRAVERSION", "")
+    return version_text(makefile_version(source))
 
 
 @dataclass(frozen=True, eq=False)
