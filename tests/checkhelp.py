@@ -48,8 +48,12 @@ def applied_tree(fixture_tree, name: str) -> Path:
 
 
 def generated_series(fixture_tree, name: str, out: Path) -> tuple[Path, Path]:
+    """apply + patchgen format: the series a user would mail."""
+    from patchgen.format import FormatOptions, format_series as patchgen_format
     tree = applied_tree(fixture_tree, name)
-    return tree, format_series(tree, "master", BRANCH, out)
+    result = patchgen_format(FormatOptions(tree=tree, branch=BRANCH, output=out,
+                                           checkpatch=False))
+    return tree, result.folder
 
 
 def patch_files(series: Path) -> list[Path]:
