@@ -13,6 +13,7 @@ those are parsed.
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Mapping, Protocol
 
@@ -126,16 +127,20 @@ class CommitTree:
         return blob is not None and blob.type == "blob"
 
     def files_containing(self, words, suffixes=(".c", ".h")) -> list[str]:
-        result = run(["git", "-C", self.repo.working_tree_dir, "grep", "-l",
-                      "-I", "-F", "--full-name", *_grep_pattern(words),
-                      self.commit, "--", *_pathspecs(suffixes)],
-                     check=False, timeout=600)
-        names = []
-        for line in result.stdout.splitlines():
-            name = line.split(":", 1)[1] if ":" in line else line
-            if name.startswith(self.prefix):
-                names.append(name[len(self.prefix):])
-        return sorted(names)
+        names = _grep_commit(self.repo.working_tree_dir, self.commit,
+                             tuple(sorted(set(words))), tuple(suffixes))
+        return [n[len(self.prefix):] for n in names if n.startswith(self.prefix)]
+
+
+@lru_cache(maxsize=64)
+def _grep_commit(top: str, commit: str, words: tuple, suffixes: tuple) -> list[str]:
+    """Files of *commit* holding one of *words*.  A commit never changes, so
+    the answer is kept: apply asks once per step of its series."""
+    result = run(["git", "-C", top, "grep", "-l", "-I", "-F", "--full-name",
+                  *_grep_pattern(words), commit, "--", *_pathspecs(suffixes)],
+                 check=False, timeout=600)
+    return sorted(line.split(":", 1)[1] if ":" in line else line
+                  for line in result.stdout.splitlines())
 
 
 @dataclass(frozen=True)
