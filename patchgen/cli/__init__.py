@@ -14,8 +14,9 @@ import sys
 from patchgen import __version__
 from patchgen.errors import PatchgenError
 # Command modules: each adds itself here.
+from patchgen.cli import verify
 
-COMMANDS = []
+COMMANDS = [verify]
 
 
 def build_parser() -> argparse.ArgumentParser:
