@@ -19,7 +19,7 @@ from patchgen.runner import stream
 
 QEMU = "qemu-system-x86_64"
 DEFAULT_MEMORY_MB = 256
-DEFAULT_TIMEOUT = 180
+DEFAULT_TIMEOUT = 120
 KVM_DEVICE = Path("/dev/kvm")
 KVM_GET_API_VERSION = 0xAE00
 
@@ -105,7 +105,9 @@ def boot(kernel: Path, initrd: Path, serial_log: Path, *,
                      if line.startswith(QEMU) or "qemu" in line.lower()]
         first = complaint[0] if complaint else (
             result.output.strip().splitlines() or ["(no output)"])[-1]
+        hint = ("; KVM fails on some machines: retry without --kvm"
+                if kvm else "")
         raise BootFailed(f"qemu could not boot {kernel} (exit status "
-                         f"{result.returncode}): {first}")
+                         f"{result.returncode}): {first}{hint}")
     return BootResult(result.argv, serial_log, result.output, result.seconds,
                       result.returncode, result.timed_out, timeout)

@@ -95,20 +95,22 @@ def test_second_run_rebuilds_nothing(unmodified, tree):
 
 @pytest.fixture(scope="module")
 def broken_series(tree, branches):
+    # The broken kernel can hang after its audit failed (1 boot in 10
+    # here): a short timeout keeps that cheap; a good boot takes 2 s.
     return verify_json("--tree", str(tree), "--series",
-                       branches["broken-free-path"])
+                       branches["broken-free-path"], "--timeout", "60")
 
 
 def test_series_broken_free_path_base_passes_tip_fails(broken_series, tree):
     code, report, stderr = broken_series
-    assert code == 1, stderr
+    assert code in (1, EXIT_GUEST_TIMEOUT), stderr
     base, tip = report["results"]
     assert base["label"] == "base" and tip["label"] == "tip"
     assert base["verdict"] == "PASS", base["reasons"]
-    assert tip["verdict"] == "FAIL" and tip["kind"] == "fail"
+    assert tip["verdict"] == "FAIL" and tip["kind"] in ("fail", "timeout")
     # Same source folder, same O= folder: the tip is an incremental build.
     assert base["build"]["build_dir"] == tip["build"]["build_dir"]
-    assert tip["build"]["steps"] < 60, tip["build"]
+    assert tip["build"]["steps"] < 150, tip["build"]
     failed = [c["name"] for c in tip["checks"] if not c["passed"]]
     assert any(name.startswith("audit-own") for name in failed), tip
     assert any("KPF_HWPOISON" in r for r in tip["reasons"])
@@ -129,7 +131,7 @@ def test_broken_kernel_fails_every_boot_and_good_one_passes(broken_series):
         for n in range(REBOOTS):
             booted = boot(run_dir / f"{label}-bzImage", initramfs.path,
                           run_dir / f"{label}-reboot{n}-serial.log",
-                          timeout=180)
+                          timeout=60)
             verdict = parse_serial_log(booted.output,
                                        timed_out=booted.timed_out)
             outcomes[label].append(verdict)

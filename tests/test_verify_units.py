@@ -19,7 +19,8 @@ from conftest import IN_CI, ROOT, need, need_tool
 from patchgen import boot as bootmod
 from patchgen.build import (FRAGMENT, check_kernel_tree, first_errors,
                             missing_symbols, read_fragment, required_symbols)
-from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT, CacheFull,
+from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT, BootFailed,
+                             CacheFull,
                              KvmUnavailable, NotAKernelTree)
 from patchgen.initramfs import (CpioWriter, compile_test_program,
                                 find_busybox, init_script, is_static_elf,
@@ -427,3 +428,15 @@ def test_cli_bad_numbers(tmp_path):
     result = cli("verify", "--tree", str(tmp_path), "--stress", "-3")
     assert result.returncode == 2
     assert "out of range" in result.stderr
+
+
+def test_qemu_that_cannot_boot_the_file_is_a_boot_error(tmp_path):
+    need_tool("qemu-system-x86_64")
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(b"this is not a kernel\n" * 100)
+    initrd = tmp_path / "initrd"
+    initrd.write_bytes(b"")
+    with pytest.raises(BootFailed, match="qemu could not boot") as caught:
+        bootmod.boot(kernel, initrd, tmp_path / "serial.log", timeout=60)
+    # qemu's own complaint is quoted, e.g. "qemu: linux kernel too old ..."
+    assert "): qemu" in str(caught.value)
