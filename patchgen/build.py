@@ -13,8 +13,10 @@ everything.  Steps:
    failure the compiler's first error lines instead of the whole log.
 """
 
+import fcntl
 import hashlib
 import os
+import shutil
 import re
 import time
 from dataclasses import dataclass
@@ -166,14 +168,26 @@ def build_kernel(tree: Path, log: Path, *, fragment: str | None = None,
                  jobs: int | None = None,
                  timeout: float = DEFAULT_BUILD_TIMEOUT,
                  progress: ProgressFn | None = None,
-                 what: str | None = None) -> BuildResult:
+                 what: str | None = None,
+                 copy_to: Path | None = None) -> BuildResult:
     """Configure and build *tree*'s bzImage; raise BuildFailed with the
     first errors when it does not build.  *what* names the kernel in
-    messages (default: the tree's path)."""
+    messages (default: the tree's path).  With *copy_to*, the bzImage is
+    copied there before another run may rebuild the folder, and the
+    result names the copy."""
     tree = check_kernel_tree(tree)
     what = what or f"the kernel in {tree}"
     fragment = read_fragment() if fragment is None else fragment
     build_dir = build_dir_for(tree, fragment)
+    # Two runs in one O= folder at once would break each other's build.
+    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(tree, build_dir, log, fragment, jobs, timeout,
+                             progress, what, copy_to)
+
+
+def _build_locked(tree, build_dir, log, fragment, jobs, timeout, progress,
+                  what, copy_to) -> BuildResult:
     jobs = jobs or os.cpu_count() or 1
     start = time.monotonic()
     log.write_text("")
@@ -215,5 +229,8 @@ def build_kernel(tree: Path, log: Path, *, fragment: str | None = None,
     if not bzimage.is_file():
         raise BuildFailed(f"make bzImage succeeded but left no {bzimage} "
                           f"(log: {log})")
+    if copy_to:
+        shutil.copyfile(bzimage, copy_to)
+        bzimage = Path(copy_to)
     return BuildResult(tree, build_dir, bzimage, log,
                        time.monotonic() - start, steps)

@@ -17,7 +17,7 @@ of the soft-offline line are recognised.
 
 import re
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from patchgen.errors import EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT
 

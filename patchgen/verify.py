@@ -9,7 +9,7 @@ incremental.  That folder is a git worktree of the user's repository in
 the cache (made once, reused): verify never checks anything out in the
 user's own working tree, and never moves a branch.
 
-Every run gets a folder in the cache (runs/<time>-<pid>/) with the build
+Every run gets a folder in the cache (runs/<date>-<time>/) with the build
 logs, the serial logs, the booted bzImage and the verdicts as JSON.
 """
 
@@ -154,13 +154,13 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
         if progress:
             progress(replace(event, stage=f"{label} {event.stage}"))
 
+    # Keep the kernel that is booted: a later build in the same O= folder
+    # (the tip of a series, another run) overwrites the folder's bzImage.
     build = build_kernel(tree, run_dir / f"{label}-build.log",
                          jobs=options.jobs, timeout=options.build_timeout,
-                         progress=labelled, what=what)
-    # Keep the kernel that was booted: a later build in the same O= folder
-    # (the tip of a series) overwrites the build folder's bzImage.
-    kernel = run_dir / f"{label}-bzImage"
-    shutil.copyfile(build.bzimage, kernel)
+                         progress=labelled, what=what,
+                         copy_to=run_dir / f"{label}-bzImage")
+    kernel = build.bzimage
     if on_boot:
         on_boot(qemu_argv(kernel, initramfs.path, kvm=options.kvm,
                           memory_mb=options.memory_mb))

@@ -4,7 +4,6 @@ check, the qemu command line, and bad input through the real CLI.  None of
 these builds or boots a kernel; test_verify_real.py does.
 """
 
-import errno
 import json
 import os
 import shlex
@@ -15,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, ROOT, need, need_tool
+from conftest import ROOT, need_tool
 from patchgen import boot as bootmod
-from patchgen.build import (FRAGMENT, check_kernel_tree, first_errors,
+from patchgen.build import (check_kernel_tree, first_errors,
                             missing_symbols, read_fragment, required_symbols)
 from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT, BootFailed,
                              CacheFull,
