@@ -8,8 +8,9 @@ Measures, side by side:
   mm/memory-failure.c (same source folder, same O= folder);
 - boot-to-verdict under TCG (qemu start to the parsed verdict);
 - with --teeth N: N boots each of the unmodified kernel, the kernel whose
-  free path lets poisoned pages through, and a kernel that panics at boot,
-  with their PASS/FAIL counts.
+  free path lets poisoned pages through, one whose soft offline keeps no
+  reference (unpoison leaks the page), and one that panics at boot, with
+  their PASS/FAIL counts.
 
 It works in its own worktree of the cached tree (the cache's
 bench-trees/), never in the tests' or the user's.  Run from a checkout:
@@ -143,7 +144,8 @@ def main() -> int:
     if args.teeth:
         print(f"\nteeth: {args.teeth} boots of each kernel")
         kernels = {"unmodified": good_kernel}
-        for name in ("broken-free-path", "panic-at-boot"):
+        for name in ("broken-free-path", "leak-no-reference",
+                     "panic-at-boot"):
             checkout(tree, variant_branch(tree, name))
             _, built = timed_build(tree, name, logs)
             kernels[name] = logs / f"{name}-bzImage"
@@ -151,7 +153,7 @@ def main() -> int:
         checkout(tree, base)
         for name, kernel in kernels.items():
             verdicts, seconds = boots(kernel, initrd, args.teeth, logs, name)
-            print(f"{name:<18}{describe(verdicts)}; "
+            print(f"{name:<19}{describe(verdicts)}; "
                   f"median {statistics.median(seconds):.1f} s")
     return 0
 

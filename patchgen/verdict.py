@@ -37,6 +37,11 @@ KERNEL_PROBLEMS = (
         r"rcu\w*:? .*(detected stalls?|self-detected stall)|"
         r"INFO: rcu_\w+ (self-)?detected|rcu_\w+ kthread starved")),
     ("hung task", re.compile(r"INFO: task \S+ blocked for more than")),
+    # Soft offline never kills anyone; memory_failure() does, when a
+    # process touches a page it poisoned (6.1: "MCE: Killing ...", 4.x:
+    # "Memory failure: 0x...: Killing ...").
+    ("memory-failure kill", re.compile(
+        r"Killing \S+ due to hardware memory corruption")),
     ("call trace", re.compile(r"\bCall Trace:")),
 )
 
@@ -188,12 +193,13 @@ def parse_serial_log(text: str, *, timed_out: bool = False,
     elif panic:
         kind = "panic"
     for problem in problems:
+        # A call trace follows another complaint; alone, it counts.
+        if problem.kind == "call trace" and len(problems) > 1:
+            continue
         times = "once" if problem.count == 1 else f"{problem.count} times"
         reasons.append(f"the kernel reported {problem.kind} {times} "
                        f"(first: {problem.first_lines[0].strip()})")
-        # A call trace always follows another complaint; alone, it counts.
-        if problem.kind != "call trace" or len(problems) == 1:
-            offending.extend(problem.first_lines)
+        offending.extend(problem.first_lines)
     for check in checks:
         if not check.passed:
             reasons.append(f"check {check.name} failed: {check.detail}")

@@ -71,8 +71,9 @@ def test_unmodified_tree_passes(unmodified, tree):
     assert result["revision"] == root_commit(tree)
     assert result["kernel_problems"] == []
     names = {c["name"] for c in result["checks"]}
-    assert {"single", "stress", "audit-own-stress", "audit-offlined-stress",
-            "unpoison", "unpoison-leak"} <= names
+    assert {"single", "fresh-single", "stress", "fresh-stress",
+            "audit-own-stress", "audit-offlined-stress", "unpoison",
+            "unpoison-leak"} <= names
     assert all(c["passed"] for c in result["checks"])
     # 1 page, then --stress' default 64, each logged by the kernel.
     assert result["soft_offlined_pages"] == 65
@@ -112,7 +113,7 @@ def test_series_broken_free_path_base_passes_tip_fails(broken_series, tree):
     assert base["build"]["build_dir"] == tip["build"]["build_dir"]
     assert tip["build"]["steps"] < 150, tip["build"]
     failed = [c["name"] for c in tip["checks"] if not c["passed"]]
-    assert any(name.startswith("audit-own") for name in failed), tip
+    assert "fresh-single" in failed and "audit-own-single" in failed, tip
     assert any("KPF_HWPOISON" in r for r in tip["reasons"])
     # The user's tree is untouched: still at its commit, no new files.
     head = subprocess.run(["git", "-C", tree, "rev-parse", "HEAD"],
@@ -138,8 +139,20 @@ def test_broken_kernel_fails_every_boot_and_good_one_passes(broken_series):
     assert [v.label for v in outcomes["base"]] == ["PASS"] * REBOOTS
     assert [v.label for v in outcomes["tip"]] == ["FAIL"] * REBOOTS
     for verdict in outcomes["tip"]:
-        assert any(not c.passed and c.name.startswith("audit-own")
+        assert any(not c.passed and c.name == "fresh-single"
                    for c in verdict.checks)
+
+
+def test_series_that_leaks_unpoisoned_pages_fails_on_the_leak(tree,
+                                                             branches):
+    code, report, stderr = verify_json("--tree", str(tree), "--series",
+                                       branches["leak-no-reference"],
+                                       "--timeout", "60")
+    assert code == 1, stderr
+    base, tip = report["results"]
+    assert base["verdict"] == "PASS", base["reasons"]
+    failed = [c["name"] for c in tip["checks"] if not c["passed"]]
+    assert failed == ["unpoison-leak"], tip["reasons"]
 
 
 def test_series_from_a_patch_folder_that_panics(tree, branches, tmp_path):

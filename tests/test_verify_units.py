@@ -43,24 +43,45 @@ def test_unmodified_61_log_passes():
     assert verdict.exit_code == 0
     assert verdict.reasons == ()
     names = {c.name for c in verdict.checks}
-    assert {"single", "stress", "audit-own-single", "audit-own-stress",
-            "audit-offlined-stress", "unpoison", "unpoison-leak"} <= names
+    assert {"single", "fresh-single", "stress", "fresh-stress",
+            "audit-own-single", "audit-own-stress", "audit-offlined-stress",
+            "unpoison", "unpoison-leak"} <= names
     assert all(c.passed for c in verdict.checks)
     assert len(verdict.soft_offlined_pfns) == 65
     assert verdict.kernel_version.startswith("6.1.")
 
 
-def test_broken_free_path_log_fails_with_the_audit_and_bad_page_state():
+def test_broken_free_path_log_fails_with_the_fresh_page_and_the_audit():
     verdict = parse_serial_log(log("broken-free-path-6.1.log"))
     assert not verdict.passed and verdict.kind == "fail"
     assert verdict.exit_code == 1
     failed = [c.name for c in verdict.checks if not c.passed]
-    assert "audit-own-single" in failed
-    kinds = {p.kind: p.count for p in verdict.problems}
-    assert kinds.get("bad page state", 0) >= 1
+    assert failed[:2] == ["fresh-single", "audit-own-single"]
+    assert "memory-failure kill" in {p.kind for p in verdict.problems}
     text = "\n".join(verdict.reasons)
-    assert "KPF_HWPOISON" in text and "Bad page state" in text
+    assert "which carries KPF_HWPOISON (the pfn just offlined)" in text
+    assert "killed by SIGBUS" in text
+
+
+def test_bad_page_state_log_fails_with_the_splat():
+    verdict = parse_serial_log(log("bad-page-state-6.1.log"))
+    assert not verdict.passed and verdict.kind == "fail"
+    kinds = {p.kind: p.count for p in verdict.problems}
+    assert kinds["bad page state"] >= 1
+    # The call trace belongs to the splat: counted, not a reason of its own.
+    assert "call trace" in kinds
+    assert not any("call trace" in r for r in verdict.reasons)
     assert any("Bad page state" in line for line in verdict.offending)
+    assert "page dumped because: nonzero _refcount" in verdict.offending
+
+
+def test_leak_log_fails_on_the_free_page_count_alone():
+    verdict = parse_serial_log(log("leak-no-reference-6.1.log"))
+    assert not verdict.passed
+    failed = [c.name for c in verdict.checks if not c.passed]
+    # The counter comes back, so only the free-page comparison sees it.
+    assert failed == ["unpoison-leak"]
+    assert verdict.problems == ()
 
 
 def test_panic_log_fails_as_panic_with_the_panic_line():
@@ -103,6 +124,7 @@ def test_a_log_without_a_result_never_passes():
      "hung task"),
     ("Kernel panic - not syncing: Attempted to kill init!", "panic"),
     ("BUG: Bad page state in process a.out  pfn:1a0b", "bad page state"),
+    ("Call Trace:", "call trace"),
 ])
 def test_each_kernel_complaint_turns_a_pass_into_a_fail(line, kind):
     text = log("pass-6.1.log") + line + "\n"

@@ -63,6 +63,19 @@ def panic_in_memory_failure_init(text: str) -> str:
             + text[ret:])
 
 
+def drop_hwpoison_reference(text: str) -> str:
+    """page_handle_poison() without its page_ref_inc(): a soft-offlined
+    page ends with no reference, and unpoisoning it clears the flag
+    without giving the page back (a leak the counter does not show)."""
+    start = text.index("static bool page_handle_poison(")
+    end = text.index("\n}\n", start)
+    body = text[start:end]
+    if body.count("\tpage_ref_inc(page);\n") != 1:
+        raise AssertionError("no page_ref_inc() in page_handle_poison()")
+    return (text[:start] + body.replace("\tpage_ref_inc(page);\n", "")
+            + text[end:])
+
+
 def break_the_build(text: str) -> str:
     """A line that is not C at the end of mm/memory-failure.c."""
     return text + "\nint patchgen_test_broken = this_is_not_declared;\n"
@@ -77,6 +90,8 @@ def touch_memory_failure(text: str) -> str:
 VARIANTS = {
     "broken-free-path": ("mm/page_alloc.c", remove_hwpoison_early_return,
                          "mm: let hwpoison pages reach the free lists"),
+    "leak-no-reference": ("mm/memory-failure.c", drop_hwpoison_reference,
+                          "mm: drop the reference hwpoison keeps"),
     "panic-at-boot": ("mm/memory-failure.c", panic_in_memory_failure_init,
                       "mm: panic in memory_failure_init"),
     "build-error": ("mm/memory-failure.c", break_the_build,
