@@ -1,5 +1,6 @@
 """patchgen verify: build the tree, boot it in qemu, judge the serial log."""
 
+import argparse
 import json
 import shlex
 import sys
@@ -55,7 +56,6 @@ def add_arguments(parser) -> None:
 
 
 def _count(text: str) -> int:
-    import argparse
     try:
         value = int(text)
     except ValueError:
@@ -66,7 +66,6 @@ def _count(text: str) -> int:
 
 
 def _seconds(text: str) -> float:
-    import argparse
     try:
         value = float(text)
     except ValueError:
