@@ -179,9 +179,13 @@ def build_kernel(tree: Path, log: Path, *, fragment: str | None = None,
     what = what or f"the kernel in {tree}"
     fragment = read_fragment() if fragment is None else fragment
     build_dir = build_dir_for(tree, fragment)
-    # Two runs in one O= folder at once would break each other's build.
-    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
+    # Two runs in one O= folder at once would break each other's build;
+    # and any two kernel builds on one machine take every core twice over
+    # (the machine-wide lock is the one `patchgen check --build` takes).
+    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock, \
+            open(cache_dir("locks") / "kernel-build.lock", "w") as machine:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(machine, fcntl.LOCK_EX)
         return _build_locked(tree, build_dir, log, fragment, jobs, timeout,
                              progress, what, copy_to)
 
