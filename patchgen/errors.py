@@ -194,3 +194,59 @@ class CheckBuildSetupFailed(EnvironmentProblem):
     """The build folder for --build could not be configured."""
 
     exit_code = 33
+
+
+# --- verify: 40-49 ----------------------------------------------------------
+#
+# A finished boot is a verdict, not an error: PASS exits 0, FAIL exits 1,
+# except that a guest that panicked or hung gets its own status so that CI
+# can tell them apart (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT below).
+
+class NotAKernelTree(UserError):
+    """--tree is not a kernel source tree (or cannot be built out of tree)."""
+
+    exit_code = 40
+
+
+class BuildFailed(UserError):
+    """The kernel did not build; the message carries the first errors."""
+
+    exit_code = 41
+
+
+class ConfigSymbolMissing(UserError):
+    """A symbol the test needs is not =y after make olddefconfig."""
+
+    exit_code = 42
+
+
+class KvmUnavailable(EnvironmentProblem):
+    exit_code = 43
+
+
+class CacheFull(EnvironmentProblem):
+    """The disk under the cache folder is full."""
+
+    exit_code = 44
+
+
+EXIT_GUEST_PANIC = 45
+EXIT_GUEST_TIMEOUT = 46
+
+
+class SeriesProblem(UserError):
+    """--series names no usable series (empty, no base, does not apply)."""
+
+    exit_code = 47
+
+
+class BootFailed(EnvironmentProblem):
+    """qemu itself failed (not the guest): it could not start the kernel."""
+
+    exit_code = 48
+
+
+class GuestProgramFailed(EnvironmentProblem):
+    """The static test program or the initramfs could not be made."""
+
+    exit_code = 49

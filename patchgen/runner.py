@@ -8,11 +8,13 @@ can paste into a shell to rerun it by hand.
 import logging
 import os
 import shlex
+import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from patchgen.errors import CommandFailed, CommandTimeout, ToolMissing
 
@@ -89,3 +91,101 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
         raise CommandFailed(
             f"{describe(argv, cwd)} failed with exit code {proc.returncode}{why}")
     return result
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """What a streamed command left: its whole output, and whether it was
+    stopped at its timeout (then returncode is the signal's, negative)."""
+
+    argv: tuple
+    returncode: int
+    output: str
+    seconds: float
+    timed_out: bool
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+
+def stream(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
+           timeout: float, on_line: Callable[[str], None] | None = None,
+           log_path: Path | None = None,
+           append: bool = False) -> StreamResult:
+    """Run *argv* with stdout and stderr merged, line by line as they come.
+
+    For long commands whose progress matters (make) and for guests whose
+    output is the result (qemu's serial console).  Each line goes to
+    *on_line* and to *log_path* (appended to, if *append*) as it arrives.
+    At *timeout* seconds the whole process group is stopped (TERM, then
+    KILL) and the result says timed_out: the caller decides whether that is
+    an error, because a hung guest is a verdict, not a failure of patchgen.  Raises ToolMissing when
+    the program does not exist; a non-zero exit is the caller's business.
+    """
+    argv = tuple(str(a) for a in argv)
+    full_env = None
+    if env:
+        full_env = dict(os.environ)
+        full_env.update(env)
+    log.debug("$ %s", describe(argv, cwd))
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(argv, cwd=cwd, env=full_env,
+                                stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    except FileNotFoundError as exc:
+        if cwd is not None and not Path(cwd).is_dir():
+            raise CommandFailed(f"cannot run {argv[0]}: folder {cwd} does not exist") from exc
+        pkg = DEBIAN_PACKAGE.get(Path(argv[0]).name)
+        hint = f" (Debian package {pkg})" if pkg else ""
+        raise ToolMissing(f"{argv[0]} is not installed: install it{hint} and retry") from exc
+
+    lines: list[str] = []
+    log_file = open(log_path, "a" if append else "w", encoding="utf-8", errors="replace") if log_path else None
+
+    def pump() -> None:
+        # Bytes, not text: a guest's serial line may carry anything.
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            lines.append(line)
+            if log_file:
+                log_file.write(line + "\n")
+                log_file.flush()
+            if on_line:
+                on_line(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _stop_group(proc)
+    except BaseException:
+        _stop_group(proc)
+        raise
+    finally:
+        reader.join(timeout=10)
+        proc.stdout.close()
+        if log_file:
+            log_file.close()
+    return StreamResult(argv, proc.returncode, "\n".join(lines) + ("\n" if lines else ""),
+                        time.monotonic() - start, timed_out)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """Stop *proc* and everything it started (make's children, qemu)."""
+    for sig, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -13,9 +13,9 @@ import sys
 
 from patchgen import __version__
 from patchgen.errors import PatchgenError
-from patchgen.cli import apply, check, demo, format, scan
+from patchgen.cli import apply, check, demo, format, scan, verify
 
-COMMANDS = [scan, apply, format, check, demo]
+COMMANDS = [scan, apply, format, check, verify, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,240 @@
+"""Build a kernel for the soft-offline test: tinyconfig + a fragment.
+
+The build runs out of tree (make O=...) in a folder of the cache keyed by
+the tree's path and the config fragment, so a second run in the same tree
+rebuilds only what changed.  The folder must stay where it is: the output
+path is part of every compile command, and a copied folder rebuilds
+everything.  Steps:
+
+1. make tinyconfig, then the fragment appended, then make olddefconfig;
+2. every CONFIG_...=y of the fragment must still be =y (Kconfig silently
+   drops a symbol whose dependencies are missing: name it);
+3. make -jN bzImage, streamed: progress lines, the full log saved, and on
+   failure the compiler's first error lines instead of the whole log.
+"""
+
+import fcntl
+import hashlib
+import os
+import shutil
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from patchgen.cache import cache_dir
+from patchgen.errors import (BuildFailed, CacheFull, CommandTimeout,
+                             ConfigSymbolMissing, NotAKernelTree)
+from patchgen.runner import describe, run, stream
+
+FRAGMENT = Path(__file__).resolve().parent / "guest" / "verify.config"
+BZIMAGE = Path("arch/x86/boot/bzImage")
+DEFAULT_BUILD_TIMEOUT = 3600
+
+# Kbuild's quiet output: "  CC      mm/memory-failure.o".
+_KBUILD_STEP = re.compile(r"^  ([A-Z][A-Z0-9_]*(?: \[[A-Z]\])?)\s+(\S.*)$")
+_COMPILER_ERROR = re.compile(r"^\S+?:\d+(?::\d+)?: (?:fatal )?error: ")
+_LINKER_ERROR = re.compile(r"undefined reference to|multiple definition of|"
+                           r"^\S*ld(?:\.\S+)?: .*(?:error|cannot find)")
+_MAKE_ERROR = re.compile(r"^make(?:\[\d+\])?: \*\*\* ")
+_CONTEXT = re.compile(r"^\s*(?:\d+\s*)?\|")   # gcc's source/caret lines
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of a build, for a progress display: the Kbuild step
+    ("CC"), its target, how many steps so far and the seconds elapsed."""
+
+    stage: str
+    step: str
+    target: str
+    count: int
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    tree: Path
+    build_dir: Path
+    bzimage: Path
+    log: Path
+    seconds: float
+    steps: int          # Kbuild steps make ran (0: nothing to rebuild)
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def read_fragment(path: Path = FRAGMENT) -> str:
+    return path.read_text()
+
+
+def required_symbols(fragment: str) -> list[str]:
+    """The CONFIG_ names the fragment sets to y, in order."""
+    return re.findall(r"^(CONFIG_[A-Za-z0-9_]+)=y\s*$", fragment, re.M)
+
+
+def missing_symbols(config: str, fragment: str) -> list[str]:
+    """Symbols the fragment wants =y that *config* (a .config) lacks."""
+    have = set(re.findall(r"^(CONFIG_[A-Za-z0-9_]+)=y\s*$", config, re.M))
+    return [s for s in required_symbols(fragment) if s not in have]
+
+
+def check_kernel_tree(tree: Path) -> Path:
+    """Return the tree's absolute path, or say why it is not one."""
+    tree = Path(tree).expanduser()
+    if not tree.is_dir():
+        raise NotAKernelTree(f"there is no folder {tree}: give --tree the "
+                             "top folder of a Linux source tree")
+    tree = tree.resolve()
+    if not ((tree / "Makefile").is_file() and (tree / "Kconfig").is_file()
+            and (tree / "arch" / "x86").is_dir()):
+        raise NotAKernelTree(f"{tree} is not a Linux source tree (no "
+                             "Makefile, Kconfig and arch/x86 at its top): "
+                             "give --tree the top folder of one")
+    if (tree / ".config").exists() or (tree / "include" / "config").is_dir():
+        raise NotAKernelTree(f"{tree} has been configured in place, so make "
+                             "cannot build it out of tree: run `make "
+                             "mrproper` in it (this deletes its in-tree "
+                             "build) and retry")
+    return tree
+
+
+def build_dir_for(tree: Path, fragment: str) -> Path:
+    """The cache folder for this tree and config (created if needed)."""
+    key = hashlib.sha256(f"{Path(tree).resolve()}\0{fragment}".encode())
+    return cache_dir("builds", f"{Path(tree).name}-{key.hexdigest()[:12]}")
+
+
+def first_errors(output: str, limit: int = 8) -> list[str]:
+    """The compiler's (or linker's) first error lines, with gcc's context
+    lines; make's own "***" lines only when nothing better is there."""
+    lines = output.splitlines()
+    picked: list[str] = []
+    for i, line in enumerate(lines):
+        if _COMPILER_ERROR.search(line) or _LINKER_ERROR.search(line):
+            picked.append(line)
+            for follow in lines[i + 1:i + 3]:
+                if _CONTEXT.match(follow):
+                    picked.append(follow)
+            if len(picked) >= limit:
+                break
+    if not picked:
+        picked = [line for line in lines if _MAKE_ERROR.search(line)
+                  or line.startswith("***")][:limit]
+    if not picked:
+        picked = [line for line in lines if line.strip()][-3:]
+    return picked[:limit]
+
+
+def _raise_if_disk_full(output: str, build_dir: Path) -> None:
+    if "No space left on device" in output:
+        raise CacheFull(f"the disk under {build_dir} is full: free some "
+                        "space (or set PATCHGEN_CACHE to a folder on "
+                        "another disk) and retry")
+
+
+def configure(tree: Path, build_dir: Path, fragment: str, log: Path,
+              what: str) -> None:
+    """tinyconfig + fragment + olddefconfig, then the =y check."""
+    make = ["make", "-C", tree, f"O={build_dir}"]
+    with open(log, "a") as out:
+        for target in ("tinyconfig", "olddefconfig"):
+            if target == "olddefconfig":
+                with open(build_dir / ".config", "a") as config:
+                    config.write("\n# patchgen verify fragment\n" + fragment)
+            result = run([*make, target], timeout=600, check=False)
+            out.write(f"$ {describe([*make, target])}\n{result.stdout}{result.stderr}")
+            if result.returncode != 0:
+                text = result.stdout + result.stderr
+                _raise_if_disk_full(text, build_dir)
+                raise BuildFailed(
+                    f"make {target} failed for {what}: "
+                    + " / ".join(first_errors(text, 4)) + f" (log: {log})")
+    config = (build_dir / ".config").read_text()
+    missing = missing_symbols(config, fragment)
+    if missing:
+        raise ConfigSymbolMissing(
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+            f"not =y in {build_dir / '.config'} after make olddefconfig "
+            f"for {what}: "
+            "Kconfig dropped it, so a dependency is missing or the symbol "
+            "does not exist in this tree; add the dependency to the "
+            "fragment or fix the tree's Kconfig")
+
+
+def build_kernel(tree: Path, log: Path, *, fragment: str | None = None,
+                 jobs: int | None = None,
+                 timeout: float = DEFAULT_BUILD_TIMEOUT,
+                 progress: ProgressFn | None = None,
+                 what: str | None = None,
+                 copy_to: Path | None = None) -> BuildResult:
+    """Configure and build *tree*'s bzImage; raise BuildFailed with the
+    first errors when it does not build.  *what* names the kernel in
+    messages (default: the tree's path).  With *copy_to*, the bzImage is
+    copied there before another run may rebuild the folder, and the
+    result names the copy."""
+    tree = check_kernel_tree(tree)
+    what = what or f"the kernel in {tree}"
+    fragment = read_fragment() if fragment is None else fragment
+    build_dir = build_dir_for(tree, fragment)
+    # Two runs in one O= folder at once would break each other's build;
+    # and any two kernel builds on one machine take every core twice over
+    # (the machine-wide lock is the one `patchgen check --build` takes).
+    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock, \
+            open(cache_dir("locks") / "kernel-build.lock", "w") as machine:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(machine, fcntl.LOCK_EX)
+        return _build_locked(tree, build_dir, log, fragment, jobs, timeout,
+                             progress, what, copy_to)
+
+
+def _build_locked(tree, build_dir, log, fragment, jobs, timeout, progress,
+                  what, copy_to) -> BuildResult:
+    jobs = jobs or os.cpu_count() or 1
+    start = time.monotonic()
+    log.write_text("")
+
+    def report(step: str, target: str, count: int) -> None:
+        if progress:
+            progress(Progress("build", step, target, count,
+                              time.monotonic() - start))
+
+    report("CONFIG", "tinyconfig + verify.config", 0)
+    configure(tree, build_dir, fragment, log, what)
+    argv = ["make", "-C", tree, f"O={build_dir}", f"-j{jobs}", "bzImage"]
+    with open(log, "a") as out:
+        out.write(f"$ {describe(argv)}\n")
+    steps = 0
+
+    def on_line(line: str) -> None:
+        nonlocal steps
+        match = _KBUILD_STEP.match(line)
+        if match:
+            steps += 1
+            report(match.group(1), match.group(2), steps)
+
+    result = stream(argv, timeout=timeout, on_line=on_line, log_path=log,
+                    append=True)
+    if result.timed_out:
+        raise CommandTimeout(f"make bzImage for {what} did not finish within "
+                             f"{timeout:.0f} s (log: {log}); raise "
+                             "--build-timeout if the machine is slow")
+    if result.returncode != 0:
+        _raise_if_disk_full(result.output, build_dir)
+        # Compile commands name sources by absolute path: show them
+        # relative to the tree, as a developer reads them.
+        errors = [line.replace(f"{tree}/", "")
+                  for line in first_errors(result.output)]
+        raise BuildFailed(f"{what} does not build; first errors (full log: "
+                          f"{log}):\n  " + "\n  ".join(errors))
+    bzimage = build_dir / BZIMAGE
+    if not bzimage.is_file():
+        raise BuildFailed(f"make bzImage succeeded but left no {bzimage} "
+                          f"(log: {log})")
+    if copy_to:
+        shutil.copyfile(bzimage, copy_to)
+        bzimage = Path(copy_to)
+    return BuildResult(tree, build_dir, bzimage, log,
+                       time.monotonic() - start, steps)

@@ -1,0 +1,190 @@
+"""patchgen verify: build the tree, boot it in qemu, judge the serial log."""
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from patchgen.boot import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+from patchgen.build import DEFAULT_BUILD_TIMEOUT, Progress
+from patchgen.initramfs import DEFAULT_STRESS
+from patchgen.verify import Report, VerifyOptions, verify
+
+NAME = "verify"
+HELP = ("build a kernel tree (or a series' base and tip), boot it in qemu "
+        "and run a soft-offline test: PASS or FAIL with the reasons")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--tree", required=True, type=Path,
+                        help="the kernel source tree to build")
+    parser.add_argument("--series", metavar="BRANCH|SERIES_DIR",
+                        help="verify the base and the tip of a series: a "
+                             "branch of --tree, or a folder of patches "
+                             "(git format-patch); both are built in a "
+                             "worktree in the cache, never in --tree")
+    parser.add_argument("--base", metavar="REV",
+                        help="the series' base (default: the merge base of "
+                             "the branch with HEAD; HEAD for a folder)")
+    parser.add_argument("--kvm", action="store_true",
+                        help="boot with -enable-kvm -cpu host (default: TCG; "
+                             "KVM guests hang on some machines)")
+    parser.add_argument("--stress", type=_count, default=DEFAULT_STRESS,
+                        metavar="N",
+                        help=f"pages to soft-offline under memory pressure "
+                             f"and compaction (default {DEFAULT_STRESS}; 0 "
+                             "skips that part)")
+    parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
+                        metavar="SECONDS",
+                        help=f"stop a guest after this long (default "
+                             f"{DEFAULT_TIMEOUT:.0f})")
+    parser.add_argument("--build-timeout", type=_seconds,
+                        default=DEFAULT_BUILD_TIMEOUT, metavar="SECONDS",
+                        help=f"stop make after this long (default "
+                             f"{DEFAULT_BUILD_TIMEOUT:.0f})")
+    parser.add_argument("-j", "--jobs", type=_count, default=None,
+                        metavar="N", help="make -jN (default: all CPUs)")
+    parser.add_argument("--memory", type=_count, default=DEFAULT_MEMORY_MB,
+                        metavar="MB",
+                        help=f"guest memory (default {DEFAULT_MEMORY_MB})")
+    parser.add_argument("--show-command", action="store_true",
+                        help="print each qemu command line before it runs")
+    parser.add_argument("--json", action="store_true",
+                        help="print the verdicts as JSON on stdout")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if value < 0 or value > 4000:
+        raise argparse.ArgumentTypeError(f"{value} is out of range 0..4000")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+class ProgressPrinter:
+    """Build progress on stderr: each stage, then a line every few seconds
+    with the Kbuild step, the steps so far and the elapsed time."""
+
+    EVERY = 10.0
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.last = None
+
+    def __call__(self, event: Progress) -> None:
+        now = time.monotonic()
+        first_of_stage = event.count == 0
+        if not first_of_stage and self.last and now - self.last < self.EVERY:
+            return
+        self.last = now
+        minutes, seconds = divmod(int(event.elapsed), 60)
+        if event.stage.endswith("boot"):
+            text = f"booting {event.target}"
+        elif first_of_stage:
+            text = f"configuring ({event.target})"
+        else:
+            text = f"{event.step} {event.target} ({event.count} steps)"
+        print(f"patchgen: [{event.stage} {minutes}:{seconds:02d}] {text}",
+              file=self.stream, flush=True)
+
+
+def run(args) -> int:
+    options = VerifyOptions(tree=args.tree, series=args.series,
+                            base=args.base, kvm=args.kvm, stress=args.stress,
+                            boot_timeout=args.timeout,
+                            build_timeout=args.build_timeout, jobs=args.jobs,
+                            memory_mb=args.memory)
+    progress = None if args.json else ProgressPrinter()
+
+    def show(argv) -> None:
+        if args.show_command:
+            print(shlex.join(argv), file=sys.stderr if args.json
+                  else sys.stdout, flush=True)
+
+    report = verify(options, progress=progress, on_boot=show)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(format_report(report))
+    return report.exit_code
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s"
+
+
+def format_report(report: Report) -> str:
+    lines = []
+    for outcome in report.outcomes:
+        rev = f" at {outcome.revision[:12]}" if outcome.revision else ""
+        v = outcome.verdict
+        lines.append(f"{outcome.label}{rev}: {v.label}"
+                     + ("" if v.passed else f" ({v.kind})"))
+        lines.append(f"  build  {_duration(outcome.build.seconds)}, "
+                     f"{outcome.build.steps} steps, log {outcome.build.log}")
+        lines.append(f"  boot   {_duration(outcome.boot.seconds)}, serial log "
+                     f"{outcome.boot.serial_log}")
+        passed = sum(c.passed for c in v.checks)
+        lines.append(f"  checks {passed} of {len(v.checks)} passed, "
+                     f"{len(v.soft_offlined_pfns)} soft offlines logged by "
+                     "the kernel")
+        for reason in v.reasons:
+            lines.append(f"  - {reason}")
+        if v.offending:
+            lines.append("  first offending lines:")
+            lines.extend(f"    {line}" for line in v.offending)
+    if len(report.outcomes) == 2:
+        lines.append("")
+        lines.extend(side_by_side(*report.outcomes))
+    lines.append(f"run folder: {report.run_dir}")
+    return "\n".join(lines)
+
+
+def side_by_side(base, tip) -> list[str]:
+    names = []
+    for outcome in (base, tip):
+        for check in outcome.verdict.checks:
+            if check.name not in names:
+                names.append(check.name)
+
+    def cell(outcome, name):
+        found = [c for c in outcome.verdict.checks if c.name == name]
+        return ("PASS" if found[0].passed else "FAIL") if found else "-"
+
+    head = [("", f"base {(base.revision or '')[:12]}",
+             f"tip {(tip.revision or '')[:12]}"),
+            ("verdict", base.verdict.label
+             + ("" if base.verdict.passed else f" ({base.verdict.kind})"),
+             tip.verdict.label
+             + ("" if tip.verdict.passed else f" ({tip.verdict.kind})")),
+            ("build", _duration(base.build.seconds),
+             _duration(tip.build.seconds)),
+            ("boot", _duration(base.boot.seconds),
+             _duration(tip.boot.seconds))]
+    rows = head + [(name, cell(base, name), cell(tip, name)) for name in names]
+    problems = sorted({p.kind for o in (base, tip) for p in o.verdict.problems})
+    for kind in problems:
+        def count(o):
+            found = [p.count for p in o.verdict.problems if p.kind == kind]
+            return str(found[0]) if found else "0"
+        rows.append((f"kernel: {kind}", count(base), count(tip)))
+    width = max(len(r[0]) for r in rows) + 2
+    col = max(len(r[1]) for r in rows) + 2
+    return [f"{r[0]:<{width}}{r[1]:<{col}}{r[2]}".rstrip() for r in rows]

@@ -1,0 +1,213 @@
+"""verify on the real Debian 6.1 tree: real make, real qemu (TCG).
+
+The tree used is the tests' own worktree of the cached tree
+(tests/verify_variants.py), with the deliberately broken versions as
+branches.  These tests build two kernels from scratch (the worktree, and
+the cache worktree verify makes for --series) and otherwise only rebuild
+incrementally in the same O= folders.  They run in CI (CI=true).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, need_tool
+from patchgen.boot import boot
+from patchgen.build import build_kernel, read_fragment
+from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT,
+                             ConfigSymbolMissing)
+from patchgen.initramfs import make_initramfs
+from patchgen.verdict import parse_serial_log
+from verify_variants import (VARIANTS, root_commit, verify_worktree,
+                             variant_branch)
+
+pytestmark = [pytest.mark.slow, pytest.mark.realtree]
+
+REBOOTS = 3     # extra boots of the good and the broken kernel
+
+
+@pytest.fixture(scope="module")
+def tree(linux61):
+    for tool in ("make", "gcc", "flex", "bison", "bc", "cpio",
+                 "qemu-system-x86_64", "busybox"):
+        need_tool(tool)
+    path = verify_worktree(linux61)
+    # The worktree stays at the imported commit; -f undoes any leftover.
+    subprocess.run(["git", "-C", path, "checkout", "-q", "-f", "--detach",
+                    root_commit(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def branches(tree):
+    return {name: variant_branch(tree, name) for name in VARIANTS}
+
+
+def verify_json(*args, timeout=3600):
+    """Run the real CLI with --json; return (exit status, report, stderr)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "patchgen", "verify", "--json", *args],
+        capture_output=True, text=True, timeout=timeout,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    report = json.loads(result.stdout) if result.stdout.strip() else None
+    return result.returncode, report, result.stderr
+
+
+@pytest.fixture(scope="module")
+def unmodified(tree):
+    code, report, stderr = verify_json("--tree", str(tree))
+    return code, report, stderr
+
+
+def test_unmodified_tree_passes(unmodified, tree):
+    code, report, stderr = unmodified
+    assert code == 0, stderr
+    (result,) = report["results"]
+    assert result["verdict"] == "PASS", result["reasons"]
+    assert result["revision"] == root_commit(tree)
+    assert result["kernel_problems"] == []
+    names = {c["name"] for c in result["checks"]}
+    assert {"single", "fresh-single", "stress", "fresh-stress",
+            "audit-own-stress", "audit-offlined-stress", "unpoison",
+            "unpoison-leak"} <= names
+    assert all(c["passed"] for c in result["checks"])
+    # 1 page, then --stress' default 64, each logged by the kernel.
+    assert result["soft_offlined_pages"] == 65
+    assert not result["boot"]["timed_out"]
+    assert Path(result["boot"]["serial_log"]).is_file()
+    assert Path(result["build"]["log"]).is_file()
+
+
+def test_second_run_rebuilds_nothing(unmodified, tree):
+    code, report, stderr = verify_json("--tree", str(tree), "--stress", "8")
+    assert code == 0, stderr
+    (result,) = report["results"]
+    first = unmodified[1]["results"][0]
+    assert result["build"]["build_dir"] == first["build"]["build_dir"]
+    # Kbuild prints a step for everything it redoes; a full build is
+    # well over a thousand of them.
+    assert result["build"]["steps"] < 30, result["build"]
+    assert result["soft_offlined_pages"] == 9
+
+
+@pytest.fixture(scope="module")
+def broken_series(tree, branches):
+    # The broken kernel can hang after its audit failed (1 boot in 10
+    # here): a short timeout keeps that cheap; a good boot takes 2 s.
+    return verify_json("--tree", str(tree), "--series",
+                       branches["broken-free-path"], "--timeout", "60")
+
+
+def test_series_broken_free_path_base_passes_tip_fails(broken_series, tree):
+    code, report, stderr = broken_series
+    assert code in (1, EXIT_GUEST_TIMEOUT), stderr
+    base, tip = report["results"]
+    assert base["label"] == "base" and tip["label"] == "tip"
+    assert base["verdict"] == "PASS", base["reasons"]
+    assert tip["verdict"] == "FAIL" and tip["kind"] in ("fail", "timeout")
+    # Same source folder, same O= folder: the tip is an incremental build.
+    assert base["build"]["build_dir"] == tip["build"]["build_dir"]
+    assert tip["build"]["steps"] < 150, tip["build"]
+    failed = [c["name"] for c in tip["checks"] if not c["passed"]]
+    assert "fresh-single" in failed and "audit-own-single" in failed, tip
+    assert any("KPF_HWPOISON" in r for r in tip["reasons"])
+    # The user's tree is untouched: still at its commit, no new files.
+    head = subprocess.run(["git", "-C", tree, "rev-parse", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()
+    assert head == root_commit(tree)
+    assert not (Path(tree) / ".config").exists()
+
+
+def test_broken_kernel_fails_every_boot_and_good_one_passes(broken_series):
+    """REBOOTS more boots of each kernel the series run built."""
+    base, tip = broken_series[1]["results"]
+    run_dir = Path(broken_series[1]["run_dir"])
+    initramfs = make_initramfs()
+    outcomes = {"base": [], "tip": []}
+    for label in outcomes:
+        for n in range(REBOOTS):
+            booted = boot(run_dir / f"{label}-bzImage", initramfs.path,
+                          run_dir / f"{label}-reboot{n}-serial.log",
+                          timeout=60)
+            verdict = parse_serial_log(booted.output,
+                                       timed_out=booted.timed_out)
+            outcomes[label].append(verdict)
+    assert [v.label for v in outcomes["base"]] == ["PASS"] * REBOOTS
+    assert [v.label for v in outcomes["tip"]] == ["FAIL"] * REBOOTS
+    for verdict in outcomes["tip"]:
+        assert any(not c.passed and c.name == "fresh-single"
+                   for c in verdict.checks)
+
+
+def test_series_that_leaks_unpoisoned_pages_fails_on_the_leak(tree,
+                                                             branches):
+    code, report, stderr = verify_json("--tree", str(tree), "--series",
+                                       branches["leak-no-reference"],
+                                       "--timeout", "60")
+    assert code == 1, stderr
+    base, tip = report["results"]
+    assert base["verdict"] == "PASS", base["reasons"]
+    failed = [c["name"] for c in tip["checks"] if not c["passed"]]
+    assert failed == ["unpoison-leak"], tip["reasons"]
+
+
+def test_series_from_a_patch_folder_that_panics(tree, branches, tmp_path):
+    subprocess.run(["git", "-C", tree, "format-patch", "-q", "-1",
+                    branches["panic-at-boot"], "-o", tmp_path / "series"],
+                   check=True)
+    code, report, stderr = verify_json("--tree", str(tree), "--series",
+                                       str(tmp_path / "series"),
+                                       "--timeout", "120")
+    assert code == EXIT_GUEST_PANIC, stderr
+    base, tip = report["results"]
+    assert base["verdict"] == "PASS", base["reasons"]
+    assert tip["verdict"] == "FAIL" and tip["kind"] == "panic"
+    assert any("Kernel panic - not syncing: patchgen test: deliberate panic"
+               in line for line in tip["offending_lines"])
+    # panic=-1 and -no-reboot: over in seconds, not at the timeout.
+    assert not tip["boot"]["timed_out"]
+    assert tip["boot"]["seconds"] < 60
+
+
+def test_series_that_does_not_build_shows_the_compiler_error(tree, branches):
+    code, report, stderr = verify_json("--tree", str(tree), "--series",
+                                       branches["build-error"])
+    assert code == 41, stderr
+    assert report is None
+    lines = stderr.strip().splitlines()
+    assert lines[0].startswith("patchgen: error: the series' tip (")
+    assert any(line.strip().startswith("mm/memory-failure.c:")
+               and "error:" in line and "this_is_not_declared" in line
+               for line in lines), stderr
+    assert len(lines) < 15 and "Traceback" not in stderr
+
+
+def test_guest_that_hangs_gets_a_timeout_verdict(unmodified, tmp_path):
+    run_dir = Path(unmodified[1]["run_dir"])
+    hang = make_initramfs(init="#!/bin/sh\necho 'PATCHGEN: info guest up'\n"
+                               "exec /bin/busybox sleep 100000\n")
+    booted = boot(run_dir / "tree-bzImage", hang.path,
+                  tmp_path / "serial.log", timeout=20)
+    assert booted.timed_out and booted.seconds < 60
+    verdict = parse_serial_log(booted.output, timed_out=True,
+                               timeout=booted.timeout)
+    assert verdict.kind == "timeout"
+    assert verdict.exit_code == EXIT_GUEST_TIMEOUT
+    assert "did not finish within 20 s" in verdict.reasons[0]
+
+
+def test_config_symbols_kconfig_drops_are_named(tree, tmp_path):
+    # Without X86_MCE, MEMORY_FAILURE loses its dependency; the other
+    # symbol does not exist at all.  Real tinyconfig + olddefconfig.
+    fragment = read_fragment().replace("CONFIG_X86_MCE=y\n", "")
+    fragment += "CONFIG_PATCHGEN_NO_SUCH_SYMBOL=y\n"
+    with pytest.raises(ConfigSymbolMissing) as caught:
+        build_kernel(tree, tmp_path / "build.log", fragment=fragment)
+    message = str(caught.value)
+    assert "CONFIG_MEMORY_FAILURE" in message
+    assert "CONFIG_PATCHGEN_NO_SUCH_SYMBOL" in message
+    assert "CONFIG_PROC_SYSCTL" not in message

@@ -1,0 +1,463 @@
+"""verify's parts, each on its own: the serial-log parser (on real logs
+recorded here), the cpio writer (checked by the real cpio tool), the config
+check, the qemu command line, and bad input through the real CLI.  None of
+these builds or boots a kernel; test_verify_real.py does.
+"""
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, need_tool
+from patchgen import boot as bootmod
+from patchgen.build import (check_kernel_tree, first_errors,
+                            missing_symbols, read_fragment, required_symbols)
+from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT, BootFailed,
+                             CacheFull,
+                             KvmUnavailable, NotAKernelTree)
+from patchgen.initramfs import (CpioWriter, compile_test_program,
+                                find_busybox, init_script, is_static_elf,
+                                read_cpio, write_all, write_initramfs)
+from patchgen.runner import stream
+from patchgen.verdict import (parse_serial_log, soft_offlined_pfns,
+                              strip_timestamp)
+
+DATA = Path(__file__).resolve().parent / "data" / "verify"
+
+
+def log(name: str) -> str:
+    return (DATA / name).read_text()
+
+
+# --- the serial-log parser, on logs recorded from real boots here --------
+
+def test_unmodified_61_log_passes():
+    verdict = parse_serial_log(log("pass-6.1.log"))
+    assert verdict.passed and verdict.kind == "pass"
+    assert verdict.exit_code == 0
+    assert verdict.reasons == ()
+    names = {c.name for c in verdict.checks}
+    assert {"single", "fresh-single", "stress", "fresh-stress",
+            "audit-own-single", "audit-own-stress", "audit-offlined-stress",
+            "unpoison", "unpoison-leak"} <= names
+    assert all(c.passed for c in verdict.checks)
+    assert len(verdict.soft_offlined_pfns) == 65
+    assert verdict.kernel_version.startswith("6.1.")
+
+
+def test_broken_free_path_log_fails_with_the_fresh_page_and_the_audit():
+    verdict = parse_serial_log(log("broken-free-path-6.1.log"))
+    assert not verdict.passed and verdict.kind == "fail"
+    assert verdict.exit_code == 1
+    failed = [c.name for c in verdict.checks if not c.passed]
+    assert failed[:2] == ["fresh-single", "audit-own-single"]
+    assert "memory-failure kill" in {p.kind for p in verdict.problems}
+    text = "\n".join(verdict.reasons)
+    assert "which carries KPF_HWPOISON (the pfn just offlined)" in text
+    assert "killed by SIGBUS" in text
+
+
+def test_bad_page_state_log_fails_with_the_splat():
+    verdict = parse_serial_log(log("bad-page-state-6.1.log"))
+    assert not verdict.passed and verdict.kind == "fail"
+    kinds = {p.kind: p.count for p in verdict.problems}
+    assert kinds["bad page state"] >= 1
+    # The call trace belongs to the splat: counted, not a reason of its own.
+    assert "call trace" in kinds
+    assert not any("call trace" in r for r in verdict.reasons)
+    assert any("Bad page state" in line for line in verdict.offending)
+    assert "page dumped because: nonzero _refcount" in verdict.offending
+
+
+def test_leak_log_fails_on_the_free_page_count_alone():
+    verdict = parse_serial_log(log("leak-no-reference-6.1.log"))
+    assert not verdict.passed
+    failed = [c.name for c in verdict.checks if not c.passed]
+    # The counter comes back, so only the free-page comparison sees it.
+    assert failed == ["unpoison-leak"]
+    assert verdict.problems == ()
+
+
+def test_panic_log_fails_as_panic_with_the_panic_line():
+    verdict = parse_serial_log(log("panic-at-boot-6.1.log"))
+    assert not verdict.passed and verdict.kind == "panic"
+    assert verdict.exit_code == EXIT_GUEST_PANIC
+    assert any("Kernel panic - not syncing: patchgen test" in line
+               for line in verdict.offending)
+    assert any("never reached the test" in r for r in verdict.reasons)
+
+
+def test_hung_guest_log_is_a_timeout_verdict():
+    verdict = parse_serial_log(log("hang-6.1.log"), timed_out=True,
+                               timeout=20)
+    assert not verdict.passed and verdict.kind == "timeout"
+    assert verdict.exit_code == EXIT_GUEST_TIMEOUT
+    assert "within 20 s" in verdict.reasons[0]
+    # The last thing the guest said, not qemu's "terminating on signal".
+    assert verdict.reasons[0].endswith("Switched to clocksource tsc")
+
+
+def test_a_log_without_a_result_never_passes():
+    text = log("pass-6.1.log")
+    cut = "\n".join(line for line in text.splitlines()
+                    if "PATCHGEN: result" not in line)
+    verdict = parse_serial_log(cut)
+    assert not verdict.passed
+    assert any("never reported a result" in r for r in verdict.reasons)
+    assert not parse_serial_log("").passed
+
+
+@pytest.mark.parametrize("line,kind", [
+    ("[   12.5] WARNING: CPU: 0 PID: 1 at mm/page_alloc.c:1234 f+0x1/0x2",
+     "WARNING"),
+    ("[    3.1] BUG: unable to handle page fault for address: 0000", "BUG"),
+    ("Oops: 0000 [#1] PREEMPT SMP", "oops"),
+    ("rcu: INFO: rcu_sched self-detected stall on CPU", "RCU stall"),
+    ("INFO: rcu_sched detected stalls on CPUs/tasks:", "RCU stall"),
+    ("INFO: task soft_offline_te:20 blocked for more than 120 seconds.",
+     "hung task"),
+    ("Kernel panic - not syncing: Attempted to kill init!", "panic"),
+    ("BUG: Bad page state in process a.out  pfn:1a0b", "bad page state"),
+    ("Call Trace:", "call trace"),
+])
+def test_each_kernel_complaint_turns_a_pass_into_a_fail(line, kind):
+    text = log("pass-6.1.log") + line + "\n"
+    verdict = parse_serial_log(text)
+    assert not verdict.passed
+    assert [p.kind for p in verdict.problems] == [kind]
+    assert line.split("] ")[-1] in verdict.offending[0]
+
+
+def test_a_failed_check_alone_fails():
+    text = log("pass-6.1.log").replace(
+        "PATCHGEN: check unpoison-leak PASS", "PATCHGEN: check unpoison-leak FAIL")
+    verdict = parse_serial_log(text)
+    assert not verdict.passed
+    assert verdict.reasons[0].startswith("check unpoison-leak failed")
+
+
+def test_both_spellings_of_the_soft_offline_line():
+    # 6.1 (recorded above) and the 4.x format, which no tree here prints.
+    lines = ["[    0.71] Soft offlining pfn 0x1a0b at process virtual "
+             "address 0x7f57bbbbf000",
+             "[    1.20] Soft offlining page 0x3f2c at 0x7fd4a1e00000",
+             "Soft offlining page 0x10 at 0x20 and more"]
+    assert soft_offlined_pfns([strip_timestamp(x) for x in lines]) == \
+        [0x1a0b, 0x3f2c, 0x10]
+
+
+def test_verdict_json_shape():
+    data = parse_serial_log(log("broken-free-path-6.1.log")).to_dict()
+    json.dumps(data)
+    assert data["verdict"] == "FAIL"
+    assert data["checks"] and data["kernel_problems"]
+
+
+# --- the build's config check and error extraction ----------------------
+
+def test_fragment_asks_for_what_the_test_needs():
+    symbols = required_symbols(read_fragment())
+    for name in ("MEMORY_FAILURE", "HWPOISON_INJECT", "DEBUG_FS",
+                 "PROC_SYSCTL", "PROC_PAGE_MONITOR", "ADVISE_SYSCALLS",
+                 "COMPACTION", "MIGRATION", "X86_MCE", "BLK_DEV_INITRD",
+                 "SERIAL_8250_CONSOLE", "DEVTMPFS"):
+        assert f"CONFIG_{name}" in symbols
+    # No version-specific symbol: every one of these exists in 4.5 ... 6.x.
+    assert len(symbols) == len(set(symbols))
+
+
+def test_missing_symbols_names_each_one():
+    fragment = "CONFIG_A=y\nCONFIG_B=y\n# CONFIG_C is not set\nCONFIG_D=y\n"
+    config = "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_D=m\nCONFIG_DX=y\n"
+    assert missing_symbols(config, fragment) == ["CONFIG_B", "CONFIG_D"]
+    assert missing_symbols("CONFIG_A=y\nCONFIG_B=y\nCONFIG_D=y\n", fragment) == []
+
+
+def test_first_errors_from_a_real_failed_build_log():
+    errors = first_errors(log("build-error-6.1.log"))
+    assert errors[0].startswith("mm/memory-failure.c:") or \
+        "mm/memory-failure.c:" in errors[0]
+    assert "error:" in errors[0] and "this_is_not_declared" in errors[0]
+    assert len(errors) <= 8
+    assert not any(line.startswith("  CC ") for line in errors)
+
+
+def test_first_errors_falls_back_to_make_and_linker_lines():
+    text = "  LD      vmlinux\nld: mm/a.o: in function `f':\n" \
+           "a.c:(.text+0x1): undefined reference to `g'\n" \
+           "make[1]: *** [Makefile:1: vmlinux] Error 1\n"
+    assert "undefined reference to `g'" in first_errors(text)[0] or \
+        "undefined reference" in " ".join(first_errors(text))
+    assert first_errors("x\nmake: *** [all] Error 2\n") == ["make: *** [all] Error 2"]
+
+
+def kernel_shaped(folder: Path) -> Path:
+    (folder / "arch" / "x86").mkdir(parents=True)
+    (folder / "Makefile").write_text("all:\n")
+    (folder / "Kconfig").write_text("")
+    return folder
+
+
+def test_tree_checks(tmp_path):
+    with pytest.raises(NotAKernelTree, match="there is no folder"):
+        check_kernel_tree(tmp_path / "nope")
+    with pytest.raises(NotAKernelTree, match="is not a Linux source tree"):
+        check_kernel_tree(tmp_path)
+    tree = kernel_shaped(tmp_path / "linux")
+    assert check_kernel_tree(tree) == tree.resolve()
+    (tree / ".config").write_text("CONFIG_X=y\n")
+    with pytest.raises(NotAKernelTree, match="make mrproper"):
+        check_kernel_tree(tree)
+
+
+# --- the initramfs ------------------------------------------------------
+
+def test_cpio_round_trip_and_padding():
+    import io
+    buf = io.BytesIO()
+    cpio = CpioWriter(buf)
+    cpio.add_dir("dev")
+    cpio.add_char_device("dev/console", 5, 1)
+    cpio.add_file("init", b"#!/bin/sh\n", 0o755)
+    cpio.add_file("odd", b"x" * 5)
+    cpio.add_symlink("sh", "busybox")
+    cpio.close()
+    data = buf.getvalue()
+    assert len(data) % 4 == 0
+    assert data.startswith(b"070701")
+    entries = {e["name"]: e for e in read_cpio(data)}
+    assert entries["dev/console"]["rdev"] == (5, 1)
+    assert entries["dev/console"]["mode"] & 0o170000 == 0o020000
+    assert entries["odd"]["data"] == b"xxxxx"
+    assert entries["sh"]["data"] == b"busybox"
+    assert entries["init"]["mode"] & 0o777 == 0o755
+    with pytest.raises(ValueError):
+        cpio.add_file("late", b"")
+    with pytest.raises(ValueError):
+        CpioWriter(io.BytesIO()).add_file("../escape", b"")
+
+
+def test_the_real_cpio_tool_reads_our_archive(tmp_path):
+    need_tool("cpio")
+    archive = tmp_path / "a.cpio"
+    with open(archive, "wb") as out:
+        write_initramfs(out, busybox=b"BB" * 1001, program=b"\x7fELF...",
+                        init=init_script(16))
+    listing = subprocess.run(["cpio", "-itv"], stdin=open(archive, "rb"),
+                             capture_output=True, text=True, check=True)
+    assert "dev/console" in listing.stdout
+    console = next(line for line in listing.stdout.splitlines()
+                   if line.endswith("dev/console"))
+    assert console.startswith("c") and "5," in console and " 1 " in console
+    out = tmp_path / "x"
+    out.mkdir()
+    subprocess.run(["cpio", "-idm", "--no-absolute-filenames"],
+                   stdin=open(archive, "rb"), cwd=out, check=True,
+                   capture_output=True)
+    assert (out / "bin" / "busybox").read_bytes() == b"BB" * 1001
+    assert os.readlink(out / "bin" / "sh") == "busybox"
+    init = (out / "init").read_text()
+    assert "--stress 16" in init and "reboot -f" in init
+    assert os.access(out / "init", os.X_OK)
+
+
+def test_busybox_and_the_test_program_are_static():
+    busybox = find_busybox()
+    assert is_static_elf(busybox)
+    need_tool("gcc")
+    program = compile_test_program()
+    assert is_static_elf(program)
+    assert not is_static_elf(Path(sys.executable).resolve())
+
+
+def test_the_guest_program_compiles_without_warnings(tmp_path):
+    need_tool("gcc")
+    from patchgen.initramfs import TEST_SOURCE
+    result = subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra",
+                             "-Werror", "-o", tmp_path / "t", TEST_SOURCE],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_full_disk_is_one_clear_error():
+    # /dev/full answers every write with ENOSPC, as a full disk does.
+    with open("/dev/full", "wb", buffering=0) as full:
+        with pytest.raises(CacheFull, match="is full"):
+            write_all(full, b"x" * 65536, Path("/cache"))
+
+
+# --- qemu ---------------------------------------------------------------
+
+def test_qemu_argv_tcg_default():
+    argv = bootmod.qemu_argv(Path("/k/bzImage"), Path("/i.cpio"))
+    assert all(isinstance(a, str) for a in argv)
+    assert argv[0] == "qemu-system-x86_64"
+    assert "-no-reboot" in argv and "-enable-kvm" not in argv
+    assert argv[argv.index("-accel") + 1] == "tcg"
+    assert argv[argv.index("-nic") + 1] == "none"
+    assert "-nodefaults" in argv
+    append = argv[argv.index("-append") + 1]
+    assert "panic=-1" in append.split() and "console=ttyS0" in append.split()
+    assert shlex.split(shlex.join(argv)) == argv
+
+
+def test_qemu_argv_kvm_is_opt_in():
+    argv = bootmod.qemu_argv(Path("/k"), Path("/i"), kvm=True, memory_mb=512)
+    assert argv[1:4] == ["-enable-kvm", "-cpu", "host"]
+    assert "tcg" not in argv
+    assert argv[argv.index("-m") + 1] == "512"
+
+
+def test_kvm_without_a_usable_device(tmp_path):
+    with pytest.raises(KvmUnavailable, match="drop --kvm"):
+        bootmod.check_kvm(tmp_path / "kvm")
+    with pytest.raises(KvmUnavailable, match="does not answer the KVM API"):
+        bootmod.check_kvm(Path("/dev/null"))
+
+
+def test_stream_stops_a_command_at_its_timeout(tmp_path):
+    result = stream(["sh", "-c", "echo first; sleep 30; echo never"],
+                    timeout=1, log_path=tmp_path / "log")
+    assert result.timed_out and result.seconds < 20
+    assert result.output == "first\n"
+    assert (tmp_path / "log").read_text() == "first\n"
+
+
+# --- bad input through the real CLI --------------------------------------
+
+def cli(*args, env=None, cwd=None):
+    full = dict(os.environ, PYTHONPATH=str(ROOT))
+    full.update(env or {})
+    return subprocess.run([sys.executable, "-m", "patchgen", *args],
+                          capture_output=True, text=True, env=full, cwd=cwd,
+                          timeout=600)
+
+
+def one_clear_sentence(result):
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("patchgen: error: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_no_tree(tmp_path):
+    result = cli("verify", "--tree", str(tmp_path / "missing"))
+    assert result.returncode == 40
+    one_clear_sentence(result)
+
+
+def test_cli_not_a_kernel_tree(tmp_path):
+    result = cli("verify", "--tree", str(tmp_path))
+    assert result.returncode == 40
+    one_clear_sentence(result)
+    assert "not a Linux source tree" in result.stderr
+
+
+def path_without(tmp_path, *missing):
+    """A PATH folder with links to the tools verify uses, except *missing*."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for tool in ("qemu-system-x86_64", "busybox", "make", "gcc", "git",
+                 "sh", "cpio", "as", "ld"):
+        found = shutil.which(tool)
+        if found and tool not in missing:
+            (folder / tool).symlink_to(found)
+    return str(folder)
+
+
+def test_cli_missing_qemu_names_the_package(tmp_path):
+    need_tool("busybox")
+    tree = kernel_shaped(tmp_path / "linux")
+    result = cli("verify", "--tree", str(tree),
+                 env={"PATH": path_without(tmp_path, "qemu-system-x86_64")})
+    assert result.returncode == 10
+    one_clear_sentence(result)
+    assert "qemu-system-x86" in result.stderr
+
+
+def test_cli_missing_busybox_names_the_package(tmp_path):
+    need_tool("qemu-system-x86_64")
+    tree = kernel_shaped(tmp_path / "linux")
+    result = cli("verify", "--tree", str(tree),
+                 env={"PATH": path_without(tmp_path, "busybox")})
+    assert result.returncode == 10
+    one_clear_sentence(result)
+    assert "busybox-static" in result.stderr
+
+
+def test_cli_series_errors(tmp_path):
+    need_tool("qemu-system-x86_64")
+    need_tool("busybox")
+    need_tool("git")
+    tree = kernel_shaped(tmp_path / "linux")
+    result = cli("verify", "--tree", str(tree), "--series", "topic")
+    assert result.returncode == 3, result.stderr
+    one_clear_sentence(result)
+    assert "not a git repository" in result.stderr
+
+    env = {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.org",
+           "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.org"}
+    git = ["git", "-C", str(tree)]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "base"], check=True,
+                   env=dict(os.environ, **env))
+    subprocess.run([*git, "branch", "topic"], check=True)
+    result = cli("verify", "--tree", str(tree), "--series", "no-such-branch")
+    assert result.returncode == 15
+    one_clear_sentence(result)
+    result = cli("verify", "--tree", str(tree), "--series", "topic")
+    assert result.returncode == 47
+    one_clear_sentence(result)
+    assert "no commits on top of its base" in result.stderr
+    empty = tmp_path / "empty-series"
+    empty.mkdir()
+    result = cli("verify", "--tree", str(tree), "--series", str(empty))
+    assert result.returncode == 47
+    one_clear_sentence(result)
+
+
+def test_cli_full_cache_disk(tmp_path):
+    """A really full disk under the cache: a 64 kB tmpfs."""
+    need_tool("qemu-system-x86_64")
+    need_tool("busybox")
+    mount = tmp_path / "full"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+            capture_output=True).returncode != 0:
+        # Not a missing tool: this machine does not let us mount.
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        tree = kernel_shaped(tmp_path / "linux")
+        result = cli("verify", "--tree", str(tree),
+                     env={"PATCHGEN_CACHE": str(mount)})
+        assert result.returncode == 44, result.stderr
+        one_clear_sentence(result)
+        assert "is full" in result.stderr
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_cli_bad_numbers(tmp_path):
+    result = cli("verify", "--tree", str(tmp_path), "--stress", "-3")
+    assert result.returncode == 2
+    assert "out of range" in result.stderr
+
+
+def test_qemu_that_cannot_boot_the_file_is_a_boot_error(tmp_path):
+    need_tool("qemu-system-x86_64")
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(b"this is not a kernel\n" * 100)
+    initrd = tmp_path / "initrd"
+    initrd.write_bytes(b"")
+    with pytest.raises(BootFailed, match="qemu could not boot") as caught:
+        bootmod.boot(kernel, initrd, tmp_path / "serial.log", timeout=60)
+    # qemu's own complaint is quoted, e.g. "qemu: linux kernel too old ..."
+    assert "): qemu" in str(caught.value)

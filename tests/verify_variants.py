@@ -1,0 +1,122 @@
+"""Deliberately changed versions of the real 6.1 tree, for verify's tests
+and benchmark.
+
+All of it happens in a worktree of the cached tree that belongs to the
+tests (never in the cached repository's own checkout).  Each variant is a
+commit on a branch `patchgen-test/<name>` on top of the imported commit,
+made with git plumbing (a temporary index), so that making a branch
+touches no working tree and the same change always gives the same commit.
+The edits are made by code here at test time; no kernel source is stored
+in the repository.
+"""
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from patchgen.cache import cache_dir
+from patchgen.gitenv import FIXED_IDENTITY
+from patchgen.runner import run
+
+BRANCH_PREFIX = "patchgen-test/"
+
+
+def _git(repo: Path, *args, env=None, timeout=900, input=None):
+    return run(["git", "-C", repo, *args], env=env, timeout=timeout,
+               input=input).stdout.strip()
+
+
+def verify_worktree(cached_tree: Path) -> Path:
+    """The tests' own worktree of the cached tree, at its first commit."""
+    path = cache_dir("test-trees") / "linux61-verify"
+    if not (path / ".git").exists():
+        _git(cached_tree, "worktree", "prune")
+        _git(cached_tree, "worktree", "add", "--detach", "--force", path,
+             root_commit(cached_tree), timeout=1800)
+    return path
+
+
+def root_commit(repo: Path) -> str:
+    return _git(repo, "rev-list", "--max-parents=0", "HEAD").splitlines()[0]
+
+
+# --- the edits: each takes a file's text and returns the changed text ---
+
+def remove_hwpoison_early_return(text: str) -> str:
+    """free_pages_prepare() without its PageHWPoison early return, so that
+    a poisoned page reaches the per-cpu and buddy free lists."""
+    match = re.search(r"\n\tif \(unlikely\(PageHWPoison\(page\)\) && !order\) \{"
+                      r"\n.*?\n\t\}\n", text, re.S)
+    if not match or "return false;" not in match.group(0):
+        raise AssertionError("no PageHWPoison early return in mm/page_alloc.c")
+    return text[:match.start()] + "\n" + text[match.end():]
+
+
+def panic_in_memory_failure_init(text: str) -> str:
+    """memory_failure_init() (a core_initcall) panics: the kernel dies at
+    boot, after the serial console is up."""
+    head = "static int __init memory_failure_init(void)\n{\n"
+    start = text.index(head)
+    ret = text.index("\treturn 0;\n}\n", start)
+    return (text[:ret] + '\tpanic("patchgen test: deliberate panic at boot");\n'
+            + text[ret:])
+
+
+def drop_hwpoison_reference(text: str) -> str:
+    """page_handle_poison() without its page_ref_inc(): a soft-offlined
+    page ends with no reference, and unpoisoning it clears the flag
+    without giving the page back (a leak the counter does not show)."""
+    start = text.index("static bool page_handle_poison(")
+    end = text.index("\n}\n", start)
+    body = text[start:end]
+    if body.count("\tpage_ref_inc(page);\n") != 1:
+        raise AssertionError("no page_ref_inc() in page_handle_poison()")
+    return (text[:start] + body.replace("\tpage_ref_inc(page);\n", "")
+            + text[end:])
+
+
+def break_the_build(text: str) -> str:
+    """A line that is not C at the end of mm/memory-failure.c."""
+    return text + "\nint patchgen_test_broken = this_is_not_declared;\n"
+
+
+def touch_memory_failure(text: str) -> str:
+    """A harmless change (a comment) to mm/memory-failure.c: what an
+    incremental rebuild after one patch costs."""
+    return text + "\n/* patchgen benchmark: an incremental rebuild */\n"
+
+
+VARIANTS = {
+    "broken-free-path": ("mm/page_alloc.c", remove_hwpoison_early_return,
+                         "mm: let hwpoison pages reach the free lists"),
+    "leak-no-reference": ("mm/memory-failure.c", drop_hwpoison_reference,
+                          "mm: drop the reference hwpoison keeps"),
+    "panic-at-boot": ("mm/memory-failure.c", panic_in_memory_failure_init,
+                      "mm: panic in memory_failure_init"),
+    "build-error": ("mm/memory-failure.c", break_the_build,
+                    "mm: a change that does not compile"),
+    "touch-memory-failure": ("mm/memory-failure.c", touch_memory_failure,
+                             "mm: a comment in memory-failure.c"),
+}
+
+
+def variant_branch(repo: Path, name: str) -> str:
+    """Make (once) the branch patchgen-test/<name> and return its name."""
+    path, edit, subject = VARIANTS[name]
+    branch = BRANCH_PREFIX + name
+    base = root_commit(repo)
+    original = run(["git", "-C", repo, "show", f"{base}:{path}"],
+                   timeout=60).stdout
+    changed = edit(original)
+    blob = _git(repo, "hash-object", "-w", "--stdin", input=changed)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(FIXED_IDENTITY, GIT_INDEX_FILE=os.path.join(tmp, "index"))
+        _git(repo, "read-tree", base, env=env)
+        _git(repo, "update-index", "--cacheinfo", f"100644,{blob},{path}",
+             env=env)
+        tree = _git(repo, "write-tree", env=env)
+        commit = _git(repo, "commit-tree", tree, "-p", base, "-m",
+                      f"{subject}\n\nMade by patchgen's tests.", env=env)
+    _git(repo, "update-ref", f"refs/heads/{branch}", commit)
+    return branch
