@@ -454,106 +454,141 @@ def gather(source: FileSource) -> TreeFacts:
     )
 
 
-def scan(source: FileSource) -> Report:
-    facts = gather(source)
-    version = kernel_version(source)
-    findings: list[Finding] = []
-    for site in facts.sites:
-        kind = "related-site" if site.shape == "related" else "call-site"
-        findings.append(Finding(kind, site.path, site.line, site.function, site.era,
-                                site.action, site.reason))
-    rewritable = [s for s in facts.sites if s.action == "rewrite"]
-    e1 = [s for s in facts.sites if s.era == "E1" and s.shape == "put-then-poison"]
-    e4 = [s for s in facts.sites if s.era == "E4"]
-    e5 = [s for s in facts.sites if s.era == "E5"]
-    done = [s for s in facts.sites if s.shape == "helper-call"]
-    unparseable = [s for s in facts.sites if s.action == "refuse" and s.era in ("E2", "E3")]
-    first = (rewritable or e1 or e4 or e5 or [None])[0]
-    call_era = first.era if first is not None else None
-    if call_era is None and done:
-        call_era = f"converted to {HELPER}()"
-    fp = facts.free_path
-    eras = {"call site": call_era or "none found", "free path": fp.era or "unknown"}
+@dataclass(frozen=True)
+class SiteGroups:
+    """The call sites of a tree, sorted by what they mean for the verdict."""
 
-    # The free path.
-    if fp.era == "E4":
-        fp_action = "none"
-    elif fp.hook_line is not None:
-        fp_action = "done"
-    elif rewritable or done:
-        fp_action = "add"
-    else:
-        fp_action = "none"
-    findings.append(Finding("free-path", PAGE_ALLOC_C, fp.line, "free_pages_prepare"
-                            if fp.line else None, fp.era, fp_action, fp.message))
+    rewritable: tuple[Site, ...]
+    e1: tuple[Site, ...]
+    e4: tuple[Site, ...]
+    e5: tuple[Site, ...]
+    converted: tuple[Site, ...]     # already call the helper
+    unparseable: tuple[Site, ...]   # E2/E3 sites whose statements have errors
 
-    # Mechanisms upstream used instead (E4, E5).
-    if e5 or (facts.page_handle_poison_line and not rewritable):
-        if facts.page_handle_poison_line:
-            findings.append(Finding(
-                "mechanism", MEMORY_FAILURE_C, facts.page_handle_poison_line,
-                "page_handle_poison", "E5", "none",
-                "soft offline sets PG_hwpoison, releases the page and takes a "
-                "reference back itself (79f5f8fab482, v5.10)"))
+    @classmethod
+    def of(cls, sites) -> "SiteGroups":
+        return cls(
+            rewritable=tuple(s for s in sites if s.action == "rewrite"),
+            e1=tuple(s for s in sites if s.era == "E1" and s.shape == "put-then-poison"),
+            e4=tuple(s for s in sites if s.era == "E4"),
+            e5=tuple(s for s in sites if s.era == "E5"),
+            converted=tuple(s for s in sites if s.shape == "helper-call"),
+            unparseable=tuple(s for s in sites
+                              if s.action == "refuse" and s.era in ("E2", "E3")))
 
-    steps: list[str] = []
-    refusal = None
-    if e1 or (rewritable and not facts.has_put_page_slow):
+    def call_era(self) -> str:
+        first = (self.rewritable or self.e1 or self.e4 or self.e5 or (None,))[0]
+        if first is not None:
+            return first.era
+        return f"converted to {HELPER}()" if self.converted else "none found"
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: str
+    summary: str
+    steps: tuple[str, ...] = ()
+    refusal: type | None = None
+    findings: tuple[Finding, ...] = ()
+
+
+def _plural(count: int, word: str, plural: str) -> str:
+    return f"{count} {word if count == 1 else plural}"
+
+
+def _decide(facts: TreeFacts, groups: SiteGroups) -> Decision:
+    """What apply does with this tree, and the one sentence that says why."""
+    if groups.e1 or (groups.rewritable and not facts.has_put_page_slow):
         reasons = []
-        if e1:
-            reasons.append(f"its call site has no `rc == MIGRATEPAGE_SUCCESS` test: "
+        if groups.e1:
+            reasons.append("its call site has no `rc == MIGRATEPAGE_SUCCESS` test: "
                            f"apply \"{PREREQUISITE}\" first")
         if not facts.has_put_page_slow:
             reasons.append(f"{MM_H} has no __put_page() (put_page() is out of "
                            "line before v4.5), which the helper needs")
-        verdict, refusal = REFUSED, RuleRefused
         summary = "This tree cannot take the series as proposed: " + "; ".join(reasons) + "."
-        findings.append(Finding("prerequisite", MM_H if not facts.has_put_page_slow
-                                else MIGRATE_C, None, None, call_era, "refuse",
-                                summary))
-    elif rewritable:
+        where = MM_H if not facts.has_put_page_slow else MIGRATE_C
+        return Decision(REFUSED, summary, refusal=RuleRefused, findings=(
+            Finding("prerequisite", where, None, None, groups.call_era(), "refuse",
+                    summary),))
+    if groups.rewritable:
         if facts.take_reference is None:
-            verdict, refusal = REFUSED, RuleRefused
-            summary = ("This tree has neither set_page_refcounted() in mm/internal.h "
-                       "(included by mm/memory-failure.c) nor page_ref_inc(): the "
-                       "helper cannot take the page's reference back.")
-        else:
-            steps = [s.subject for s in plan_steps(facts)]
-            verdict = REWRITE
-            summary = (f"The put-then-poison race is here ({len(rewritable)} "
-                       f"site{'s' if len(rewritable) != 1 else ''}); apply makes "
-                       f"{len(steps)} patch{'es' if len(steps) != 1 else ''}.")
-        findings += _helper_findings(facts)
-    elif unparseable:
-        verdict, refusal = REFUSED, UnparseableSite
-        summary = ("The pattern is here but its statements do not parse cleanly: "
-                   f"{unparseable[0].path}:{unparseable[0].line}; fix it by hand.")
-    elif e4:
-        verdict = NOT_AFFECTED
-        summary = (f"Not affected: {BUDDY_POISONER}() poisons only pages already in "
-                   "the buddy lists, under the zone lock (d4ae9916ea29, v4.18). "
-                   "Soft offline still reports success without poisoning the page "
-                   "when another reference is held; this rule changes nothing here.")
-    elif e5:
-        verdict = NOT_AFFECTED
-        summary = ("Not affected: soft offline poisons the page itself in "
-                   "page_handle_poison() and free_pages_prepare() keeps hwpoisoned "
-                   "pages off the free lists (79f5f8fab482, v5.10); nothing to change.")
-    elif done and not plan_steps(facts):
-        verdict = ALREADY_APPLIED
-        summary = f"Already applied: the call site uses {HELPER}() and every step is in."
-        findings += _helper_findings(facts)
-    elif done:
-        steps = [s.subject for s in plan_steps(facts)]
-        verdict = REWRITE
-        summary = (f"Partly applied: the call site uses {HELPER}(); apply makes the "
-                   f"{len(steps)} missing patch{'es' if len(steps) != 1 else ''}.")
-        findings += _helper_findings(facts)
+            return Decision(REFUSED, (
+                "This tree has neither set_page_refcounted() in mm/internal.h "
+                "(included by mm/memory-failure.c) nor page_ref_inc(): the helper "
+                "cannot take the page's reference back."), refusal=RuleRefused,
+                findings=tuple(_helper_findings(facts)))
+        steps = tuple(s.subject for s in plan_steps(facts))
+        return Decision(REWRITE, (
+            f"The put-then-poison race is here "
+            f"({_plural(len(groups.rewritable), 'site', 'sites')}); apply makes "
+            f"{_plural(len(steps), 'patch', 'patches')}."), steps,
+            findings=tuple(_helper_findings(facts)))
+    if groups.unparseable:
+        site = groups.unparseable[0]
+        return Decision(REFUSED, (
+            "The pattern is here but its statements do not parse cleanly: "
+            f"{site.path}:{site.line}; fix it by hand."), refusal=UnparseableSite)
+    if groups.e4:
+        return Decision(NOT_AFFECTED, (
+            f"Not affected: {BUDDY_POISONER}() poisons only pages already in the "
+            "buddy lists, under the zone lock (d4ae9916ea29, v4.18). Soft offline "
+            "still reports success without poisoning the page when another "
+            "reference is held; this rule changes nothing here."))
+    if groups.e5:
+        return Decision(NOT_AFFECTED, (
+            "Not affected: soft offline poisons the page itself in "
+            "page_handle_poison() and free_pages_prepare() keeps hwpoisoned pages "
+            "off the free lists (79f5f8fab482, v5.10); nothing to change."))
+    if groups.converted:
+        steps = tuple(s.subject for s in plan_steps(facts))
+        findings = tuple(_helper_findings(facts))
+        if not steps:
+            return Decision(ALREADY_APPLIED, (
+                f"Already applied: the call site uses {HELPER}() and every step "
+                "is in."), findings=findings)
+        return Decision(REWRITE, (
+            f"Partly applied: the call site uses {HELPER}(); apply makes the "
+            f"{_plural(len(steps), 'missing patch', 'missing patches')}."), steps,
+            findings=findings)
+    return Decision(NO_MATCH,
+                    "The put-then-poison pattern after migration is not in this tree.")
+
+
+def _free_path_finding(facts: TreeFacts, groups: SiteGroups) -> Finding:
+    free_path = facts.free_path
+    if free_path.era == "E4":
+        action = "none"          # poisoned pages stay in buddy on purpose
+    elif free_path.hook_line is not None:
+        action = "done"
+    elif groups.rewritable or groups.converted:
+        action = "add"
     else:
-        verdict = NO_MATCH
-        summary = "The put-then-poison pattern after migration is not in this tree."
-    return Report(RULE_ID, source.label, version, verdict, summary, eras,
-                  tuple(findings), tuple(steps), refusal)
+        action = "none"
+    return Finding("free-path", PAGE_ALLOC_C, free_path.line,
+                   "free_pages_prepare" if free_path.line else None, free_path.era,
+                   action, free_path.message)
+
+
+def scan(source: FileSource) -> Report:
+    facts = gather(source)
+    groups = SiteGroups.of(facts.sites)
+    findings = [Finding("related-site" if s.shape == "related" else "call-site",
+                        s.path, s.line, s.function, s.era, s.action, s.reason)
+                for s in facts.sites]
+    findings.append(_free_path_finding(facts, groups))
+    if facts.page_handle_poison_line and (groups.e5 or not groups.rewritable):
+        findings.append(Finding(
+            "mechanism", MEMORY_FAILURE_C, facts.page_handle_poison_line,
+            "page_handle_poison", "E5", "none",
+            "soft offline sets PG_hwpoison, releases the page and takes a "
+            "reference back itself (79f5f8fab482, v5.10)"))
+    decision = _decide(facts, groups)
+    eras = {"call site": groups.call_era(),
+            "free path": facts.free_path.era or "unknown"}
+    return Report(RULE_ID, source.label, kernel_version(source), decision.verdict,
+                  decision.summary, eras, tuple(findings) + decision.findings,
+                  decision.steps, decision.refusal)
 
 
 def _helper_findings(facts: TreeFacts) -> list[Finding]:
