@@ -26,7 +26,8 @@ def report_text(report: Report) -> str:
                      f"{ACTION_WORDS.get(finding.action, finding.action)}")
         lines.append(f"    {finding.message}")
     lines.append("")
-    lines.append(f"verdict: {report.verdict}: {report.summary}")
+    lines.append(f"verdict: {report.verdict}")
+    lines.append(f"    {report.summary}")
     for number, subject in enumerate(report.steps, 1):
         lines.append(f"  {number}/{len(report.steps)} {subject}")
     return "\n".join(lines)
