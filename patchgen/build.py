@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from patchgen.cache import cache_dir
+from patchgen.cache import cache_dir, kernel_build_lock
 from patchgen.errors import (BuildFailed, CacheFull, CommandTimeout,
                              ConfigSymbolMissing, NotAKernelTree)
 from patchgen.runner import describe, run, stream
@@ -181,13 +181,12 @@ def build_kernel(tree: Path, log: Path, *, fragment: str | None = None,
     build_dir = build_dir_for(tree, fragment)
     # Two runs in one O= folder at once would break each other's build;
     # and any two kernel builds on one machine take every core twice over
-    # (the machine-wide lock is the one `patchgen check --build` takes).
-    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock, \
-            open(cache_dir("locks") / "kernel-build.lock", "w") as machine:
+    # (the machine-wide lock, which `patchgen check --build` takes too).
+    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        fcntl.flock(machine, fcntl.LOCK_EX)
-        return _build_locked(tree, build_dir, log, fragment, jobs, timeout,
-                             progress, what, copy_to)
+        with kernel_build_lock():
+            return _build_locked(tree, build_dir, log, fragment, jobs,
+                                 timeout, progress, what, copy_to)
 
 
 def _build_locked(tree, build_dir, log, fragment, jobs, timeout, progress,

@@ -1,7 +1,15 @@
-"""The cache folder outside any repository: real trees, build folders."""
+"""The cache folder outside any repository: real trees, build folders.
 
+Also the machine-wide lock that lets one kernel build run at a time: it
+belongs to no stage, since `patchgen check --build` and `patchgen verify`
+both take it.
+"""
+
+import fcntl
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def cache_dir(*parts: str) -> Path:
@@ -13,3 +21,11 @@ def cache_dir(*parts: str) -> Path:
     path = Path(root, *parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextmanager
+def kernel_build_lock() -> Iterator[None]:
+    """One kernel build at a time on this machine (builds take every core)."""
+    with open(cache_dir("locks") / "kernel-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import unidiff
 
+from patchgen.cache import kernel_build_lock
 from patchgen.check_build import (Bisector, GccSyntaxBuilder, KbuildBuilder,
                                   build_dir_for, folders_of, is_kbuild_tree,
-                                  kernel_build_lock, read_fragment)
+                                  read_fragment)
 from patchgen.check_mail import (AMBIGUOUS, CommitInfo, check_body_width, check_diff,
                                  check_fixes, check_is_patch, check_signoff,
                                  check_subject)

@@ -20,19 +20,16 @@ carried through that patch's diff (unidiff gives each line's old and new
 number) before comparing.
 """
 
-import fcntl
 import hashlib
 import os
 import re
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import unidiff
 
-from patchgen.cache import cache_dir
 from patchgen.errors import BadBuildConfig, CheckBuildSetupFailed
 from patchgen.runner import describe, run
 
@@ -377,14 +374,6 @@ def read_fragment(extra: Path | None) -> str:
 
 def build_dir_for(workdir: Path, fragment: str) -> Path:
     return workdir / ("build-" + hashlib.sha1(fragment.encode()).hexdigest()[:10])
-
-
-@contextmanager
-def kernel_build_lock() -> Iterator[None]:
-    """One kernel build at a time on this machine (builds take every core)."""
-    with open(cache_dir("locks") / "kernel-build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def folders_of(paths: Iterable[str]) -> list[str]:
