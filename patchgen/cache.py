@@ -1,12 +1,15 @@
 """The cache folder outside any repository: real trees, build folders.
 
-Also the machine-wide lock that lets one kernel build run at a time: it
-belongs to no stage, since `patchgen check --build` and `patchgen verify`
-both take it.
+Also what `patchgen check --build` and `patchgen verify` share there, so
+that it belongs to neither stage: the folder kept for one user tree (its
+private checkout and its build folders), and the machine-wide lock that
+lets one kernel build run at a time.
 """
 
 import fcntl
+import hashlib
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -21,6 +24,16 @@ def cache_dir(*parts: str) -> Path:
     path = Path(root, *parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def workdir_for(tree: Path) -> Path:
+    """The cache folder of one user tree (the top of its repository, or
+    the kernel tree verify builds in place): its private checkout and its
+    build folders."""
+    top = Path(tree).resolve()
+    digest = hashlib.sha1(str(top).encode()).hexdigest()[:10]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", top.name) or "tree"
+    return cache_dir("workspaces", f"{name}-{digest}")
 
 
 @contextmanager

@@ -27,10 +27,9 @@ from pathlib import Path
 
 import unidiff
 
-from patchgen.cache import kernel_build_lock
-from patchgen.check_build import (Bisector, GccSyntaxBuilder, KbuildBuilder,
-                                  build_dir_for, folders_of, is_kbuild_tree,
-                                  read_fragment)
+from patchgen.cache import kernel_build_lock, workdir_for
+from patchgen.check_build import (FRAGMENT, Bisector, GccSyntaxBuilder,
+                                  KbuildBuilder, folders_of, is_kbuild_tree)
 from patchgen.check_mail import (AMBIGUOUS, CommitInfo, check_body_width, check_diff,
                                  check_fixes, check_is_patch, check_signoff,
                                  check_subject)
@@ -42,12 +41,12 @@ from patchgen.check_series import (check_base_commit, check_cover_letter,
 from patchgen.checkpatch import checkpatch_script, run_checkpatch
 from patchgen.errors import PatchgenError
 from patchgen.incoming import RANGE, IncomingSeries, Mail, read_series
+from patchgen.kconfig import build_dir_for, read_fragment
 from patchgen.rules import REVIEW_FAIL, REVIEW_PENDING, REVIEW_WARN, Finding, all_rules
 from patchgen.runner import run
 from patchgen.tree import (FileSource, GitKernelTree, WorkTree, makefile_version,
                            open_git_tree)
-from patchgen.workspace import (persistent_workspace, temporary_workspace,
-                                workdir_for)
+from patchgen.workspace import persistent_workspace, temporary_workspace
 
 PATCH_CHECKS = ("mail", "subject", "signoff", "body", "fixes", "diff", "apply",
                 "checkpatch", "semantic", "build")
@@ -414,7 +413,8 @@ def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOpt
         touched_all |= _paths(patch_set)
     kbuild = options.build and is_kbuild_tree(tree.root)
     # Only a kernel build needs a folder that outlives the run.
-    workdir = (options.workdir or workdir_for(tree)) if kbuild else None
+    workdir = ((options.workdir or workdir_for(Path(tree.repo.working_tree_dir)))
+               if kbuild else None)
     if kbuild:
         workspace_cm = persistent_workspace(tree, base.commit, workdir)
     else:
@@ -446,9 +446,11 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
         if options.build:
             folders = folders_of(touched_all)
             if kbuild:
+                fragment = read_fragment(FRAGMENT, options.config)
                 builder = KbuildBuilder(workspace.kernel_root,
-                                        build_dir_for(workdir, read_fragment(options.config)),
-                                        folders, read_fragment(options.config))
+                                        build_dir_for(workdir, workspace.kernel_root,
+                                                      fragment),
+                                        folders, fragment)
                 builder.configure()
             else:
                 builder = GccSyntaxBuilder(workspace.kernel_root, folders)

@@ -16,9 +16,7 @@ Two kinds:
 """
 
 import fcntl
-import hashlib
 import os
-import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -28,7 +26,6 @@ from typing import Iterable, Iterator
 
 import git
 
-from patchgen.cache import cache_dir
 from patchgen.errors import CommandFailed
 from patchgen.runner import run
 from patchgen.tree import CommitTree, GitKernelTree
@@ -120,14 +117,6 @@ def temporary_workspace(tree: GitKernelTree, base: str,
             yield workspace
         finally:
             workspace.repo.close()
-
-
-def workdir_for(tree: GitKernelTree) -> Path:
-    """The cache folder of one user tree: its workspace and build folders."""
-    top = Path(tree.repo.working_tree_dir).resolve()
-    digest = hashlib.sha1(str(top).encode()).hexdigest()[:10]
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", top.name) or "tree"
-    return cache_dir("check", f"{name}-{digest}")
 
 
 @contextmanager

@@ -17,10 +17,11 @@ import pytest
 
 from conftest import ROOT, need_tool
 from patchgen.boot import boot
-from patchgen.build import build_kernel, read_fragment
+from patchgen.build import FRAGMENT, build_kernel
 from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT,
                              ConfigSymbolMissing)
 from patchgen.initramfs import make_initramfs
+from patchgen.kconfig import read_fragment
 from patchgen.verdict import parse_serial_log
 from verify_variants import (VARIANTS, root_commit, verify_worktree,
                              variant_branch)
@@ -203,7 +204,7 @@ def test_guest_that_hangs_gets_a_timeout_verdict(unmodified, tmp_path):
 def test_config_symbols_kconfig_drops_are_named(tree, tmp_path):
     # Without X86_MCE, MEMORY_FAILURE loses its dependency; the other
     # symbol does not exist at all.  Real tinyconfig + olddefconfig.
-    fragment = read_fragment().replace("CONFIG_X86_MCE=y\n", "")
+    fragment = read_fragment(FRAGMENT).replace("CONFIG_X86_MCE=y\n", "")
     fragment += "CONFIG_PATCHGEN_NO_SUCH_SYMBOL=y\n"
     with pytest.raises(ConfigSymbolMissing) as caught:
         build_kernel(tree, tmp_path / "build.log", fragment=fragment)
