@@ -141,16 +141,19 @@ def build_kernel(tree: Path, log: Path, *, fragment: str | None = None,
                  timeout: float = DEFAULT_BUILD_TIMEOUT,
                  progress: ProgressFn | None = None,
                  what: str | None = None,
-                 copy_to: Path | None = None) -> BuildResult:
+                 copy_to: Path | None = None,
+                 workdir: Path | None = None) -> BuildResult:
     """Configure and build *tree*'s bzImage; raise BuildFailed with the
     first errors when it does not build.  *what* names the kernel in
     messages (default: the tree's path).  With *copy_to*, the bzImage is
     copied there before another run may rebuild the folder, and the
-    result names the copy."""
+    result names the copy.  The O= folder is in *workdir* (default: the
+    cache folder of *tree*; a private checkout's builds go in the folder
+    of the user's tree it was made from)."""
     tree = check_kernel_tree(tree)
     what = what or f"the kernel in {tree}"
     fragment = read_fragment(FRAGMENT) if fragment is None else fragment
-    build_dir = build_dir_for(workdir_for(tree), tree, fragment)
+    build_dir = build_dir_for(workdir or workdir_for(tree), tree, fragment)
     # Two runs in one O= folder at once would break each other's build;
     # and any two kernel builds on one machine take every core twice over
     # (the machine-wide lock, which `patchgen check --build` takes too).
