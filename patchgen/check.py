@@ -44,8 +44,8 @@ from patchgen.incoming import RANGE, IncomingSeries, Mail, read_series
 from patchgen.kconfig import build_dir_for, read_fragment
 from patchgen.rules import REVIEW_FAIL, REVIEW_PENDING, REVIEW_WARN, Finding, all_rules
 from patchgen.runner import run
-from patchgen.tree import (FileSource, GitKernelTree, WorkTree, makefile_version,
-                           open_git_tree)
+from patchgen.tree import (FileSource, GitKernelTree, WorkTree, commit_id,
+                           corrected_search, makefile_version, open_git_tree)
 from patchgen.workspace import persistent_workspace, temporary_workspace
 
 PATCH_CHECKS = ("mail", "subject", "signoff", "body", "fixes", "diff", "apply",
@@ -121,9 +121,8 @@ def _git(tree: GitKernelTree, *args, check=False):
     return run(["git", "-C", str(tree.root), *args], check=check, timeout=300)
 
 
-def is_commit(tree: GitKernelTree, commit_id: str) -> str | None:
-    result = _git(tree, "rev-parse", "--verify", "--quiet", commit_id + "^{commit}")
-    return result.stdout.strip() if result.returncode == 0 else None
+def is_commit(tree: GitKernelTree, rev: str) -> str | None:
+    return commit_id(tree.root, rev)
 
 
 def choose_base(tree: GitKernelTree, series: IncomingSeries) -> BaseChoice:
@@ -147,12 +146,11 @@ def choose_base(tree: GitKernelTree, series: IncomingSeries) -> BaseChoice:
 
 
 def commit_lookup(tree: GitKernelTree, base: str):
-    def lookup(commit_id: str):
-        result = _git(tree, "rev-parse", "--verify", "--quiet", commit_id + "^{commit}")
-        if result.returncode != 0:
-            probe = _git(tree, "cat-file", "-t", commit_id)
+    def lookup(rev: str):
+        sha = commit_id(tree.root, rev)
+        if sha is None:
+            probe = _git(tree, "cat-file", "-t", rev)
             return AMBIGUOUS if "ambiguous" in probe.stderr else None
-        sha = result.stdout.strip()
         subject = _git(tree, "log", "-1", "--format=%s", sha).stdout.strip()
         in_base = _git(tree, "merge-base", "--is-ancestor", sha, base).returncode == 0
         return CommitInfo(sha, subject, in_base)
@@ -244,17 +242,11 @@ class AfterPatches:
         return self.commit.exists(path)
 
     def files_containing(self, words, suffixes=(".c", ".h")) -> list[str]:
-        found = set(self.base.files_containing(words, suffixes))
-        needles = [w.encode() for w in words]
-        for path in self.changed:
-            if not path.endswith(tuple(suffixes)):
-                continue
-            if self.commit.exists(path) and any(n in self.commit.read(path)
-                                                for n in needles):
-                found.add(path)
-            else:
-                found.discard(path)
-        return sorted(found)
+        words, suffixes = list(words), tuple(suffixes)
+        contents = ((path, self.commit.read(path) if self.commit.exists(path) else None)
+                    for path in self.changed if path.endswith(suffixes))
+        return corrected_search(self.base.files_containing(words, suffixes),
+                                contents, words, suffixes)
 
 
 def _findings(reviewers, source: FileSource) -> tuple[dict, str | None]:

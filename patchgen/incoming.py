@@ -22,6 +22,7 @@ from pathlib import Path
 
 from patchgen.errors import NotASeries, SeriesNotFound
 from patchgen.runner import run
+from patchgen.tree import commit_id
 
 FOLDER, MBOX, RANGE = "folder", "mbox", "range"
 
@@ -306,15 +307,11 @@ def read_range(root: Path, spec: str) -> IncomingSeries:
         start, end = start or "HEAD", end or "HEAD"
     else:
         start, end = "HEAD", spec
-    ids = []
-    for rev in (start, end):
-        result = _git(root, "rev-parse", "--verify", "--quiet", rev + "^{commit}",
-                      check=False)
-        if result.returncode != 0:
-            raise SeriesNotFound(f"{spec!r} is not a file, a folder or a revision "
-                                 f"range of {root}: give .patch files, an mbox, "
-                                 "A..B or a branch")
-        ids.append(result.stdout.strip())
+    ids = [commit_id(root, rev) for rev in (start, end)]
+    if None in ids:
+        raise SeriesNotFound(f"{spec!r} is not a file, a folder or a revision "
+                             f"range of {root}: give .patch files, an mbox, "
+                             "A..B or a branch")
     base = _git(root, "merge-base", ids[0], ids[1], check=False).stdout.strip()
     if not base:
         raise NotASeries(f"{spec}: {start} and {end} have no common history")

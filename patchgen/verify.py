@@ -38,7 +38,7 @@ from patchgen.incoming import Mail, read_series
 from patchgen.initramfs import (DEFAULT_STRESS, Initramfs, find_busybox,
                                 make_initramfs)
 from patchgen.runner import run
-from patchgen.tree import GitKernelTree
+from patchgen.tree import GitKernelTree, commit_id
 from patchgen.verdict import Verdict, parse_serial_log
 from patchgen.workspace import Workspace, persistent_workspace
 
@@ -224,21 +224,16 @@ def _is_git_top(tree: Path) -> bool:
 def _head_of(tree: Path) -> str | None:
     """The commit checked out in *tree*, if it is a git tree; for the
     record only (uncommitted changes are built too)."""
-    if not _is_git_top(tree):
-        return None
-    result = _git(tree, "rev-parse", "--verify", "-q", "HEAD^{commit}",
-                  check=False)
-    return result.stdout.strip() if result.returncode == 0 else None
+    return commit_id(tree, "HEAD") if _is_git_top(tree) else None
 
 
 def _commit_of(tree: Path, rev: str, what: str) -> str:
-    result = _git(tree, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}",
-                  check=False)
-    if result.returncode != 0:
+    found = commit_id(tree, rev)
+    if found is None:
         raise UnknownRevision(f"{what} {rev!r} is not a commit in {tree}: "
                               "give a branch, tag or commit id that exists "
                               "there")
-    return result.stdout.strip()
+    return found
 
 
 # A folder's patches: what git format-patch writes, and saved mails.
