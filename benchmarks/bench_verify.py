@@ -34,9 +34,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from patchgen.boot import boot  # noqa: E402
-from patchgen.build import build_dir_for, build_kernel, read_fragment  # noqa: E402
-from patchgen.cache import cache_dir  # noqa: E402
+from patchgen.build import FRAGMENT, build_kernel  # noqa: E402
+from patchgen.cache import cache_dir, workdir_for  # noqa: E402
 from patchgen.initramfs import make_initramfs  # noqa: E402
+from patchgen.kconfig import build_dir_for, read_fragment  # noqa: E402
 from patchgen.realtree import ensure_linux61  # noqa: E402
 from patchgen.verdict import parse_serial_log  # noqa: E402
 from verify_variants import root_commit, variant_branch  # noqa: E402
@@ -107,7 +108,7 @@ def main() -> int:
     rows = []
 
     checkout(tree, base)
-    build_dir = build_dir_for(tree, read_fragment())
+    build_dir = build_dir_for(workdir_for(tree), tree, read_fragment(FRAGMENT))
     if not args.keep:
         shutil.rmtree(build_dir)
         seconds, result = timed_build(tree, "full", logs)

@@ -6,15 +6,15 @@ rebuilds only what changed.  The folder must stay where it is: the output
 path is part of every compile command, and a copied folder rebuilds
 everything.  Steps:
 
-1. make tinyconfig, then the fragment appended, then make olddefconfig;
-2. every CONFIG_...=y of the fragment must still be =y (Kconfig silently
-   drops a symbol whose dependencies are missing: name it);
+1. make tinyconfig, then the fragment appended, then make olddefconfig
+   (kconfig.py, as `patchgen check --build` does);
+2. every CONFIG_...=y of the fragment must still be =y: a symbol Kconfig
+   dropped is an error here, named, since the test needs each one;
 3. make -jN bzImage, streamed: progress lines, the full log saved, and on
    failure the compiler's first error lines instead of the whole log.
 """
 
 import fcntl
-import hashlib
 import os
 import shutil
 import re
@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from patchgen.cache import cache_dir
+from patchgen.cache import kernel_build_lock, workdir_for
 from patchgen.errors import (BuildFailed, CacheFull, CommandTimeout,
                              ConfigSymbolMissing, NotAKernelTree)
-from patchgen.runner import describe, run, stream
+from patchgen.kconfig import (ConfigTargetFailed, build_dir_for, configure,
+                              read_fragment)
+from patchgen.runner import describe, stream
 
 FRAGMENT = Path(__file__).resolve().parent / "guest" / "verify.config"
 BZIMAGE = Path("arch/x86/boot/bzImage")
@@ -66,21 +68,6 @@ class BuildResult:
 ProgressFn = Callable[[Progress], None]
 
 
-def read_fragment(path: Path = FRAGMENT) -> str:
-    return path.read_text()
-
-
-def required_symbols(fragment: str) -> list[str]:
-    """The CONFIG_ names the fragment sets to y, in order."""
-    return re.findall(r"^(CONFIG_[A-Za-z0-9_]+)=y\s*$", fragment, re.M)
-
-
-def missing_symbols(config: str, fragment: str) -> list[str]:
-    """Symbols the fragment wants =y that *config* (a .config) lacks."""
-    have = set(re.findall(r"^(CONFIG_[A-Za-z0-9_]+)=y\s*$", config, re.M))
-    return [s for s in required_symbols(fragment) if s not in have]
-
-
 def check_kernel_tree(tree: Path) -> Path:
     """Return the tree's absolute path, or say why it is not one."""
     tree = Path(tree).expanduser()
@@ -99,12 +86,6 @@ def check_kernel_tree(tree: Path) -> Path:
                              "mrproper` in it (this deletes its in-tree "
                              "build) and retry")
     return tree
-
-
-def build_dir_for(tree: Path, fragment: str) -> Path:
-    """The cache folder for this tree and config (created if needed)."""
-    key = hashlib.sha256(f"{Path(tree).resolve()}\0{fragment}".encode())
-    return cache_dir("builds", f"{Path(tree).name}-{key.hexdigest()[:12]}")
 
 
 def first_errors(output: str, limit: int = 8) -> list[str]:
@@ -135,25 +116,16 @@ def _raise_if_disk_full(output: str, build_dir: Path) -> None:
                         "another disk) and retry")
 
 
-def configure(tree: Path, build_dir: Path, fragment: str, log: Path,
-              what: str) -> None:
-    """tinyconfig + fragment + olddefconfig, then the =y check."""
-    make = ["make", "-C", tree, f"O={build_dir}"]
-    with open(log, "a") as out:
-        for target in ("tinyconfig", "olddefconfig"):
-            if target == "olddefconfig":
-                with open(build_dir / ".config", "a") as config:
-                    config.write("\n# patchgen verify fragment\n" + fragment)
-            result = run([*make, target], timeout=600, check=False)
-            out.write(f"$ {describe([*make, target])}\n{result.stdout}{result.stderr}")
-            if result.returncode != 0:
-                text = result.stdout + result.stderr
-                _raise_if_disk_full(text, build_dir)
-                raise BuildFailed(
-                    f"make {target} failed for {what}: "
-                    + " / ".join(first_errors(text, 4)) + f" (log: {log})")
-    config = (build_dir / ".config").read_text()
-    missing = missing_symbols(config, fragment)
+def _configure(tree: Path, build_dir: Path, fragment: str, log: Path,
+               what: str) -> None:
+    """kconfig's configure, where every symbol of the fragment is needed."""
+    try:
+        missing = configure(tree, build_dir, fragment, log)
+    except ConfigTargetFailed as failure:
+        _raise_if_disk_full(failure.output, build_dir)
+        raise BuildFailed(
+            f"make {failure.target} failed for {what}: "
+            + " / ".join(first_errors(failure.output, 4)) + f" (log: {log})") from None
     if missing:
         raise ConfigSymbolMissing(
             f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
@@ -169,25 +141,27 @@ def build_kernel(tree: Path, log: Path, *, fragment: str | None = None,
                  timeout: float = DEFAULT_BUILD_TIMEOUT,
                  progress: ProgressFn | None = None,
                  what: str | None = None,
-                 copy_to: Path | None = None) -> BuildResult:
+                 copy_to: Path | None = None,
+                 workdir: Path | None = None) -> BuildResult:
     """Configure and build *tree*'s bzImage; raise BuildFailed with the
     first errors when it does not build.  *what* names the kernel in
     messages (default: the tree's path).  With *copy_to*, the bzImage is
     copied there before another run may rebuild the folder, and the
-    result names the copy."""
+    result names the copy.  The O= folder is in *workdir* (default: the
+    cache folder of *tree*; a private checkout's builds go in the folder
+    of the user's tree it was made from)."""
     tree = check_kernel_tree(tree)
     what = what or f"the kernel in {tree}"
-    fragment = read_fragment() if fragment is None else fragment
-    build_dir = build_dir_for(tree, fragment)
+    fragment = read_fragment(FRAGMENT) if fragment is None else fragment
+    build_dir = build_dir_for(workdir or workdir_for(tree), tree, fragment)
     # Two runs in one O= folder at once would break each other's build;
     # and any two kernel builds on one machine take every core twice over
-    # (the machine-wide lock is the one `patchgen check --build` takes).
-    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock, \
-            open(cache_dir("locks") / "kernel-build.lock", "w") as machine:
+    # (the machine-wide lock, which `patchgen check --build` takes too).
+    with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        fcntl.flock(machine, fcntl.LOCK_EX)
-        return _build_locked(tree, build_dir, log, fragment, jobs, timeout,
-                             progress, what, copy_to)
+        with kernel_build_lock():
+            return _build_locked(tree, build_dir, log, fragment, jobs,
+                                 timeout, progress, what, copy_to)
 
 
 def _build_locked(tree, build_dir, log, fragment, jobs, timeout, progress,
@@ -202,7 +176,7 @@ def _build_locked(tree, build_dir, log, fragment, jobs, timeout, progress,
                               time.monotonic() - start))
 
     report("CONFIG", "tinyconfig + verify.config", 0)
-    configure(tree, build_dir, fragment, log, what)
+    _configure(tree, build_dir, fragment, log, what)
     argv = ["make", "-C", tree, f"O={build_dir}", f"-j{jobs}", "bzImage"]
     with open(log, "a") as out:
         out.write(f"$ {describe(argv)}\n")

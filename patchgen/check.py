@@ -27,9 +27,9 @@ from pathlib import Path
 
 import unidiff
 
-from patchgen.check_build import (Bisector, GccSyntaxBuilder, KbuildBuilder,
-                                  build_dir_for, folders_of, is_kbuild_tree,
-                                  kernel_build_lock, read_fragment)
+from patchgen.cache import kernel_build_lock, workdir_for
+from patchgen.check_build import (FRAGMENT, Bisector, GccSyntaxBuilder,
+                                  KbuildBuilder, folders_of, is_kbuild_tree)
 from patchgen.check_mail import (AMBIGUOUS, CommitInfo, check_body_width, check_diff,
                                  check_fixes, check_is_patch, check_signoff,
                                  check_subject)
@@ -41,12 +41,12 @@ from patchgen.check_series import (check_base_commit, check_cover_letter,
 from patchgen.checkpatch import checkpatch_script, run_checkpatch
 from patchgen.errors import PatchgenError
 from patchgen.incoming import RANGE, IncomingSeries, Mail, read_series
+from patchgen.kconfig import build_dir_for, read_fragment
 from patchgen.rules import REVIEW_FAIL, REVIEW_PENDING, REVIEW_WARN, Finding, all_rules
 from patchgen.runner import run
-from patchgen.tree import (FileSource, GitKernelTree, WorkTree, makefile_version,
-                           open_git_tree)
-from patchgen.workspace import (persistent_workspace, temporary_workspace,
-                                workdir_for)
+from patchgen.tree import (FileSource, GitKernelTree, WorkTree, commit_id,
+                           corrected_search, makefile_version, open_git_tree)
+from patchgen.workspace import persistent_workspace, temporary_workspace
 
 PATCH_CHECKS = ("mail", "subject", "signoff", "body", "fixes", "diff", "apply",
                 "checkpatch", "semantic", "build")
@@ -121,9 +121,8 @@ def _git(tree: GitKernelTree, *args, check=False):
     return run(["git", "-C", str(tree.root), *args], check=check, timeout=300)
 
 
-def is_commit(tree: GitKernelTree, commit_id: str) -> str | None:
-    result = _git(tree, "rev-parse", "--verify", "--quiet", commit_id + "^{commit}")
-    return result.stdout.strip() if result.returncode == 0 else None
+def is_commit(tree: GitKernelTree, rev: str) -> str | None:
+    return commit_id(tree.root, rev)
 
 
 def choose_base(tree: GitKernelTree, series: IncomingSeries) -> BaseChoice:
@@ -147,12 +146,11 @@ def choose_base(tree: GitKernelTree, series: IncomingSeries) -> BaseChoice:
 
 
 def commit_lookup(tree: GitKernelTree, base: str):
-    def lookup(commit_id: str):
-        result = _git(tree, "rev-parse", "--verify", "--quiet", commit_id + "^{commit}")
-        if result.returncode != 0:
-            probe = _git(tree, "cat-file", "-t", commit_id)
+    def lookup(rev: str):
+        sha = commit_id(tree.root, rev)
+        if sha is None:
+            probe = _git(tree, "cat-file", "-t", rev)
             return AMBIGUOUS if "ambiguous" in probe.stderr else None
-        sha = result.stdout.strip()
         subject = _git(tree, "log", "-1", "--format=%s", sha).stdout.strip()
         in_base = _git(tree, "merge-base", "--is-ancestor", sha, base).returncode == 0
         return CommitInfo(sha, subject, in_base)
@@ -244,17 +242,11 @@ class AfterPatches:
         return self.commit.exists(path)
 
     def files_containing(self, words, suffixes=(".c", ".h")) -> list[str]:
-        found = set(self.base.files_containing(words, suffixes))
-        needles = [w.encode() for w in words]
-        for path in self.changed:
-            if not path.endswith(tuple(suffixes)):
-                continue
-            if self.commit.exists(path) and any(n in self.commit.read(path)
-                                                for n in needles):
-                found.add(path)
-            else:
-                found.discard(path)
-        return sorted(found)
+        words, suffixes = list(words), tuple(suffixes)
+        contents = ((path, self.commit.read(path) if self.commit.exists(path) else None)
+                    for path in self.changed if path.endswith(suffixes))
+        return corrected_search(self.base.files_containing(words, suffixes),
+                                contents, words, suffixes)
 
 
 def _findings(reviewers, source: FileSource) -> tuple[dict, str | None]:
@@ -413,7 +405,8 @@ def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOpt
         touched_all |= _paths(patch_set)
     kbuild = options.build and is_kbuild_tree(tree.root)
     # Only a kernel build needs a folder that outlives the run.
-    workdir = (options.workdir or workdir_for(tree)) if kbuild else None
+    workdir = ((options.workdir or workdir_for(Path(tree.repo.working_tree_dir)))
+               if kbuild else None)
     if kbuild:
         workspace_cm = persistent_workspace(tree, base.commit, workdir)
     else:
@@ -445,9 +438,11 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
         if options.build:
             folders = folders_of(touched_all)
             if kbuild:
+                fragment = read_fragment(FRAGMENT, options.config)
                 builder = KbuildBuilder(workspace.kernel_root,
-                                        build_dir_for(workdir, read_fragment(options.config)),
-                                        folders, read_fragment(options.config))
+                                        build_dir_for(workdir, workspace.kernel_root,
+                                                      fragment),
+                                        folders, fragment)
                 builder.configure()
             else:
                 builder = GccSyntaxBuilder(workspace.kernel_root, folders)

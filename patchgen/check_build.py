@@ -20,20 +20,17 @@ carried through that patch's diff (unidiff gives each line's old and new
 number) before comparing.
 """
 
-import fcntl
-import hashlib
 import os
 import re
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import unidiff
 
-from patchgen.cache import cache_dir
-from patchgen.errors import BadBuildConfig, CheckBuildSetupFailed
+from patchgen.errors import CheckBuildSetupFailed
+from patchgen.kconfig import C_LOCALE, ConfigTargetFailed, configure
 from patchgen.runner import describe, run
 
 DIAGNOSTIC = re.compile(r"^(?P<path>[^\s:][^:]*):(?P<line>\d+):(?:\d+:)? "
@@ -47,9 +44,6 @@ GCC_FLAGS = ["-fsyntax-only", "-nostdinc", "-std=gnu89", "-Wall", "-Werror",
              "-Wdeclaration-after-statement",
              "-Werror=implicit-function-declaration", "-D__KERNEL__", "-Iinclude"]
 GCC_SETTINGS = ((), ("-DCONFIG_MEMORY_FAILURE",))
-# Kbuild unexports LC_ALL: set the others too, or gcc quotes names with
-# the locale's quotation marks.
-C_LOCALE = {"LC_ALL": "C", "LANG": "C", "LC_CTYPE": "C", "LC_MESSAGES": "C"}
 QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'"})
 
 
@@ -245,24 +239,21 @@ class KbuildBuilder:
         return run(argv, env=C_LOCALE, check=False, timeout=timeout), describe(argv)
 
     def configure(self) -> None:
+        """Configure the O= folder once per fragment; a symbol Kconfig
+        dropped becomes a note (the build goes on without it)."""
         marker = self.build_dir / "patchgen-fragment"
         config = self.build_dir / ".config"
         if config.exists() and marker.exists() and marker.read_text() == self.fragment:
             return
         self.build_dir.mkdir(parents=True, exist_ok=True)
         marker.unlink(missing_ok=True)
-        for step in ("tinyconfig", None, "olddefconfig"):
-            if step is None:
-                with open(config, "a") as out:
-                    out.write("\n" + self.fragment)
-                continue
-            result, command = self._make(step, timeout=600)
-            if result.returncode != 0:
-                raise CheckBuildSetupFailed(
-                    f"{command} failed: {(result.stderr or result.stdout).strip()[-300:]}")
-        have = set(re.findall(r"^(CONFIG_\w+)=y$", config.read_text(), re.M))
-        wanted = re.findall(r"^(CONFIG_\w+)=y\s*$", self.fragment, re.M)
-        missing = [s for s in wanted if s not in have]
+        try:
+            missing = configure(self.root, self.build_dir, self.fragment)
+        except ConfigTargetFailed as failure:
+            result = failure.result
+            raise CheckBuildSetupFailed(
+                f"{failure.command} failed: "
+                f"{(result.stderr or result.stdout).strip()[-300:]}") from None
         if missing:
             self.notes.append("not set after olddefconfig (missing dependencies?): "
                               + ", ".join(missing))
@@ -362,29 +353,6 @@ class Bisector:
 
 def is_kbuild_tree(root: Path) -> bool:
     return (root / "Kconfig").is_file() and (root / "scripts" / "Makefile.build").is_file()
-
-
-def read_fragment(extra: Path | None) -> str:
-    text = FRAGMENT.read_text()
-    if extra is not None:
-        try:
-            text += "\n# --config " + str(extra) + "\n" + Path(extra).read_text()
-        except OSError as exc:
-            raise BadBuildConfig(f"cannot read the config fragment {extra}: "
-                                 f"{exc.strerror or exc}") from None
-    return text
-
-
-def build_dir_for(workdir: Path, fragment: str) -> Path:
-    return workdir / ("build-" + hashlib.sha1(fragment.encode()).hexdigest()[:10])
-
-
-@contextmanager
-def kernel_build_lock() -> Iterator[None]:
-    """One kernel build at a time on this machine (builds take every core)."""
-    with open(cache_dir("locks") / "kernel-build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def folders_of(paths: Iterable[str]) -> list[str]:

@@ -179,9 +179,15 @@ class SeriesNotFound(UserError):
 
 class NotASeries(UserError):
     """SERIES holds no patch at all (an empty folder, a file that is not a
-    patch or a mailbox, an empty range)."""
+    patch or a mailbox, an empty range).  *problem* is what is wrong with
+    it, *advice* what check wants instead: verify, which reads series the
+    same way, gives its own advice (it takes a branch, not a range)."""
 
     exit_code = 31
+
+    def __init__(self, problem: str, advice: str = ""):
+        super().__init__(f"{problem}: {advice}" if advice else problem)
+        self.problem = problem
 
 
 class BadBuildConfig(UserError):

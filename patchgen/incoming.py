@@ -22,6 +22,7 @@ from pathlib import Path
 
 from patchgen.errors import NotASeries, SeriesNotFound
 from patchgen.runner import run
+from patchgen.tree import commit_id
 
 FOLDER, MBOX, RANGE = "folder", "mbox", "range"
 
@@ -259,12 +260,16 @@ def _mails_from_mbox(path: Path, label: str) -> list[Mail]:
                 for index, part in enumerate(parts, 1)]
 
 
-def read_folder(folder: Path) -> IncomingSeries:
+def read_folder(folder: Path, suffixes: tuple[str, ...] = (".patch",)
+                ) -> IncomingSeries:
+    """The files of *folder* whose names end in one of *suffixes*, in name
+    order (git format-patch numbers them)."""
     files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and p.suffix == ".patch")
+                   if p.is_file() and p.suffix in suffixes)
     if not files:
-        raise NotASeries(f"{folder} holds no .patch files: give a folder made "
-                         "by git format-patch -o, an mbox file or a range")
+        raise NotASeries(f"{folder} holds no .patch files",
+                         "give a folder made by git format-patch -o, an mbox "
+                         "file or a range")
     mails = [parse_mail(p.read_bytes(), index, p.name)
              for index, p in enumerate(files, 1)]
     return _usable(IncomingSeries(FOLDER, str(folder), tuple(mails)))
@@ -276,8 +281,8 @@ def read_mbox(path: Path) -> IncomingSeries:
     except OSError as exc:
         raise SeriesNotFound(f"cannot read {path}: {exc.strerror}") from None
     if size == 0:
-        raise NotASeries(f"{path} is empty: give a folder of .patch files, an "
-                         "mbox file or a range")
+        raise NotASeries(f"{path} is empty", "give a folder of .patch files, "
+                         "an mbox file or a range")
     mails = _mails_from_mbox(path, path.name)
     return _usable(IncomingSeries(MBOX, str(path), tuple(mails)))
 
@@ -285,9 +290,9 @@ def read_mbox(path: Path) -> IncomingSeries:
 def _usable(series: IncomingSeries) -> IncomingSeries:
     if not any(m.problem is None for m in series.mails):
         first = series.mails[0].problem if series.mails else "nothing in it"
-        raise NotASeries(f"{series.origin} holds no patch ({first}): give a "
-                         "folder made by git format-patch, an mbox file or a "
-                         "range of --tree")
+        raise NotASeries(f"{series.origin} holds no patch ({first})",
+                         "give a folder made by git format-patch, an mbox file "
+                         "or a range of --tree")
     return series
 
 
@@ -302,22 +307,18 @@ def read_range(root: Path, spec: str) -> IncomingSeries:
         start, end = start or "HEAD", end or "HEAD"
     else:
         start, end = "HEAD", spec
-    ids = []
-    for rev in (start, end):
-        result = _git(root, "rev-parse", "--verify", "--quiet", rev + "^{commit}",
-                      check=False)
-        if result.returncode != 0:
-            raise SeriesNotFound(f"{spec!r} is not a file, a folder or a revision "
-                                 f"range of {root}: give .patch files, an mbox, "
-                                 "A..B or a branch")
-        ids.append(result.stdout.strip())
+    ids = [commit_id(root, rev) for rev in (start, end)]
+    if None in ids:
+        raise SeriesNotFound(f"{spec!r} is not a file, a folder or a revision "
+                             f"range of {root}: give .patch files, an mbox, "
+                             "A..B or a branch")
     base = _git(root, "merge-base", ids[0], ids[1], check=False).stdout.strip()
     if not base:
         raise NotASeries(f"{spec}: {start} and {end} have no common history")
     count = int(_git(root, "rev-list", "--count", f"{base}..{ids[1]}").stdout)
     if count == 0:
         raise NotASeries(f"{spec} holds no commits (nothing in {end} that is not "
-                         f"in {start}): give A..B")
+                         f"in {start})", "give A..B")
     # Read-only: format-patch writes the mails to stdout.  Options that a
     # user's format.* config could change are spelled out.
     result = _git(root, "format-patch", "--stdout", "--numbered", "--no-signoff",
@@ -330,11 +331,14 @@ def read_range(root: Path, spec: str) -> IncomingSeries:
     return _usable(IncomingSeries(RANGE, spec, tuple(mails), range_base=base))
 
 
-def read_series(spec: str, tree_root: Path | None) -> IncomingSeries:
-    """Read SERIES: a folder, an mbox file, or a range of the tree."""
+def read_series(spec: str, tree_root: Path | None,
+                folder_suffixes: tuple[str, ...] = (".patch",)) -> IncomingSeries:
+    """Read SERIES: a folder, an mbox file, or a range of the tree (none
+    without *tree_root*).  A folder's mails are its files ending in one of
+    *folder_suffixes*."""
     path = Path(spec)
     if path.is_dir():
-        return read_folder(path)
+        return read_folder(path, folder_suffixes)
     if path.exists():
         return read_mbox(path)
     if tree_root is None:

@@ -54,6 +54,24 @@ def describe(argv: Sequence[str], cwd=None) -> str:
     return f"cd {shlex.quote(str(cwd))} && {line}" if cwd else line
 
 
+def _with_environment(env: Mapping[str, str] | None) -> dict | None:
+    """This process's environment with *env* over it (None: inherit)."""
+    if not env:
+        return None
+    full_env = dict(os.environ)
+    full_env.update(env)
+    return full_env
+
+
+def _not_started(argv: tuple, cwd) -> Exception:
+    """Why *argv* could not start: its folder or its program is missing."""
+    if cwd is not None and not Path(cwd).is_dir():
+        return CommandFailed(f"cannot run {argv[0]}: folder {cwd} does not exist")
+    pkg = DEBIAN_PACKAGE.get(Path(argv[0]).name)
+    hint = f" (Debian package {pkg})" if pkg else ""
+    return ToolMissing(f"{argv[0]} is not installed: install it{hint} and retry")
+
+
 def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
         timeout: float = 120, check: bool = True, input: str | bytes | None = None,
         text: bool = True) -> Result:
@@ -64,21 +82,14 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
     *check* is true.
     """
     argv = tuple(str(a) for a in argv)
-    full_env = None
-    if env:
-        full_env = dict(os.environ)
-        full_env.update(env)
+    full_env = _with_environment(env)
     log.debug("$ %s", describe(argv, cwd))
     start = time.monotonic()
     try:
         proc = subprocess.run(argv, cwd=cwd, env=full_env, input=input,
                               capture_output=True, text=text, timeout=timeout)
     except FileNotFoundError as exc:
-        if cwd is not None and not Path(cwd).is_dir():
-            raise CommandFailed(f"cannot run {argv[0]}: folder {cwd} does not exist") from exc
-        pkg = DEBIAN_PACKAGE.get(Path(argv[0]).name)
-        hint = f" (Debian package {pkg})" if pkg else ""
-        raise ToolMissing(f"{argv[0]} is not installed: install it{hint} and retry") from exc
+        raise _not_started(argv, cwd) from exc
     except subprocess.TimeoutExpired as exc:
         raise CommandTimeout(
             f"{describe(argv, cwd)} did not finish within {timeout:.0f} s") from exc
@@ -124,10 +135,7 @@ def stream(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
     the program does not exist; a non-zero exit is the caller's business.
     """
     argv = tuple(str(a) for a in argv)
-    full_env = None
-    if env:
-        full_env = dict(os.environ)
-        full_env.update(env)
+    full_env = _with_environment(env)
     log.debug("$ %s", describe(argv, cwd))
     start = time.monotonic()
     try:
@@ -137,11 +145,7 @@ def stream(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
                                 stderr=subprocess.STDOUT,
                                 start_new_session=True)
     except FileNotFoundError as exc:
-        if cwd is not None and not Path(cwd).is_dir():
-            raise CommandFailed(f"cannot run {argv[0]}: folder {cwd} does not exist") from exc
-        pkg = DEBIAN_PACKAGE.get(Path(argv[0]).name)
-        hint = f" (Debian package {pkg})" if pkg else ""
-        raise ToolMissing(f"{argv[0]} is not installed: install it{hint} and retry") from exc
+        raise _not_started(argv, cwd) from exc
 
     lines: list[str] = []
     log_file = open(log_path, "a" if append else "w", encoding="utf-8", errors="replace") if log_path else None

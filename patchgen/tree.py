@@ -163,16 +163,37 @@ class Overlay:
         return path in self.changes or self.base.exists(path)
 
     def files_containing(self, words, suffixes=(".c", ".h")) -> list[str]:
-        words = [w.encode() for w in words]
-        found = set(self.base.files_containing([w.decode() for w in words], suffixes))
-        for path, data in self.changes.items():
-            if not path.endswith(tuple(suffixes)):
-                continue
-            if any(w in data for w in words):
-                found.add(path)
-            else:
-                found.discard(path)
-        return sorted(found)
+        words = list(words)
+        return corrected_search(self.base.files_containing(words, suffixes),
+                                self.changes.items(), words, suffixes)
+
+
+def corrected_search(found: Iterable[str],
+                     contents: Iterable[tuple[str, bytes | None]],
+                     words: Iterable[str], suffixes: Iterable[str]) -> list[str]:
+    """What files_containing(*words*, *suffixes*) answers after a change,
+    from its answer before (*found*) and the new contents of the files the
+    change touched (*contents*: path and bytes, None for a removed file):
+    as a grep of the changed tree would answer, without grepping it."""
+    found = set(found)
+    needles = [w.encode() for w in words]
+    suffixes = tuple(suffixes)
+    for path, data in contents:
+        if not path.endswith(suffixes):
+            continue
+        if data is not None and any(n in data for n in needles):
+            found.add(path)
+        else:
+            found.discard(path)
+    return sorted(found)
+
+
+def commit_id(folder: str | Path, rev: str) -> str | None:
+    """The full id of the commit *rev* names in the repository at *folder*
+    (a tag is peeled to its commit), or None when it names no commit."""
+    result = run(["git", "-C", folder, "rev-parse", "--verify", "--quiet",
+                  f"{rev}^{{commit}}"], check=False, timeout=300)
+    return result.stdout.strip() if result.returncode == 0 else None
 
 
 # --- the kernel version a tree's Makefile declares ------------------------

@@ -5,36 +5,42 @@
 
 With a series, the base and the tip are built one after the other in the
 same source folder and the same O= folder, so the tip's build is
-incremental.  That folder is a git worktree of the user's repository in
-the cache (made once, reused): verify never checks anything out in the
-user's own working tree, and never moves a branch.
+incremental.  That folder is the private clone `patchgen check --build`
+uses (workspace.py: made once in the cache, reused, locked): verify never
+checks anything out in the user's own working tree, never moves a branch,
+and adds no worktree, ref or object to the user's repository.  A folder of
+patches or an mbox is read as check reads it (incoming.py) and applied
+there with `git am`.
 
 Every run gets a folder in the cache (runs/<date>-<time>/) with the build
 logs, the serial logs, the booted bzImage and the verdicts as JSON.
 """
 
-import fcntl
-import hashlib
 import json
 import shutil
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+import git
 
 from patchgen.boot import (DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, QEMU,
                            BootResult, boot, check_kvm, qemu_argv)
 from patchgen.build import (DEFAULT_BUILD_TIMEOUT, BuildResult, Progress,
                             build_kernel, check_kernel_tree)
-from patchgen.cache import cache_dir
-from patchgen.errors import (CommandFailed, NotAGitTree, SeriesProblem,
-                             ToolMissing, UnknownRevision)
-from patchgen.gitenv import FIXED_IDENTITY
+from patchgen.cache import cache_dir, workdir_for
+from patchgen.errors import (CommandFailed, NotAGitTree, NotASeries,
+                             SeriesProblem, ToolMissing, UnknownRevision)
+from patchgen.incoming import Mail, read_series
 from patchgen.initramfs import (DEFAULT_STRESS, Initramfs, find_busybox,
                                 make_initramfs)
 from patchgen.runner import run
+from patchgen.tree import GitKernelTree, commit_id
 from patchgen.verdict import Verdict, parse_serial_log
+from patchgen.workspace import Workspace, persistent_workspace
 
 ProgressFn = Callable[[Progress], None]
 
@@ -143,8 +149,10 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
                      initramfs: Initramfs, run_dir: Path,
                      options: VerifyOptions,
                      progress: ProgressFn | None = None,
-                     on_boot: Callable[[list], None] | None = None) -> Outcome:
-    """One kernel from source to verdict."""
+                     on_boot: Callable[[list], None] | None = None,
+                     workdir: Path | None = None) -> Outcome:
+    """One kernel from source to verdict; its O= folder is in *workdir*
+    (default: the cache folder of *tree*)."""
     if label == "tree":
         what = f"the kernel in {tree}"
     else:
@@ -159,7 +167,8 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
     build = build_kernel(tree, run_dir / f"{label}-build.log",
                          jobs=options.jobs, timeout=options.build_timeout,
                          progress=labelled, what=what,
-                         copy_to=run_dir / f"{label}-bzImage")
+                         copy_to=run_dir / f"{label}-bzImage",
+                         workdir=workdir)
     kernel = build.bzimage
     if on_boot:
         on_boot(qemu_argv(kernel, initramfs.path, kvm=options.kvm,
@@ -200,10 +209,8 @@ def verify(options: VerifyOptions, progress: ProgressFn | None = None,
 
 # --- series ---------------------------------------------------------------
 
-def _git(tree: Path, *args, timeout: float = 600, check: bool = True,
-         env=None):
-    return run(["git", "-C", tree, *args], timeout=timeout, check=check,
-               env=env)
+def _git(tree: Path, *args, timeout: float = 600, check: bool = True):
+    return run(["git", "-C", tree, *args], timeout=timeout, check=check)
 
 
 def _is_git_top(tree: Path) -> bool:
@@ -217,87 +224,51 @@ def _is_git_top(tree: Path) -> bool:
 def _head_of(tree: Path) -> str | None:
     """The commit checked out in *tree*, if it is a git tree; for the
     record only (uncommitted changes are built too)."""
-    if not _is_git_top(tree):
-        return None
-    result = _git(tree, "rev-parse", "--verify", "-q", "HEAD^{commit}",
-                  check=False)
-    return result.stdout.strip() if result.returncode == 0 else None
+    return commit_id(tree, "HEAD") if _is_git_top(tree) else None
 
 
 def _commit_of(tree: Path, rev: str, what: str) -> str:
-    result = _git(tree, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}",
-                  check=False)
-    if result.returncode != 0:
+    found = commit_id(tree, rev)
+    if found is None:
         raise UnknownRevision(f"{what} {rev!r} is not a commit in {tree}: "
                               "give a branch, tag or commit id that exists "
                               "there")
-    return result.stdout.strip()
+    return found
 
 
-def series_worktree_path(tree: Path) -> Path:
-    """The cache worktree used for *tree*'s series (one per repository
-    path, so that every series of a tree shares one O= folder)."""
-    key = hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:12]
-    return cache_dir("worktrees") / f"{tree.name}-{key}"
-
-
-@contextmanager
-def _locked(path: Path):
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-def _ensure_worktree(tree: Path, path: Path, start: str) -> None:
-    if (path / ".git").exists():
-        probe = _git(path, "rev-parse", "--show-toplevel", check=False)
-        if probe.returncode == 0:
-            return
-        shutil.rmtree(path)
-    _git(tree, "worktree", "prune")
-    _git(tree, "worktree", "add", "--detach", "--force", path, start,
-         timeout=1800)
-
-
-def _checkout(worktree: Path, commit: str) -> None:
-    # git only rewrites the files that differ, so their mtimes change and
-    # make rebuilds only what depends on them.
-    _git(worktree, "am", "--abort", check=False)
-    _git(worktree, "checkout", "--detach", "--force", "-q", commit,
-         timeout=1800)
-
-
-def _series_patches(folder: Path) -> list[Path]:
-    patches = sorted(p.resolve() for p in folder.iterdir()
-                     if p.suffix in (".patch", ".diff", ".eml")
-                     and not p.name.startswith("0000-"))
-    if not patches:
-        raise SeriesProblem(f"{folder} holds no .patch files: give a folder "
-                            "made by git format-patch, or a branch")
-    return patches
-
-
-def _apply_patches(worktree: Path, patches: list[Path]) -> str:
-    result = _git(worktree, "am", "--quiet", *patches, check=False,
-                  env=FIXED_IDENTITY)
-    if result.returncode != 0:
-        text = (result.stdout + result.stderr).strip().splitlines()
-        _git(worktree, "am", "--abort", check=False)
-        why = next((line for line in text if "error" in line.lower()
-                    or "patch failed" in line.lower()), text[0] if text else "")
-        raise SeriesProblem(f"the series does not apply to its base: {why}")
-    return _commit_of(worktree, "HEAD", "the applied series")
+# A folder's patches: what git format-patch writes, and saved mails.
+SERIES_SUFFIXES = (".patch", ".diff", ".eml")
 
 
 @dataclass(frozen=True)
 class Series:
     """What --series names: a base commit, and either a tip commit or
-    patches to apply on the base."""
+    mails to apply on the base."""
 
     name: str
     base: str
     tip: str | None
-    patches: tuple
+    mails: tuple[Mail, ...]
+
+
+def _series_mails(spec: str) -> tuple[Mail, ...]:
+    """The patches of a folder or an mbox, read as `patchgen check` reads
+    them; a file that is not a patch stops the run before any build."""
+    try:
+        incoming = read_series(spec, None, folder_suffixes=SERIES_SUFFIXES)
+    except NotASeries as exc:
+        raise SeriesProblem(f"{exc.problem}: give a folder made by git "
+                            "format-patch, an mbox file, or a branch") from None
+    for mail in incoming.mails:
+        if mail.problem is not None:
+            raise SeriesProblem(f"{spec}: {mail.source} is {mail.problem}; "
+                                "remove it, or give the folder git "
+                                "format-patch made")
+    if not incoming.patches:
+        raise SeriesProblem(f"{spec} holds only a cover letter: give a folder "
+                            "made by git format-patch, an mbox file, or a "
+                            "branch")
+    return incoming.patches
 
 
 def resolve_series(tree: Path, options: VerifyOptions) -> Series:
@@ -306,13 +277,12 @@ def resolve_series(tree: Path, options: VerifyOptions) -> Series:
         raise NotAGitTree(f"{tree} is not a git repository, so --series has "
                           "nothing to check out: verify the tree without "
                           "--series, or make it a git repository")
-    series_dir = Path(options.series)
-    if series_dir.is_dir():
-        patches = _series_patches(series_dir)
+    if Path(options.series).exists():
+        mails = _series_mails(options.series)
         base = _commit_of(tree, options.base or "HEAD", "the base")
         tip = None
     else:
-        patches = []
+        mails = ()
         tip = _commit_of(tree, options.series, "the series branch")
         if options.base:
             base = _commit_of(tree, options.base, "the base")
@@ -328,23 +298,52 @@ def resolve_series(tree: Path, options: VerifyOptions) -> Series:
                 f"{options.series} has no commits on top of its base "
                 f"{base[:12]} (the merge base with HEAD): give --base, or "
                 "check out the branch the series was made from")
-    return Series(options.series, base, tip, tuple(patches))
+    return Series(options.series, base, tip, mails)
+
+
+@contextmanager
+def series_workspace(tree: Path, series: Series) -> Iterator[Workspace]:
+    """The private checkout of *tree* in the cache (workspace.py, the one
+    `patchgen check --build` uses), locked and at the series' base.  Made
+    once per repository and reused, so every series of a tree is built in
+    one source folder and one O= folder."""
+    repo = git.Repo(tree)
+    try:
+        with persistent_workspace(GitKernelTree(tree, repo, ""), series.base,
+                                  workdir_for(tree)) as workspace:
+            yield workspace
+    finally:
+        repo.close()
+
+
+def series_steps(workspace: Workspace, series: Series
+                 ) -> Iterator[tuple[str, str]]:
+    """("base", commit), then ("tip", commit): the checkout is at each while
+    the caller builds it.  The tip is made in the same folder only once the
+    base is done, so only the files the series changes get new times."""
+    yield "base", series.base
+    if series.tip is not None:
+        workspace.checkout(series.tip)
+        yield "tip", series.tip
+        return
+    with tempfile.TemporaryDirectory(prefix="patchgen-mails-") as folder:
+        for mail in series.mails:
+            mail_file = Path(folder) / f"{mail.position:04d}.patch"
+            mail_file.write_bytes(mail.raw)
+            outcome = workspace.am(mail_file)
+            if not outcome.applied:
+                raise SeriesProblem(f"the series does not apply to its base: "
+                                    f"{mail.source}: {outcome.error}")
+    yield "tip", workspace.head()
 
 
 def _verify_series(tree: Path, series: Series, options: VerifyOptions,
                    initramfs: Initramfs, run_dir: Path, progress,
                    on_boot) -> Report:
-    worktree = series_worktree_path(tree)
-    with _locked(worktree):
-        _ensure_worktree(tree, worktree, series.base)
-        _checkout(worktree, series.base)
-        first = build_boot_judge(worktree, "base", series.base, initramfs,
-                                 run_dir, options, progress, on_boot)
-        if series.patches:
-            tip = _apply_patches(worktree, list(series.patches))
-        else:
-            tip = series.tip
-            _checkout(worktree, tip)
-        second = build_boot_judge(worktree, "tip", tip, initramfs, run_dir,
-                                  options, progress, on_boot)
-    return Report(tree, run_dir, (first, second), series.name)
+    outcomes = []
+    with series_workspace(tree, series) as workspace:
+        for label, commit in series_steps(workspace, series):
+            outcomes.append(build_boot_judge(
+                workspace.kernel_root, label, commit, initramfs, run_dir,
+                options, progress, on_boot, workdir=workdir_for(tree)))
+    return Report(tree, run_dir, tuple(outcomes), series.name)

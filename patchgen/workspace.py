@@ -1,9 +1,10 @@
 """A private checkout of the user's tree, where a series is applied.
 
-`patchgen check` never touches the user's checked-out branch, index or
-working tree, nor adds anything to their repository: it applies the
-series with `git am` in a clone made with `git clone --shared` (the clone
-reads the user's objects through git's alternates and writes its own).
+`patchgen check` and `patchgen verify --series` never touch the user's
+checked-out branch, index or working tree, nor add anything to their
+repository (no worktree, ref or object): they check out and apply a series
+with `git am` in a clone made with `git clone --shared` (the clone reads
+the user's objects through git's alternates and writes its own).
 
 Two kinds:
   temporary   a new folder per run, removed afterwards; only the files the
@@ -16,9 +17,7 @@ Two kinds:
 """
 
 import fcntl
-import hashlib
 import os
-import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -28,7 +27,6 @@ from typing import Iterable, Iterator
 
 import git
 
-from patchgen.cache import cache_dir
 from patchgen.errors import CommandFailed
 from patchgen.runner import run
 from patchgen.tree import CommitTree, GitKernelTree
@@ -73,6 +71,13 @@ class Workspace:
     def at(self, commit: str) -> CommitTree:
         return CommitTree(self.repo, commit, self.prefix)
 
+    def checkout(self, commit: str) -> None:
+        """Check out *commit*, whatever a previous run left (a half-applied
+        am is discarded).  git rewrites only the files that differ, so only
+        those get new times and a build folder beside stays incremental."""
+        self.git("am", "--abort", check=False)
+        self.git("checkout", "--quiet", "--force", "--detach", commit, timeout=1800)
+
     def am(self, mail_file: Path) -> AmOutcome:
         """Apply one mail with git am, as a maintainer would (no 3-way)."""
         args = ["am", "--no-3way", "--quiet", "--whitespace=nowarn"]
@@ -97,12 +102,6 @@ def _clone(tree: GitKernelTree, dest: Path) -> None:
         timeout=900)
 
 
-def _checkout(workspace: Workspace, base: str) -> None:
-    # -f: whatever a previous run left (a half-applied am) is discarded.
-    workspace.git("am", "--abort", check=False)
-    workspace.git("checkout", "--quiet", "--force", "--detach", base, timeout=1800)
-
-
 @contextmanager
 def temporary_workspace(tree: GitKernelTree, base: str,
                         paths: Iterable[str] | None) -> Iterator[Workspace]:
@@ -115,19 +114,11 @@ def temporary_workspace(tree: GitKernelTree, base: str,
         if paths is not None:
             patterns = sorted({"/" + tree.prefix + p for p in paths}) or ["/Makefile"]
             workspace.git("sparse-checkout", "set", "--no-cone", *patterns)
-        _checkout(workspace, base)
+        workspace.checkout(base)
         try:
             yield workspace
         finally:
             workspace.repo.close()
-
-
-def workdir_for(tree: GitKernelTree) -> Path:
-    """The cache folder of one user tree: its workspace and build folders."""
-    top = Path(tree.repo.working_tree_dir).resolve()
-    digest = hashlib.sha1(str(top).encode()).hexdigest()[:10]
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", top.name) or "tree"
-    return cache_dir("check", f"{name}-{digest}")
 
 
 @contextmanager
@@ -149,7 +140,7 @@ def persistent_workspace(tree: GitKernelTree, base: str,
             if workspace.git("config", "--bool", "core.sparseCheckout",
                              check=False).stdout.strip() == "true":
                 workspace.git("sparse-checkout", "disable")
-            _checkout(workspace, base)
+            workspace.checkout(base)
         except CommandFailed:
             workspace.repo.close()
             raise

@@ -95,11 +95,14 @@ def result_for(document: dict, label: str, check: str) -> dict:
 
 def tree_state(repo: Path, shared: bool = False) -> dict:
     """What must not change in the user's tree: its checked-out branch and
-    commit, index and files; for a private tree also every ref, worktree
-    and the config.  A *shared* tree (the cached 6.1 tree, which other
-    tests and sessions add worktrees and refs to) is judged on the first."""
+    commit, index and files; for a private tree also every ref, worktree,
+    the config and the object count (git count-objects -v).  A *shared*
+    tree (the cached 6.1 tree, which other tests and sessions add worktrees
+    and refs to) is judged on the first."""
     state = {
-        "head": git(repo, "symbolic-ref", "-q", "HEAD"),
+        # Empty for a detached HEAD (symbolic-ref -q exits 1 then).
+        "head": run(["git", "-C", str(repo), "symbolic-ref", "-q", "HEAD"],
+                    check=False).stdout,
         "commit": git(repo, "rev-parse", "HEAD"),
         "status": git(repo, "status", "--porcelain", "--ignored", "--untracked-files=all"),
         "index": git(repo, "ls-files", "--stage", "--debug")[:100000],
@@ -108,8 +111,9 @@ def tree_state(repo: Path, shared: bool = False) -> dict:
         state.update({
             "refs": git(repo, "for-each-ref", "--format=%(refname) %(objectname)"),
             "worktrees": git(repo, "worktree", "list", "--porcelain"),
-            "config": Path(git(repo, "rev-parse", "--absolute-git-dir").strip(),
-                           "config").read_text(),
+            "config": Path(git(repo, "rev-parse", "--path-format=absolute",
+                               "--git-common-dir").strip(), "config").read_text(),
+            "objects": git(repo, "count-objects", "-v"),
         })
     return state
 

@@ -14,8 +14,9 @@ import unidiff
 
 from checkhelp import check_json, git, line_of, result_for, tree_state
 from conftest import need_tool
-from patchgen.check_build import (Bisector, Diagnostic, LineMap, RawBuild,
-                                  parse_diagnostics)
+from patchgen.check_build import (FRAGMENT, Bisector, Diagnostic, KbuildBuilder,
+                                  LineMap, RawBuild, parse_diagnostics)
+from patchgen.kconfig import build_dir_for, missing_symbols, read_fragment
 from patchgen.runner import describe, run
 
 
@@ -214,3 +215,29 @@ def test_build_finds_a_reordered_series_that_does_not_compile(linux61, tmp_path,
     assert result_for(document, "2/2", "build")["state"] == "success"
     assert [(f["label"], f["check"]) for f in document["results"]
             if f["state"] == "fail"] == [("1/2", "build")]
+
+
+@pytest.mark.realtree
+@pytest.mark.slow
+def test_check_notes_what_kconfig_drops_where_verify_stops(linux61, tmp_path):
+    """One configure (kconfig.py) for both commands: real tinyconfig and
+    olddefconfig on the 6.1 tree, with a fragment whose MEMORY_FAILURE has
+    lost its dependency (X86_MCE) and a symbol that does not exist."""
+    for tool in ("gcc", "make", "flex", "bison"):
+        need_tool(tool)
+    fragment = (read_fragment(FRAGMENT).replace("CONFIG_X86_MCE=y\n", "")
+                + "CONFIG_PATCHGEN_NO_SUCH_SYMBOL=y\n")
+    build_dir = build_dir_for(tmp_path, linux61, fragment)
+    builder = KbuildBuilder(linux61, build_dir, ["mm"], fragment)
+    builder.configure()
+    assert builder.notes == ["not set after olddefconfig (missing dependencies?): "
+                             "CONFIG_MEMORY_FAILURE, CONFIG_PATCHGEN_NO_SUCH_SYMBOL"]
+    assert "CONFIG_COMPACTION=y" in (build_dir / ".config").read_text()
+    # The same fragment again: the folder is configured already.
+    again = KbuildBuilder(linux61, build_dir, ["mm"], fragment)
+    before = (build_dir / ".config").stat().st_mtime_ns
+    again.configure()
+    assert (build_dir / ".config").stat().st_mtime_ns == before
+    # What verify's build makes of the same .config: an error naming both.
+    assert missing_symbols((build_dir / ".config").read_text(), fragment) == [
+        "CONFIG_MEMORY_FAILURE", "CONFIG_PATCHGEN_NO_SUCH_SYMBOL"]

@@ -3,7 +3,7 @@
 The tree used is the tests' own worktree of the cached tree
 (tests/verify_variants.py), with the deliberately broken versions as
 branches.  These tests build two kernels from scratch (the worktree, and
-the cache worktree verify makes for --series) and otherwise only rebuild
+the private clone verify makes for --series) and otherwise only rebuild
 incrementally in the same O= folders.  They run in CI (CI=true).
 """
 
@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from checkhelp import tree_state
 from conftest import ROOT, need_tool
 from patchgen.boot import boot
-from patchgen.build import build_kernel, read_fragment
+from patchgen.build import FRAGMENT, build_kernel
 from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT,
                              ConfigSymbolMissing)
 from patchgen.initramfs import make_initramfs
+from patchgen.kconfig import read_fragment
 from patchgen.verdict import parse_serial_log
 from verify_variants import (VARIANTS, root_commit, verify_worktree,
                              variant_branch)
@@ -98,12 +100,14 @@ def test_second_run_rebuilds_nothing(unmodified, tree):
 def broken_series(tree, branches):
     # The broken kernel can hang after its audit failed (1 boot in 10
     # here): a short timeout keeps that cheap; a good boot takes 2 s.
-    return verify_json("--tree", str(tree), "--series",
-                       branches["broken-free-path"], "--timeout", "60")
+    before = tree_state(tree)
+    result = verify_json("--tree", str(tree), "--series",
+                         branches["broken-free-path"], "--timeout", "60")
+    return (*result, before, tree_state(tree))
 
 
 def test_series_broken_free_path_base_passes_tip_fails(broken_series, tree):
-    code, report, stderr = broken_series
+    code, report, stderr, before, after = broken_series
     assert code in (1, EXIT_GUEST_TIMEOUT), stderr
     base, tip = report["results"]
     assert base["label"] == "base" and tip["label"] == "tip"
@@ -120,6 +124,8 @@ def test_series_broken_free_path_base_passes_tip_fails(broken_series, tree):
                           capture_output=True, text=True).stdout.strip()
     assert head == root_commit(tree)
     assert not (Path(tree) / ".config").exists()
+    # Nor its repository: no new worktree, ref or object.
+    assert after == before
 
 
 def test_broken_kernel_fails_every_boot_and_good_one_passes(broken_series):
@@ -159,10 +165,14 @@ def test_series_from_a_patch_folder_that_panics(tree, branches, tmp_path):
     subprocess.run(["git", "-C", tree, "format-patch", "-q", "-1",
                     branches["panic-at-boot"], "-o", tmp_path / "series"],
                    check=True)
+    before = tree_state(tree)
     code, report, stderr = verify_json("--tree", str(tree), "--series",
                                        str(tmp_path / "series"),
                                        "--timeout", "120")
     assert code == EXIT_GUEST_PANIC, stderr
+    # git am ran in the private clone: the tree's repository has no new
+    # worktree, ref or object.
+    assert tree_state(tree) == before
     base, tip = report["results"]
     assert base["verdict"] == "PASS", base["reasons"]
     assert tip["verdict"] == "FAIL" and tip["kind"] == "panic"
@@ -203,7 +213,7 @@ def test_guest_that_hangs_gets_a_timeout_verdict(unmodified, tmp_path):
 def test_config_symbols_kconfig_drops_are_named(tree, tmp_path):
     # Without X86_MCE, MEMORY_FAILURE loses its dependency; the other
     # symbol does not exist at all.  Real tinyconfig + olddefconfig.
-    fragment = read_fragment().replace("CONFIG_X86_MCE=y\n", "")
+    fragment = read_fragment(FRAGMENT).replace("CONFIG_X86_MCE=y\n", "")
     fragment += "CONFIG_PATCHGEN_NO_SUCH_SYMBOL=y\n"
     with pytest.raises(ConfigSymbolMissing) as caught:
         build_kernel(tree, tmp_path / "build.log", fragment=fragment)

@@ -16,14 +16,14 @@ import pytest
 
 from conftest import ROOT, need_tool
 from patchgen import boot as bootmod
-from patchgen.build import (check_kernel_tree, first_errors,
-                            missing_symbols, read_fragment, required_symbols)
+from patchgen.build import FRAGMENT, check_kernel_tree, first_errors
 from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT, BootFailed,
                              CacheFull,
                              KvmUnavailable, NotAKernelTree)
 from patchgen.initramfs import (CpioWriter, compile_test_program,
                                 find_busybox, init_script, is_static_elf,
                                 read_cpio, write_all, write_initramfs)
+from patchgen.kconfig import missing_symbols, read_fragment, required_symbols
 from patchgen.runner import stream
 from patchgen.verdict import (parse_serial_log, soft_offlined_pfns,
                               strip_timestamp)
@@ -162,7 +162,7 @@ def test_verdict_json_shape():
 # --- the build's config check and error extraction ----------------------
 
 def test_fragment_asks_for_what_the_test_needs():
-    symbols = required_symbols(read_fragment())
+    symbols = required_symbols(read_fragment(FRAGMENT))
     for name in ("MEMORY_FAILURE", "HWPOISON_INJECT", "DEBUG_FS",
                  "PROC_SYSCTL", "PROC_PAGE_MONITOR", "ADVISE_SYSCALLS",
                  "COMPACTION", "MIGRATION", "X86_MCE", "BLK_DEV_INITRD",

@@ -20,14 +20,16 @@ HELP = ("build a kernel tree (or a series' base and tip), boot it in qemu "
 def add_arguments(parser) -> None:
     parser.add_argument("--tree", required=True, type=Path,
                         help="the kernel source tree to build")
-    parser.add_argument("--series", metavar="BRANCH|SERIES_DIR",
+    parser.add_argument("--series", metavar="BRANCH|SERIES_DIR|MBOX",
                         help="verify the base and the tip of a series: a "
-                             "branch of --tree, or a folder of patches "
-                             "(git format-patch); both are built in a "
-                             "worktree in the cache, never in --tree")
+                             "branch of --tree, a folder of patches (git "
+                             "format-patch) or an mbox; both are built in a "
+                             "private clone in the cache, never in --tree, "
+                             "and nothing is added to its repository")
     parser.add_argument("--base", metavar="REV",
                         help="the series' base (default: the merge base of "
-                             "the branch with HEAD; HEAD for a folder)")
+                             "the branch with HEAD; HEAD for a folder or an "
+                             "mbox)")
     parser.add_argument("--kvm", action="store_true",
                         help="boot with -enable-kvm -cpu host (default: TCG; "
                              "KVM guests hang on some machines)")
