@@ -30,7 +30,8 @@ from typing import Iterable
 import unidiff
 
 from patchgen.errors import CheckBuildSetupFailed
-from patchgen.kconfig import C_LOCALE, ConfigTargetFailed, configure
+from patchgen.kconfig import (C_LOCALE, ConfigTargetFailed, configure,
+                              missing_symbols)
 from patchgen.runner import describe, run
 
 DIAGNOSTIC = re.compile(r"^(?P<path>[^\s:][^:]*):(?P<line>\d+):(?:\d+:)? "
@@ -244,16 +245,18 @@ class KbuildBuilder:
         marker = self.build_dir / "patchgen-fragment"
         config = self.build_dir / ".config"
         if config.exists() and marker.exists() and marker.read_text() == self.fragment:
-            return
-        self.build_dir.mkdir(parents=True, exist_ok=True)
-        marker.unlink(missing_ok=True)
-        try:
-            missing = configure(self.root, self.build_dir, self.fragment)
-        except ConfigTargetFailed as failure:
-            result = failure.result
-            raise CheckBuildSetupFailed(
-                f"{failure.command} failed: "
-                f"{(result.stderr or result.stdout).strip()[-300:]}") from None
+            # Configured by an earlier run: its dropped symbols still count.
+            missing = missing_symbols(config.read_text(errors="replace"), self.fragment)
+        else:
+            self.build_dir.mkdir(parents=True, exist_ok=True)
+            marker.unlink(missing_ok=True)
+            try:
+                missing = configure(self.root, self.build_dir, self.fragment)
+            except ConfigTargetFailed as failure:
+                result = failure.result
+                raise CheckBuildSetupFailed(
+                    f"{failure.command} failed: "
+                    f"{(result.stderr or result.stdout).strip()[-300:]}") from None
         if missing:
             self.notes.append("not set after olddefconfig (missing dependencies?): "
                               + ", ".join(missing))

@@ -238,6 +238,7 @@ def test_check_notes_what_kconfig_drops_where_verify_stops(linux61, tmp_path):
     before = (build_dir / ".config").stat().st_mtime_ns
     again.configure()
     assert (build_dir / ".config").stat().st_mtime_ns == before
+    assert again.notes == builder.notes, "a reused folder still says what was dropped"
     # What verify's build makes of the same .config: an error naming both.
     assert missing_symbols((build_dir / ".config").read_text(), fragment) == [
         "CONFIG_MEMORY_FAILURE", "CONFIG_PATCHGEN_NO_SUCH_SYMBOL"]
