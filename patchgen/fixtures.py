@@ -2,7 +2,8 @@
 
 kernel-fixtures/_base holds support headers every era shares (types,
 lists, atomics); kernel-fixtures/<name> holds the files whose shape
-differs per era.  materialize() writes base + era into a new folder and
+differs per era, and its INHERIT file names those it takes unchanged
+from another era.  materialize() writes base + era into a new folder and
 makes it a git repository with a fixed author and date, so the same
 fixture always gives the same commit ids.
 """
@@ -16,6 +17,31 @@ from patchgen.gitenv import FIXED_IDENTITY
 from patchgen.runner import run
 
 BASE = "_base"
+
+
+# Files of a fixture folder that describe the tree and are not part of it.
+META_FILES = ("ERA", "INHERIT")
+
+
+def inherited_files(name: str, _seen: tuple = ()) -> dict[str, Path]:
+    """The files fixture *name* takes unchanged from other eras' trees
+    (its INHERIT file: `path<TAB>era` lines), resolved to where they are."""
+    if name in _seen:
+        raise UserError(f"fixture {name} inherits from itself: "
+                        f"{' -> '.join(_seen + (name,))}")
+    root = data_dir("kernel-fixtures")
+    listing = root / name / "INHERIT"
+    found: dict[str, Path] = {}
+    if not listing.exists():
+        return found
+    for line in listing.read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        path, owner = line.split()
+        own = root / owner / path
+        found[path] = own if own.exists() else \
+            inherited_files(owner, _seen + (name,))[path]
+    return found
 
 
 def fixture_names() -> list[str]:
@@ -45,8 +71,11 @@ def materialize(name: str, dest: Path, *, git: bool = True,
                         f"{', '.join(fixture_names())}")
     dest = Path(dest)
     shutil.copytree(root / BASE, dest)
-    shutil.copytree(root / name, dest, dirs_exist_ok=True)
-    (dest / "ERA").unlink(missing_ok=True)
+    for path, source in inherited_files(name).items():
+        (dest / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest / path)
+    shutil.copytree(root / name, dest, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(*META_FILES))
     if git:
         run(["git", "init", "-q", "-b", "master", str(dest)])
         if identity:

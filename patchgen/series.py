@@ -96,8 +96,8 @@ def check_postable(tree: GitKernelTree, base: str, tip: str,
     merges = _git(tree, "rev-list", "--merges", f"{base}..{tip}").stdout.split()
     if merges:
         raise UnpostableCommit(
-            f"{base[:12]}..{tip[:12]} contains the merge commit {merges[0][:12]}: "
-            "a mailed series must be linear; rebase it first")
+            f"the range {base[:12]}..{tip[:12]} contains the merge commit "
+            f"{merges[0][:12]}: a mailed series must be linear; rebase it first")
     for commit in commits:
         changed = _git(tree, "diff-tree", "--no-commit-id", "--name-only", "-r",
                        commit.sha).stdout.strip()

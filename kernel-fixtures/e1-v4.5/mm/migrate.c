@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * patchgen fixture (E1, v4.5 shape): page migration.
+ * patchgen fixture (E1, v4.4-v4.5 shape): page migration.
  *
  * A small tree written for patchgen's tests in the shape of the kernel's
- * mm/migrate.c in v4.5: after a migration for memory failure, successful or
+ * mm/migrate.c in v4.4 and v4.5: after a migration for memory failure, successful or
  * not, unmap_and_move() drops the page with put_page() and poisons it.
  */
 #include <linux/migrate.h>

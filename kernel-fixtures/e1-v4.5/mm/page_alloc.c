@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * patchgen fixture (E1 free path, v4.5 shape): the page allocator.
+ * patchgen fixture (E1 free path, v4.4-v4.5 shape): the page allocator.
  *
  * A small tree written for patchgen's tests in the shape of the kernel's
  * mm/page_alloc.c free path before v4.7: free_pages_check() builds a

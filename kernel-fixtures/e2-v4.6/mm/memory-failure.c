@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * patchgen fixture (E2, v4.6 shape): memory failure and soft offline.
+ * patchgen fixture (v4.5-v4.7 shape): memory failure and soft offline.
  *
  * A small tree written for patchgen's tests in the shape of the kernel's
  * mm/memory-failure.c: soft offline of an in-use page migrates it with

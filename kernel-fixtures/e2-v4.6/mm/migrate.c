@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * patchgen fixture (E2, v4.6 shape): page migration.
+ * patchgen fixture (E2, v4.6-v4.7 shape): page migration.
  *
  * A small tree written for patchgen's tests in the shape of the kernel's
- * mm/migrate.c in v4.6: after a successful migration for memory failure,
+ * mm/migrate.c in v4.6 and v4.7: after a successful migration for memory failure,
  * unmap_and_move() drops the page with put_page() and then poisons it.
  */
 #include <linux/migrate.h>

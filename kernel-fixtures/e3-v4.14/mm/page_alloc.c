@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * patchgen fixture (E3 free path, v4.8-v4.17 shape): the page allocator.
+ * patchgen fixture (E3 free path, v4.7-v4.17 shape): the page allocator.
  *
  * A small tree written for patchgen's tests in the shape of the kernel's
  * mm/page_alloc.c free path: free_pages_check() is a fast check plus

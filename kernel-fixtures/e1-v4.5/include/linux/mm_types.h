@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* patchgen fixture (v4.6 shape): struct page with _count. */
+/* patchgen fixture (v4.4-v4.6 shape): struct page with _count. */
 #ifndef _LINUX_MM_TYPES_H
 #define _LINUX_MM_TYPES_H
 

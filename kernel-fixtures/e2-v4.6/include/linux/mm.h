@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * patchgen fixture (v4.6 shape): the parts of <linux/mm.h> that soft
+ * patchgen fixture (v4.6-v4.7 shape): the parts of <linux/mm.h> that soft
  * offline, migration and the page allocator use.
  */
 #ifndef _LINUX_MM_H
