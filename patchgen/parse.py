@@ -258,17 +258,12 @@ def find_function(parsed: ParsedFile, name: str) -> Function | None:
 
 
 def enclosing_function(parsed: ParsedFile, node: Node) -> Function | None:
-    for ancestor in ancestors(node):
-        if ancestor.type == "function_definition":
-            for function in functions_at(parsed, ancestor):
-                return function
-    return None
-
-
-def functions_at(parsed: ParsedFile, definition: Node) -> Iterator[Function]:
+    """The function whose definition holds *node*, by byte range (the
+    recovered tree of a macro-declared function need not nest it)."""
     for function in functions(parsed):
-        if function.node == definition:
-            yield function
+        if function.node.start_byte <= node.start_byte < function.node.end_byte:
+            return function
+    return None
 
 
 def declares(parsed: ParsedFile, name: str) -> Node | None:
@@ -276,13 +271,5 @@ def declares(parsed: ParsedFile, name: str) -> Node | None:
     preprocessor conditionals (a header's `#ifdef CONFIG_X` blocks)."""
     for node in walk(parsed.root, "function_declarator"):
         if _declarator_name(node) == name:
-            return node
-    return None
-
-
-def defines_macro(parsed: ParsedFile, name: str) -> Node | None:
-    for node in walk(parsed.root, ("preproc_def", "preproc_function_def")):
-        macro = node.child_by_field_name("name")
-        if macro is not None and node_text(macro) == name:
             return node
     return None

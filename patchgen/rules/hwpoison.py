@@ -24,7 +24,7 @@ from tree_sitter import Node
 
 from patchgen.errors import MissingFile, RuleRefused, UnparseableSite
 from patchgen.parse import (ParsedFile, call_args, node_text, call_name, calls, compares,
-                            conjuncts, declares, defines_macro, find_function,
+                            conjuncts, declares, enclosing_function, find_function,
                             functions, if_parts, normalized, parse, statements,
                             unwrap_block, walk)
 from patchgen.splice import (append_to_file, continue_after, insert_after,
@@ -86,7 +86,7 @@ class Site:
     poisoner: str = ""
     first: Node | None = None    # first statement of the site
     last: Node | None = None     # last statement of the site
-    block: Node | None = None    # the compound statement holding both
+    parsed: ParsedFile | None = None  # the parse *first* and *last* belong to
 
 
 def _enclosing_conditions(node: Node) -> list[tuple[Node, bool]]:
@@ -139,10 +139,8 @@ def _ends_flow(statement: Node) -> bool:
 
 
 def _function_name(parsed: ParsedFile, node: Node) -> str | None:
-    for function in functions(parsed):
-        if function.node.start_byte <= node.start_byte < function.node.end_byte:
-            return function.name
-    return None
+    function = enclosing_function(parsed, node)
+    return function.name if function else None
 
 
 def find_put_then_poison_sites(parsed: ParsedFile) -> list[Site]:
@@ -158,7 +156,7 @@ def find_put_then_poison_sites(parsed: ParsedFile) -> list[Site]:
             for later in items[index + 1:index + 5]:
                 poison = _poison_call(later, page)
                 if poison is not None:
-                    sites.append(_classify(parsed, block, statement, later,
+                    sites.append(_classify(parsed, statement, later,
                                            release, poison, page,
                                            items[index + 1:items.index(later)]))
                     break
@@ -167,7 +165,7 @@ def find_put_then_poison_sites(parsed: ParsedFile) -> list[Site]:
     return sites
 
 
-def _classify(parsed, block, first, last, release, poison, page, between) -> Site:
+def _classify(parsed, first, last, release, poison, page, between) -> Site:
     releaser = call_name(release)
     poisoner = call_name(poison)
     conditions = _enclosing_conditions(first)
@@ -181,7 +179,7 @@ def _classify(parsed, block, first, last, release, poison, page, between) -> Sit
     nested = bool(own) and any(compares(t, "MR_MEMORY_FAILURE") for t in own_terms)
     base = Site(parsed.path, _function_name(parsed, first), parsed.line(first),
                 "put-then-poison", None, "report", "", page, releaser, poisoner,
-                first, last, block)
+                first, last, parsed)
     names = f"{releaser}({page}) then {poisoner}({page})"
     if releaser in HUGE_RELEASERS:
         return replace(base, shape="related", reason=(
@@ -735,9 +733,8 @@ def make_call_site(source: FileSource, report: Report) -> StepResult:
     edits = []
     eras = set()
     sites = [s for s in facts.sites if s.action == "rewrite"]
-    files = {}
     for site in sites:
-        parsed = files.setdefault(site.path, parse(source.read(site.path), site.path))
+        parsed = site.parsed  # gather() parsed the file already
         eras.add(site.era)
         if site.era == "E2":
             text = render(TEMPLATES + "call_site_e2.c.j2", helper=HELPER, page=site.page)
