@@ -54,12 +54,33 @@ def current_branch(tree: GitKernelTree) -> str | None:
     return result.stdout.strip() or None
 
 
+def worktrees_on(tree: GitKernelTree, ref: str) -> list[str]:
+    """The worktrees of *tree*'s repository that have *ref* checked out
+    (the main one and every `git worktree add`): git itself refuses to move
+    such a branch, and so do we."""
+    result = run(["git", "-C", tree.root, "worktree", "list", "--porcelain"],
+                 check=False)
+    found, path = [], None
+    for line in result.stdout.splitlines():
+        if line.startswith("worktree "):
+            path = line[len("worktree "):]
+        elif line == f"branch {ref}" and path is not None:
+            found.append(path)
+    return found
+
+
 def check_branch_free(tree: GitKernelTree, name: str, force: bool) -> None:
     check_branch_name(tree, name)
     if current_branch(tree) == f"refs/heads/{name}":
         raise BranchExists(f"branch {name} is checked out in {tree.root}: "
                            "patchgen never moves your checked-out branch; "
                            "choose another name with --branch")
+    elsewhere = worktrees_on(tree, f"refs/heads/{name}")
+    if elsewhere:
+        raise BranchExists(f"branch {name} is checked out in the worktree "
+                           f"{elsewhere[0]}: patchgen never moves a checked-out "
+                           "branch, even with --force; choose another name "
+                           "with --branch")
     if tree.branch_exists(name) and not force:
         raise BranchExists(f"branch {name} already exists: choose another name "
                            "with --branch, or pass --force to replace it")
