@@ -21,7 +21,7 @@ from email import policy
 from pathlib import Path
 
 from patchgen.errors import NotASeries, SeriesNotFound
-from patchgen.runner import run
+from patchgen.runner import run, text_bytes
 from patchgen.tree import commit_id
 
 FOLDER, MBOX, RANGE = "folder", "mbox", "range"
@@ -326,7 +326,7 @@ def read_range(root: Path, spec: str) -> IncomingSeries:
                   f"--base={base}", f"{base}..{ids[1]}")
     with tempfile.TemporaryDirectory(prefix="patchgen-range-") as tmp:
         mbox = Path(tmp) / "series.mbox"
-        mbox.write_text(result.stdout)
+        mbox.write_bytes(text_bytes(result.stdout))
         mails = _mails_from_mbox(mbox, spec)
     return _usable(IncomingSeries(RANGE, spec, tuple(mails), range_base=base))
 

@@ -138,7 +138,7 @@ def fill_cover_letter(path: Path, subject: str, text: str,
 
     *footer* lines go after the `base-commit:` line git wrote.
     """
-    content = path.read_text(encoding="utf-8")
+    content = path.read_text(encoding="utf-8", errors="surrogateescape")
     head, sep, body = content.partition("\n\n")
     subject_lines = [i for i, line in enumerate(head.split("\n"))
                      if line.startswith("Subject:")]
@@ -165,7 +165,7 @@ def fill_cover_letter(path: Path, subject: str, text: str,
     for placeholder in (SUBJECT_PLACEHOLDER, BLURB_PLACEHOLDER):
         if placeholder in result:
             raise CommandFailed(f"{path.name} still holds {placeholder}")
-    path.write_text(result, encoding="utf-8")
+    path.write_text(result, encoding="utf-8", errors="surrogateescape")
 
 
 def _after_base_commit(body: str, footer: list[str]) -> str:
@@ -179,7 +179,7 @@ def _after_base_commit(body: str, footer: list[str]) -> str:
 
 def add_below_separator(path: Path, notes: str, footer: list[str]) -> None:
     """Put *notes* just below the `---` of a single patch (git am drops them)."""
-    content = path.read_text(encoding="utf-8")
+    content = path.read_text(encoding="utf-8", errors="surrogateescape")
     marker = "\n---\n"
     at = content.find(marker)
     if at < 0:
@@ -189,4 +189,4 @@ def add_below_separator(path: Path, notes: str, footer: list[str]) -> None:
         content = content[:at] + notes.strip("\n") + "\n\n" + content[at:]
     if footer:
         content = _after_base_commit(content, footer)
-    path.write_text(content, encoding="utf-8")
+    path.write_text(content, encoding="utf-8", errors="surrogateescape")

@@ -35,6 +35,20 @@ DEBIAN_PACKAGE = {
 }
 
 
+# How text from and to a command is coded: UTF-8, any other byte kept.
+TEXT = {"encoding": "utf-8", "errors": "surrogateescape"}
+
+
+def text_bytes(text: str) -> bytes:
+    """*text* as the bytes it was read from (see TEXT)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def shown(text: str) -> str:
+    """*text* with the bytes that are not UTF-8 as U+FFFD, for printing."""
+    return text_bytes(text).decode("utf-8", "replace")
+
+
 @dataclass(frozen=True)
 class Result:
     argv: tuple
@@ -86,8 +100,12 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
     log.debug("$ %s", describe(argv, cwd))
     start = time.monotonic()
     try:
+        # git speaks UTF-8 whatever the locale; bytes that are not UTF-8
+        # (a Latin-1 line of a kernel file) survive as surrogates and are
+        # written back unchanged (text_bytes()).
         proc = subprocess.run(argv, cwd=cwd, env=full_env, input=input,
-                              capture_output=True, text=text, timeout=timeout)
+                              capture_output=True, timeout=timeout,
+                              **(TEXT if text else {}))
     except FileNotFoundError as exc:
         raise _not_started(argv, cwd) from exc
     except subprocess.TimeoutExpired as exc:

@@ -3,6 +3,7 @@ reproduced with real git, real files and real hostile input: one sentence
 and a distinct exit code, never a traceback, nothing of ours left behind."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,66 @@ def test_force_refuses_a_branch_checked_out_in_another_worktree(fixture_tree, tm
     assert str(other) in line and "worktree" in line
     assert git(tree, "rev-parse", f"refs/heads/{BRANCH}").strip() == tip
     assert git(other, "rev-parse", "HEAD").strip() == tip
+
+
+# --- 6: bytes that are not UTF-8, and a locale that is not UTF-8 -----------
+
+CJK = "山田 太郎"
+
+
+def _latin1_repo(fixture_tree) -> Path:
+    """A fixture tree with a Latin-1 file (as arch/arm/crypto/sha256_glue.c
+    is) and a commit by a CJK-named author whose context reaches it."""
+    tree = fixture_tree("e3-v4.14")
+    (tree / "mm" / "latin.c").write_bytes(
+        b"/* Copyright \xa9 2016 J\xfcrgen */\nint x;\nint y;\n")
+    git(tree, "add", "mm/latin.c")
+    git(tree, "commit", "-q", "-m", "mm: add latin.c")
+    (tree / "mm" / "latin.c").write_bytes(
+        b"/* Copyright \xa9 2016 J\xfcrgen */\nint x;\nint y = 1;\n")
+    git(tree, "commit", "-q", "-a", "-m",
+        f"mm: set y \u2014 the em dash\n\nSigned-off-by: {CJK} <fixture@example.org>",
+        env={"GIT_AUTHOR_NAME": CJK})
+    return tree
+
+
+def _hostile_locale() -> dict:
+    """A Latin-1 locale when this machine has one (.ci/run makes it), else
+    ASCII: either way, not UTF-8."""
+    listed = subprocess.run(["locale", "-a"], capture_output=True, text=True).stdout
+    if "en_US.iso88591" in listed.split():
+        return {"LC_ALL": "en_US.ISO-8859-1", "LANG": "en_US.ISO-8859-1"}
+    return {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+
+
+def test_check_and_format_keep_latin1_bytes(fixture_tree, tmp_path):
+    tree = _latin1_repo(fixture_tree)
+    code, out, err = patchgen("check", "HEAD~1..HEAD", "--tree", tree)
+    assert code == 0, out + err
+    assert "Traceback" not in err
+    assert re.search(r"\bapply +pass", out), out
+    code, out, err = patchgen("format", "--tree", tree, "--range", "HEAD~1..HEAD",
+                              "--topic", "latin", "-o", tmp_path / "series",
+                              "--no-checkpatch")
+    assert code == 0, err
+    patch = next((tmp_path / "series" / "latin" / "v1").glob("0001-*.patch"))
+    assert b"Copyright \xa9 2016 J\xfcrgen" in patch.read_bytes()
+
+
+@pytest.mark.parametrize("json_output", [False, True])
+def test_a_locale_that_is_not_utf8(fixture_tree, tmp_path, json_output):
+    tree = _latin1_repo(fixture_tree)
+    env = _hostile_locale()
+    code, _, err = patchgen("format", "--tree", tree, "--range", "HEAD~1..HEAD",
+                            "--topic", "latin", "-o", tmp_path / "series",
+                            "--no-checkpatch", env=env)
+    assert code == 0, err
+    folder = tmp_path / "series" / "latin" / "v1"
+    extra = ["--json"] if json_output else []
+    code, out, err = patchgen("check", folder, "--tree", tree, *extra, env=env)
+    assert "Traceback" not in err and code in (0, 1), err
+    assert "signoff" in out
+    code, out, err = patchgen("check", "HEAD~1..HEAD", "--tree", tree, *extra, env=env)
+    assert "Traceback" not in err and code == 0, out + err
+    code, out, err = patchgen("apply", "--tree", tree, "--dry-run", env=env)
+    assert code == 0 and "Traceback" not in err, err

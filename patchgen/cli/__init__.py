@@ -8,6 +8,7 @@ COMMANDS.
 """
 
 import argparse
+import codecs
 import logging
 import sys
 
@@ -37,7 +38,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unencodable(error: UnicodeError):
+    """What stdout and stderr write for a character their locale cannot
+    encode: a byte read from a file that was not UTF-8 (a surrogate, see
+    runner.TEXT) as that byte, anything else (an em dash or a CJK name in
+    a Latin-1 locale) as "?"."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    text = error.object[error.start:error.end]
+    out = bytearray()
+    for char in text:
+        code = ord(char)
+        out += bytes([code - 0xDC00]) if 0xDC80 <= code <= 0xDCFF else b"?"
+    return bytes(out), error.end
+
+
+codecs.register_error("patchgen-output", _unencodable)
+
+
+def _tolerant_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="patchgen-output")
+        except (AttributeError, ValueError):  # not a TextIOWrapper (tests)
+            pass
+
+
 def main(argv=None) -> int:
+    _tolerant_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
