@@ -39,7 +39,7 @@ from patchgen.check_series import (check_base_commit, check_cover_letter,
                                    check_numbering, check_size, check_threading,
                                    check_version)
 from patchgen.checkpatch import checkpatch_script, run_checkpatch
-from patchgen.errors import PatchgenError
+from patchgen.errors import CheckpatchUnusable, PatchgenError
 from patchgen.incoming import RANGE, IncomingSeries, Mail, read_series
 from patchgen.kconfig import build_dir_for, read_fragment
 from patchgen.rules import REVIEW_FAIL, REVIEW_PENDING, REVIEW_WARN, Finding, all_rules
@@ -376,8 +376,23 @@ def _paths(patch_set: unidiff.PatchSet) -> set[str]:
     return paths
 
 
+def usable_checkpatch(script: Path) -> None:
+    """--checkpatch FILE must be a perl script: said once, before the
+    review, rather than as a warning on every patch."""
+    if not script.is_file():
+        raise CheckpatchUnusable(f"--checkpatch {script}: no such file: give "
+                                 "the path of a checkpatch.pl")
+    result = run(["perl", "-c", str(script)], check=False, timeout=120)
+    if result.returncode != 0:
+        said = (result.stderr.strip().splitlines() or ["perl -c failed"])[0][:160]
+        raise CheckpatchUnusable(f"--checkpatch {script} is not a perl script "
+                                 f"({said}): give the path of a checkpatch.pl")
+
+
 def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOptions()
               ) -> CheckReport:
+    if options.checkpatch is not None:
+        usable_checkpatch(Path(options.checkpatch))
     tree = open_git_tree(tree_path)
     series = read_series(spec, tree.root)
     base = choose_base(tree, series)
@@ -393,12 +408,22 @@ def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOpt
         results.append(gate)
         if gate.state == FAIL:
             continue
-        diff = check_diff(mail)
-        results += [check_subject(mail, patches, needs_prefix=series.kind != RANGE),
-                    check_signoff(mail), check_body_width(mail),
-                    check_fixes(mail, lookup, str(tree.root)), diff]
-        if diff.state != FAIL:
-            diff_ok[mail.position] = _patch_set(mail)
+        try:
+            diff = check_diff(mail)
+            mail_results = [
+                check_subject(mail, patches, needs_prefix=series.kind != RANGE),
+                check_signoff(mail), check_body_width(mail),
+                check_fixes(mail, lookup, str(tree.root)), diff]
+            if diff.state != FAIL:
+                diff_ok[mail.position] = _patch_set(mail)
+        except (ValueError, LookupError, unidiff.UnidiffParseError) as exc:
+            # One mail patchgen cannot read is one failing result, and the
+            # review of the others goes on.
+            diff_ok.pop(mail.position, None)
+            mail_results = [failed("diff", f"patchgen could not read this mail "
+                                   f"({type(exc).__name__}: {exc})",
+                                   patch=mail.position)]
+        results += mail_results
 
     touched_all: set[str] = set()
     for patch_set in diff_ok.values():

@@ -202,6 +202,12 @@ class CheckBuildSetupFailed(EnvironmentProblem):
     exit_code = 33
 
 
+class CheckpatchUnusable(UserError):
+    """--checkpatch names a file that is missing or is not a perl script."""
+
+    exit_code = 34
+
+
 # --- verify: 40-49 ----------------------------------------------------------
 #
 # A finished boot is a verdict, not an error: PASS exits 0, FAIL exits 1,

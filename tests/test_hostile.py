@@ -33,6 +33,17 @@ def git(repo, *args, env=None):
                           capture_output=True, text=True).stdout
 
 
+def _rows(table: str) -> dict:
+    """check's table as {(patch label, check): (state, reason)}."""
+    rows, label = {}, None
+    for line in table.splitlines():
+        match = re.match(r"^(\S*)\s+(\S+)\s+(pass|warn|fail|skip)\s+(.*)$", line)
+        if match:
+            label = match.group(1) or label
+            rows[(label, match.group(2))] = (match.group(3), match.group(4))
+    return rows
+
+
 def one_sentence(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert "Traceback" not in err, err
@@ -121,3 +132,58 @@ def test_a_locale_that_is_not_utf8(fixture_tree, tmp_path, json_output):
     assert "Traceback" not in err and code == 0, out + err
     code, out, err = patchgen("apply", "--tree", tree, "--dry-run", env=env)
     assert code == 0 and "Traceback" not in err, err
+
+
+# --- 7: one malformed mail is one failing result; the review goes on -------
+
+def _mail(number: int, total: int, subject: str, diff: str) -> str:
+    return (f"From 1111111111111111111111111111111111111111 Mon Sep 17 00:00:00 2001\n"
+            f"From: A U Thor <a@example.org>\n"
+            f"Date: Wed, 6 Apr 2016 12:00:00 +0000\n"
+            f"Subject: [PATCH {number}/{total}] {subject}\n"
+            f"Message-Id: <{number}@example.org>\n\n"
+            f"Why.\n\nSigned-off-by: A U Thor <a@example.org>\n---\n"
+            f" {diff.split()[2][2:]} | 1 +\n 1 file changed, 1 insertion(+)\n\n"
+            f"{diff}-- \n2.39.2\n")
+
+
+def _new_file(path: str, target: str | None = None) -> str:
+    return (f"diff --git a/{path} b/{path}\nnew file mode 100644\n"
+            f"--- /dev/null\n+++ {target or 'b/' + path}\n@@ -0,0 +1 @@\n+int a;\n")
+
+
+def test_malformed_mails_fail_alone(fixture_tree, tmp_path):
+    tree = fixture_tree("e3-v4.14")
+    folder = tmp_path / "mails"
+    folder.mkdir()
+    (folder / "0001-a.patch").write_text(
+        _mail(1, 3, "=?utf-8?q?mm=3A_one=0Atwo?=", _new_file("mm/one.c")))
+    (folder / "0002-b.patch").write_text(
+        _mail(2, 3, "mm: tmp", _new_file("tmp/x", target="/tmp/x")))
+    (folder / "0003-c.patch").write_text(
+        _mail(3, 3, "mm: three", _new_file("mm/three.c")))
+    code, out, err = patchgen("check", folder, "--tree", tree)
+    assert code == 1, out + err
+    assert "Traceback" not in err and "internal error" not in err, err
+    rows = _rows(out)
+    assert rows[("1/3", "subject")][0] == "fail"
+    assert "decodes to control characters" in rows[("1/3", "subject")][1]
+    assert rows[("1/3", "apply")][0] == "pass"
+    assert rows[("2/3", "diff")][0] == "fail"
+    assert "does not parse" in rows[("2/3", "diff")][1]
+    assert rows[("3/3", "mail")][0] == "pass"
+    assert rows[("3/3", "diff")][0] == "pass"
+
+
+@pytest.mark.parametrize("content", [b"\x7fELF\x02\x01\x01\x00binary\xff",
+                                     b"This is not perl (April 2016).\n", None])
+def test_checkpatch_that_is_not_perl_is_one_sentence(fixture_tree, tmp_path, content):
+    tree = fixture_tree("e3-v4.14")
+    script = tmp_path / "checkpatch.pl"
+    if content is not None:
+        script.write_bytes(content)
+    git(tree, "commit", "-q", "--allow-empty", "-m", "mm: empty")
+    code, out, err = patchgen("check", "HEAD~1..HEAD", "--tree", tree,
+                              "--checkpatch", script)
+    assert code == 34, out + err
+    assert "--checkpatch" in one_sentence(err)
