@@ -187,3 +187,74 @@ def test_checkpatch_that_is_not_perl_is_one_sentence(fixture_tree, tmp_path, con
                               "--checkpatch", script)
     assert code == 34, out + err
     assert "--checkpatch" in one_sentence(err)
+
+
+# --- 11: templates in Jinja2's sandbox; series.json stays in its folder -----
+
+EXPLOIT = "{{ cycler.__init__.__globals__.os.popen('touch %s; id').read() }}"
+
+
+@pytest.fixture
+def applied(fixture_tree):
+    tree = fixture_tree("e3-v4.14")
+    assert patchgen("apply", "--tree", tree)[0] == 0
+    return tree
+
+
+def _format(tree, out, *extra, env=None):
+    return patchgen("format", "--tree", tree, "-o", out, "--no-checkpatch", *extra,
+                    env=env)
+
+
+def test_cover_template_cannot_run_code(applied, tmp_path):
+    marker = tmp_path / "ran"
+    template = tmp_path / "cover.j2"
+    template.write_text("mm: subject\n\n" + EXPLOIT % marker + "\n")
+    code, out, err = _format(applied, tmp_path / "series", "--cover-template", template)
+    assert code == 24, out + err
+    assert "cover letter template" in one_sentence(err)
+    assert not marker.exists()
+    assert not (tmp_path / "series" / BRANCH / "v1").exists()
+
+
+def test_rule_templates_are_sandboxed_too(tmp_path):
+    import jinja2.sandbox
+    from patchgen.templates import environment
+    assert isinstance(environment(), jinja2.sandbox.SandboxedEnvironment)
+    marker = tmp_path / "ran"
+    with pytest.raises(jinja2.sandbox.SecurityError):
+        environment().from_string(EXPLOIT % marker).render()
+    assert not marker.exists()
+
+
+def test_cover_template_that_is_not_utf8(applied, tmp_path):
+    template = tmp_path / "cover.j2"
+    template.write_bytes(b"mm: subject\n\nJ\xfcrgen wrote this in Latin-1.\n")
+    code, out, err = _format(applied, tmp_path / "series", "--cover-template", template)
+    assert code == 24, out + err
+    assert "not UTF-8" in one_sentence(err)
+
+
+@pytest.mark.parametrize("tamper", ["outside", "list", "not-json"])
+def test_tampered_series_state(applied, tmp_path, tamper):
+    out = tmp_path / "series"
+    assert _format(applied, out)[0] == 0
+    state_file = out / BRANCH / "series.json"
+    secret = tmp_path / "secret.txt"
+    secret.write_text("Subject: [PATCH 0/4] the secret\n\nSECRET-WORDS\n")
+    if tamper == "outside":
+        import json
+        state = json.loads(state_file.read_text())
+        state["versions"][0]["folder"] = "../.."
+        state["versions"][0]["files"][0] = "secret.txt"
+        state_file.write_text(json.dumps(state))
+    elif tamper == "list":
+        state_file.write_text("[]\n")
+    else:
+        state_file.write_bytes(b"\xff\xfe{")
+    code, stdout, err = _format(applied, out, "-v", "2")
+    assert code == 52, stdout + err
+    assert "series.json" in one_sentence(err)
+    assert not (out / BRANCH / "v2").exists()
+    assert not any("SECRET" in p.read_text(errors="replace")
+                   for p in out.rglob("*.patch"))
