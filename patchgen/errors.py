@@ -280,6 +280,11 @@ class OutputUnwritable(EnvironmentProblem):
 
     exit_code = 51
 
+    @staticmethod
+    def describe(error: OSError) -> str:
+        return (f"the output could not be written ({error.strerror or error}): "
+                "send it to a file or a device with space")
+
 
 class BadSeriesState(UserError):
     """series.json is damaged or names files outside its series folder."""

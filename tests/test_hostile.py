@@ -258,3 +258,48 @@ def test_tampered_series_state(applied, tmp_path, tamper):
     assert not (out / BRANCH / "v2").exists()
     assert not any("SECRET" in p.read_text(errors="replace")
                    for p in out.rglob("*.patch"))
+
+
+# --- 10: a reader that goes away never turns a failing review into 0 -------
+
+def _failing_series(fixture_tree, tmp_path):
+    tree = fixture_tree("e3-v4.14")
+    folder = tmp_path / "mails"
+    folder.mkdir()
+    (folder / "0001-a.patch").write_text(
+        _mail(1, 1, "no subsystem prefix", _new_file("mm/one.c")))
+    return tree, folder
+
+
+def test_closed_pipe_keeps_the_failing_status(fixture_tree, tmp_path):
+    tree, folder = _failing_series(fixture_tree, tmp_path)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        code, _, err = patchgen("check", folder, "--tree", tree, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert code == 1, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+
+
+def test_head_minus_one(fixture_tree, tmp_path):
+    tree, folder = _failing_series(fixture_tree, tmp_path)
+    shell = (f"set -o pipefail; PYTHONPATH={ROOT} {sys.executable} -m patchgen "
+             f"check {folder} --tree {tree} | head -1")
+    proc = subprocess.run(["bash", "-c", shell], capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# --- 13: what the environment did is not a bug of patchgen ------------------
+
+@pytest.mark.parametrize("command", ["scan", "check"])
+def test_stdout_on_dev_full(fixture_tree, tmp_path, command):
+    tree, folder = _failing_series(fixture_tree, tmp_path)
+    argv = ["scan", "--tree", tree] if command == "scan" else \
+        ["check", folder, "--tree", tree]
+    with open("/dev/full", "w") as full:
+        code, _, err = patchgen(*argv, stdout=full)
+    assert code == 51, err
+    assert "could not be written" in one_sentence(err)

@@ -10,10 +10,13 @@ COMMANDS.
 import argparse
 import codecs
 import logging
+import os
+import signal
 import sys
+import threading
 
 from patchgen import __version__
-from patchgen.errors import PatchgenError
+from patchgen.errors import OutputUnwritable, PatchgenError
 from patchgen.cli import apply, check, demo, format, scan, verify
 
 COMMANDS = [scan, apply, format, check, verify, demo]
@@ -64,29 +67,136 @@ def _tolerant_streams() -> None:
             pass
 
 
+class GuardedOutput:
+    """stdout that never raises: a reader that went away (`| head -1`) or a
+    full device (/dev/full) is noted, further output dropped, and main()
+    decides the status: the command's own for a closed pipe (a failing
+    check stays 1), 51 for a device that cannot take it."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.error: OSError | None = None
+
+    def _guard(self, action, value):
+        if self.error is not None:
+            return value
+        try:
+            return action()
+        except OSError as exc:
+            self.error = exc
+            _silence(self.stream)
+            return value
+
+    def write(self, text):
+        return self._guard(lambda: self.stream.write(text), len(text))
+
+    def flush(self):
+        return self._guard(self.stream.flush, None)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _silence(stream) -> None:
+    """Point *stream*'s file descriptor at /dev/null, so that what is still
+    buffered is dropped at exit instead of raising there."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwound like an interrupt, so cleanups run."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _install_signal_handlers() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _stop_listening() -> None:
+    """After the first interrupt, a second one must not print a traceback
+    from a cleanup: ignore both signals while main() finishes."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def main(argv=None) -> int:
     _tolerant_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="patchgen: %(message)s", stream=sys.stderr)
+    stdout = sys.stdout
+    guarded = GuardedOutput(stdout)
+    sys.stdout = guarded
+    try:
+        status = _run(args)
+        guarded.flush()
+    finally:
+        sys.stdout = stdout
+    if guarded.error is not None and not isinstance(guarded.error, BrokenPipeError):
+        print(f"patchgen: error: {OutputUnwritable.describe(guarded.error)}",
+              file=sys.stderr)
+        return OutputUnwritable.exit_code
+    return status
+
+
+def _run(args) -> int:
+    previous = signal.getsignal(signal.SIGTERM) \
+        if threading.current_thread() is threading.main_thread() else None
+    _install_signal_handlers()
     try:
         return args._run(args)
     except PatchgenError as exc:
         print(f"patchgen: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("patchgen: interrupted", file=sys.stderr)
+        _stop_listening()
+        print("patchgen: interrupted; nothing was left behind", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+    except Terminated:
+        _stop_listening()
+        print("patchgen: terminated; nothing was left behind", file=sys.stderr)
+        return 143
     except Exception as exc:  # a bug in patchgen, not in the user's input
         logging.getLogger("patchgen").debug("internal error", exc_info=True)
         print(f"patchgen: internal error: {type(exc).__name__}: {exc} "
               "(a bug in patchgen: rerun with -v for the traceback and "
               "report it)", file=sys.stderr)
         return 70
+    finally:
+        if previous is not None:
+            try:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                signal.signal(signal.SIGTERM, previous)
+            except (TypeError, ValueError):
+                pass
 
 
 def entry_point() -> None:
-    sys.exit(main(sys.argv[1:]))
+    status = main(sys.argv[1:])
+    # Leave without running finalizers: a library's stream finalizer (a
+    # half-read GitPython cat-file blob) can block for ever after an
+    # interrupt.  Everything of ours is cleaned up by now.
+    _signals_off()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    logging.shutdown()
+    os._exit(status)
+
+
+def _signals_off() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
