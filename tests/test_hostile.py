@@ -303,3 +303,19 @@ def test_stdout_on_dev_full(fixture_tree, tmp_path, command):
         code, _, err = patchgen(*argv, stdout=full)
     assert code == 51, err
     assert "could not be written" in one_sentence(err)
+
+
+# --- 12: a call site cut off half-way is unparseable, not absent ------------
+
+def test_migrate_c_cut_after_the_poison_test(fixture_tree):
+    tree = fixture_tree("e3-v4.14")
+    migrate = tree / "mm" / "migrate.c"
+    lines = migrate.read_text().splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines)
+               if "if (!test_set_page_hwpoison(page))" in line)
+    migrate.write_text("".join(lines[:cut + 1]))
+    git(tree, "commit", "-q", "-a", "-m", "cut migrate.c")
+    code, out, err = patchgen("apply", "--tree", tree)
+    assert code == 6, out + err
+    assert f"mm/migrate.c:{cut + 1}" in one_sentence(err)
+    assert git(tree, "branch", "--list", BRANCH) == ""
