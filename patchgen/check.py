@@ -20,7 +20,6 @@ diff that parses) are skipped, with the reason, after one that does not.
 The engine knows no rule: rules contribute through Rule.review.
 """
 
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ from patchgen.incoming import RANGE, IncomingSeries, Mail, read_series
 from patchgen.kconfig import build_dir_for, read_fragment
 from patchgen.rules import REVIEW_FAIL, REVIEW_PENDING, REVIEW_WARN, Finding, all_rules
 from patchgen.runner import run
+from patchgen.scratch import scratch_folder
 from patchgen.tree import (FileSource, GitKernelTree, WorkTree, commit_id,
                            corrected_search, makefile_version, open_git_tree)
 from patchgen.workspace import persistent_workspace, temporary_workspace
@@ -437,8 +437,7 @@ def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOpt
     else:
         workspace_cm = temporary_workspace(tree, base.commit,
                                            None if options.build else touched_all)
-    with workspace_cm as workspace, tempfile.TemporaryDirectory(
-            prefix="patchgen-mails-") as mail_dir:
+    with workspace_cm as workspace, scratch_folder("mails") as mail_dir:
         results += _apply_and_review(tree, series, base, workspace, Path(mail_dir),
                                      diff_ok, touched_all, options, kbuild, workdir)
 

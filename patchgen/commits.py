@@ -10,13 +10,14 @@ everything (Debian's linux-source tree) cannot drop a new file.
 """
 
 import os
-import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
 from patchgen.errors import ApplyFailed, BranchExists, PatchgenError, UserError
 from patchgen.runner import run
-from patchgen.tree import GitKernelTree
+from patchgen.scratch import made_for_user, scratch_folder
+from patchgen.tree import GitKernelTree, tree_entry
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,17 @@ def commit_series(tree: GitKernelTree, base: str, patches: list[Patch],
     name, email = identity
     who = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
            "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
-    git_dir = tree.repo.git_dir
-    fd, index_path = tempfile.mkstemp(prefix="patchgen-index-", dir=git_dir)
-    os.close(fd)
-    os.unlink(index_path)  # read-tree writes it afresh
-    index_env = {"GIT_INDEX_FILE": index_path}
     made: list[Commit] = []
+    # The private index lives in patchgen's scratch, never in the user's
+    # .git: a process killed half-way cannot leave it there.
+    with scratch_folder("index") as scratch:
+        index_env = {"GIT_INDEX_FILE": str(scratch / "index")}
+        parent = _commit_all(tree, base, patches, who, index_env, made)
+        _move_branch(tree, branch, parent, force)
+    return Series(branch, base, tuple(made))
+
+
+def _commit_all(tree, base, patches, who, index_env, made) -> str:
     try:
         _git(tree, "read-tree", base, env=index_env)
         parent = base
@@ -120,18 +126,44 @@ def commit_series(tree: GitKernelTree, base: str, patches: list[Patch],
                        env=who, input=patch.message).stdout.strip()
             made.append(Commit(sha, patch.subject))
             parent = sha
-        old = [] if force else [""]
-        if force and tree.branch_exists(branch):
-            old = [tree.repo.commit(f"refs/heads/{branch}").hexsha]
-        _git(tree, "update-ref", "-m", "patchgen apply", f"refs/heads/{branch}",
-             parent, *old)
     except PatchgenError as exc:
         raise ApplyFailed(f"making the series failed ({exc}); no branch was "
                           "created and your tree is untouched") from exc
-    finally:
-        if os.path.exists(index_path):
-            os.unlink(index_path)
-    return Series(branch, base, tuple(made))
+    return parent
+
+
+def _move_branch(tree: GitKernelTree, branch: str, tip: str, force: bool) -> None:
+    old = [] if force else [""]
+    if force and tree.branch_exists(branch):
+        old = [tree.repo.commit(f"refs/heads/{branch}").hexsha]
+    lock = Path(tree.repo.common_dir) / "refs" / "heads" / f"{branch}.lock"
+    if lock.exists():
+        raise ApplyFailed(f"{lock} exists: another git command is updating "
+                          f"branch {branch} (or one was killed); if none runs, "
+                          "remove that file and retry")
+    try:
+        run(["git", "-C", tree.repo.working_tree_dir, "update-ref", "-m",
+             "patchgen apply", f"refs/heads/{branch}", tip, *old],
+            timeout=UPDATE_REF_TIMEOUT,
+            waiting_for=f"git update-ref {branch} (a reference-transaction hook?)")
+    except BaseException as exc:
+        # Our update-ref was stopped (a hook that hangs, an interrupt): the
+        # lock it left is ours, as none was there before it started.
+        if lock.exists():
+            try:
+                lock.unlink()
+            except OSError:
+                pass
+        if isinstance(exc, PatchgenError):
+            raise ApplyFailed(f"making the series failed ({exc}); no branch was "
+                              "created and your tree is untouched") from exc
+        raise
+    made_for_user.append(f"branch {branch}")
+
+
+# How long a branch update may take: git's own work is instant; what can
+# wait is a reference-transaction hook of the user's.
+UPDATE_REF_TIMEOUT = float(os.environ.get("PATCHGEN_UPDATE_REF_TIMEOUT", "120"))
 
 
 def _hash_blob(tree: GitKernelTree, data: bytes) -> str:
@@ -142,8 +174,5 @@ def _hash_blob(tree: GitKernelTree, data: bytes) -> str:
 
 
 def _mode_of(tree: GitKernelTree, commit: str, path: str) -> str:
-    try:
-        blob = tree.repo.commit(commit).tree / path
-        return f"{blob.mode:o}"
-    except KeyError:
-        return "100644"
+    entry = tree_entry(tree.repo.working_tree_dir, commit, path)
+    return entry[0] if entry is not None else "100644"

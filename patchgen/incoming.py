@@ -15,13 +15,13 @@ an error; a SERIES with no patch in it at all is unusable input.
 import email
 import email.utils
 import re
-import tempfile
 from dataclasses import dataclass
 from email import policy
 from pathlib import Path
 
 from patchgen.errors import NotASeries, SeriesNotFound
 from patchgen.runner import run, text_bytes
+from patchgen.scratch import scratch_folder
 from patchgen.tree import commit_id
 
 FOLDER, MBOX, RANGE = "folder", "mbox", "range"
@@ -261,8 +261,8 @@ def _angle(value) -> str | None:
 
 def _mails_from_mbox(path: Path, label: str) -> list[Mail]:
     """Split an mbox with git's own splitter (what git am uses)."""
-    with tempfile.TemporaryDirectory(prefix="patchgen-mbox-") as out:
-        result = run(["git", "mailsplit", "-o" + out, str(path)], check=False)
+    with scratch_folder("mbox") as out:
+        result = run(["git", "mailsplit", f"-o{out}", str(path)], check=False)
         if result.returncode != 0:
             # Not an mbox: read the whole file as one mail, as a single
             # patch saved without its `From ` line is.
@@ -338,7 +338,7 @@ def read_range(root: Path, spec: str) -> IncomingSeries:
     result = _git(root, "format-patch", "--stdout", "--numbered", "--no-signoff",
                   "--no-cover-letter", "--no-thread", "--no-attach",
                   f"--base={base}", f"{base}..{ids[1]}")
-    with tempfile.TemporaryDirectory(prefix="patchgen-range-") as tmp:
+    with scratch_folder("range") as tmp:
         mbox = Path(tmp) / "series.mbox"
         mbox.write_bytes(text_bytes(result.stdout))
         mails = _mails_from_mbox(mbox, spec)

@@ -88,38 +88,78 @@ def _not_started(argv: tuple, cwd) -> Exception:
 
 def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
         timeout: float = 120, check: bool = True, input: str | bytes | None = None,
-        text: bool = True) -> Result:
+        text: bool = True, waiting_for: str | None = None) -> Result:
     """Run *argv* and return its Result.
 
     Raises ToolMissing when the program does not exist, CommandTimeout when
     it outlives *timeout* seconds, CommandFailed on a non-zero exit when
-    *check* is true.
+    *check* is true.  The command runs in its own process group: on a
+    timeout, an interrupt or SIGTERM, the group (the command and anything
+    it started, such as a git hook) gets SIGTERM first, so that git removes
+    its own lock and temporary files, then SIGKILL.  With *waiting_for*
+    (what the command is, for a person), a wait longer than a few seconds
+    is reported on stderr while it lasts.
     """
     argv = tuple(str(a) for a in argv)
     full_env = _with_environment(env)
     log.debug("$ %s", describe(argv, cwd))
     start = time.monotonic()
+    # git speaks UTF-8 whatever the locale; bytes that are not UTF-8
+    # (a Latin-1 line of a kernel file) survive as surrogates and are
+    # written back unchanged (text_bytes()).
     try:
-        # git speaks UTF-8 whatever the locale; bytes that are not UTF-8
-        # (a Latin-1 line of a kernel file) survive as surrogates and are
-        # written back unchanged (text_bytes()).
-        proc = subprocess.run(argv, cwd=cwd, env=full_env, input=input,
-                              capture_output=True, timeout=timeout,
-                              **(TEXT if text else {}))
+        proc = subprocess.Popen(argv, cwd=cwd, env=full_env,
+                                stdin=subprocess.PIPE if input is not None
+                                else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True, **(TEXT if text else {}))
     except FileNotFoundError as exc:
         raise _not_started(argv, cwd) from exc
+    except NotADirectoryError as exc:
+        raise _not_started(argv, cwd) from exc
+    try:
+        stdout, stderr = _communicate(proc, input, timeout, waiting_for, start)
     except subprocess.TimeoutExpired as exc:
+        _stop_group(proc)
         raise CommandTimeout(
-            f"{describe(argv, cwd)} did not finish within {timeout:.0f} s") from exc
-    result = Result(argv, proc.returncode, proc.stdout, proc.stderr,
+            f"{Path(argv[0]).name} {argv[1] if len(argv) > 1 else ''} did not "
+            f"finish within {timeout:.0f} s (rerun with -v to see the "
+            "command)".replace("  ", " ")) from exc
+    except BaseException:
+        _stop_group(proc)
+        raise
+    result = Result(argv, proc.returncode, stdout, stderr,
                     time.monotonic() - start)
     if check and proc.returncode != 0:
-        err = proc.stderr if isinstance(proc.stderr, str) else proc.stderr.decode(errors="replace")
+        err = stderr if isinstance(stderr, str) else stderr.decode(errors="replace")
         first = err.strip().splitlines()[:1]
         why = f": {first[0]}" if first else ""
         raise CommandFailed(
             f"{describe(argv, cwd)} failed with exit code {proc.returncode}{why}")
     return result
+
+
+PROGRESS_AFTER = 5.0   # seconds of silence before a wait is reported
+
+
+def _communicate(proc, input, timeout, waiting_for, start):
+    """proc.communicate() within *timeout*, saying on stderr every few
+    seconds what it waits for when *waiting_for* is given."""
+    if waiting_for is None:
+        return proc.communicate(input, timeout=timeout)
+    deadline = start + timeout
+    first = True
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return proc.communicate(input if first else None,
+                                    timeout=max(0.01, min(PROGRESS_AFTER, left)))
+        except subprocess.TimeoutExpired:
+            first = False
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("still waiting for %s (%.0f s of at most %.0f s)",
+                        waiting_for, time.monotonic() - start, timeout)
 
 
 @dataclass(frozen=True)

@@ -108,28 +108,53 @@ class CommitTree:
     def label(self) -> str:
         return f"{self.repo.working_tree_dir} at {self.commit[:12]}"
 
-    def _blob(self, path: str):
-        try:
-            return self.repo.commit(self.commit).tree / (self.prefix + path)
-        except KeyError:
-            return None
+    # Read with git itself through the runner (not GitPython's cat-file
+    # streams, whose finalizer can block for ever on a blob an interrupt
+    # left half-read).
+
+    def _entry(self, path: str) -> tuple[str, str, str] | None:
+        return tree_entry(self.repo.working_tree_dir, self.commit, self.prefix + path)
 
     def read(self, path: str) -> bytes:
-        blob = self._blob(path)
-        if blob is None or blob.type != "blob":
+        entry = self._entry(path)
+        if entry is not None and entry[0] == "120000":
+            raise MissingFile(f"{path} is a symbolic link in commit "
+                              f"{self.commit[:12]}, not a file: the rule reads "
+                              "the file itself; commit the file in its place")
+        if entry is None or entry[1] != "blob":
             raise MissingFile(f"{path} is missing from commit {self.commit[:12]}: "
                               "the rule needs it; check that --tree is the top "
                               "of a kernel source tree")
-        return blob.data_stream.read()
+        result = run(["git", "-C", self.repo.working_tree_dir, "cat-file", "blob",
+                      entry[2]], text=False, check=False, timeout=300)
+        if result.returncode != 0:
+            raise MissingFile(f"the blob of {path} in commit {self.commit[:12]} "
+                              "cannot be read (a damaged or partial clone): run "
+                              "git fsck, or fetch it again")
+        return result.stdout
 
     def exists(self, path: str) -> bool:
-        blob = self._blob(path)
-        return blob is not None and blob.type == "blob"
+        entry = self._entry(path)
+        return entry is not None and entry[1] == "blob" and entry[0] != "120000"
 
     def files_containing(self, words, suffixes=(".c", ".h")) -> list[str]:
         names = _grep_commit(self.repo.working_tree_dir, self.commit,
                              tuple(sorted(set(words))), tuple(suffixes))
         return [n[len(self.prefix):] for n in names if n.startswith(self.prefix)]
+
+
+@lru_cache(maxsize=4096)
+def tree_entry(top: str, commit: str, path: str) -> tuple[str, str, str] | None:
+    """(mode, type, id) of *path* in *commit*, or None when it has none.
+    A commit never changes, so the answer is kept."""
+    result = run(["git", "-C", top, "ls-tree", "-z", "--full-tree", commit, "--",
+                  path], check=False, timeout=300)
+    for record in result.stdout.split("\0"):
+        meta, _, name = record.partition("\t")
+        if name == path and len(meta.split()) == 3:
+            mode, kind, sha = meta.split()
+            return mode, kind, sha
+    return None
 
 
 @lru_cache(maxsize=64)

@@ -19,7 +19,6 @@ Two kinds:
 import fcntl
 import os
 import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import git
 
 from patchgen.errors import CommandFailed
 from patchgen.runner import run
+from patchgen.scratch import scratch_folder
 from patchgen.tree import CommitTree, GitKernelTree
 
 # git am commits as this committer; authors come from the mails.
@@ -107,7 +107,7 @@ def temporary_workspace(tree: GitKernelTree, base: str,
                         paths: Iterable[str] | None) -> Iterator[Workspace]:
     """A clone in a temporary folder at *base*; with *paths*, only those
     files (relative to the kernel tree) are checked out."""
-    with tempfile.TemporaryDirectory(prefix="patchgen-check-") as tmp:
+    with scratch_folder("check") as tmp:
         top = Path(tmp) / "tree"
         _clone(tree, top)
         workspace = Workspace(top, tree.prefix, git.Repo(top))
@@ -119,6 +119,21 @@ def temporary_workspace(tree: GitKernelTree, base: str,
             yield workspace
         finally:
             workspace.repo.close()
+
+
+def _remove_stale_locks(top: Path) -> None:
+    """The lock files a killed run left in patchgen's own clone (index.lock
+    from an interrupted checkout, HEAD.lock): we hold the workspace lock,
+    so no git command of ours is using them."""
+    git_dir = top / ".git"
+    for name in ("index.lock", "HEAD.lock", "ORIG_HEAD.lock", "config.lock",
+                 "packed-refs.lock", "shallow.lock"):
+        try:
+            (git_dir / name).unlink()
+        except FileNotFoundError:
+            pass
+    for lock in (git_dir / "refs").rglob("*.lock"):
+        lock.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -135,6 +150,7 @@ def persistent_workspace(tree: GitKernelTree, base: str,
             shutil.rmtree(partial, ignore_errors=True)
             _clone(tree, partial)
             os.rename(partial, top)
+        _remove_stale_locks(top)
         workspace = Workspace(top, tree.prefix, git.Repo(top))
         try:
             if workspace.git("config", "--bool", "core.sparseCheckout",

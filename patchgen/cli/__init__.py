@@ -17,6 +17,7 @@ import threading
 
 from patchgen import __version__
 from patchgen.errors import OutputUnwritable, PatchgenError
+from patchgen.scratch import made_for_user
 from patchgen.cli import apply, check, demo, format, scan, verify
 
 COMMANDS = [scan, apply, format, check, verify, demo]
@@ -150,7 +151,14 @@ def main(argv=None) -> int:
     return status
 
 
+def _left() -> str:
+    if made_for_user:
+        return ", ".join(made_for_user) + " had been made; nothing else was left"
+    return "nothing was left behind"
+
+
 def _run(args) -> int:
+    made_for_user.clear()
     previous = signal.getsignal(signal.SIGTERM) \
         if threading.current_thread() is threading.main_thread() else None
     _install_signal_handlers()
@@ -161,11 +169,11 @@ def _run(args) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         _stop_listening()
-        print("patchgen: interrupted; nothing was left behind", file=sys.stderr)
+        print(f"patchgen: interrupted; {_left()}", file=sys.stderr)
         return 130
     except Terminated:
         _stop_listening()
-        print("patchgen: terminated; nothing was left behind", file=sys.stderr)
+        print(f"patchgen: terminated; {_left()}", file=sys.stderr)
         return 143
     except Exception as exc:  # a bug in patchgen, not in the user's input
         logging.getLogger("patchgen").debug("internal error", exc_info=True)
