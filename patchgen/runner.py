@@ -118,6 +118,7 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
     except NotADirectoryError as exc:
         raise _not_started(argv, cwd) from exc
     try:
+        _fault_point(argv)
         stdout, stderr = _communicate(proc, input, timeout, waiting_for, start)
     except subprocess.TimeoutExpired as exc:
         _stop_group(proc)
@@ -137,6 +138,49 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
         raise CommandFailed(
             f"{describe(argv, cwd)} failed with exit code {proc.returncode}{why}")
     return result
+
+
+def step_name(argv: Sequence[str]) -> str:
+    """"git update-ref", "perl checkpatch.pl": what a step of a run is."""
+    words = [Path(argv[0]).name]
+    options_with_value = {"-C", "-c"}
+    skip = False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg in options_with_value:
+            skip = True
+            continue
+        if not arg.startswith("-"):
+            words.append(Path(arg).name if "/" in arg else arg)
+            break
+    return " ".join(words)
+
+
+_steps_started = 0
+
+
+def _fault_point(argv: Sequence[str]) -> None:
+    """For the fault suite (tests/test_faults.py): with PATCHGEN_FAULT_LOG
+    set, each command's step is appended to that file as it starts; with
+    PATCHGEN_FAULT_PAUSE=N too, the N-th command, once started, is held
+    here (the file gets a "paused" line) so that a test can signal the
+    process at exactly that step.  Unset, this costs one lookup."""
+    log_path = os.environ.get("PATCHGEN_FAULT_LOG")
+    if not log_path:
+        return
+    global _steps_started
+    _steps_started += 1
+    pause = os.environ.get("PATCHGEN_FAULT_PAUSE")
+    with open(log_path, "a", encoding="utf-8") as out:
+        out.write(f"{_steps_started}\t{step_name(argv)}\n")
+        if pause == str(_steps_started):
+            out.write("paused\n")
+    if pause == str(_steps_started):
+        limit = time.monotonic() + 60
+        while time.monotonic() < limit:
+            time.sleep(0.02)
 
 
 PROGRESS_AFTER = 5.0   # seconds of silence before a wait is reported
