@@ -4,6 +4,8 @@ and a distinct exit code, never a traceback, nothing of ours left behind."""
 
 import os
 import re
+import signal
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -319,3 +321,120 @@ def test_migrate_c_cut_after_the_poison_test(fixture_tree):
     assert code == 6, out + err
     assert f"mm/migrate.c:{cut + 1}" in one_sentence(err)
     assert git(tree, "branch", "--list", BRANCH) == ""
+
+
+# --- 2, 3, 4: signals, hooks that hang, stale locks --------------------------
+
+def _hang_hook(tree: Path) -> None:
+    hook = tree / ".git" / "hooks" / "reference-transaction"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text("#!/bin/sh\nsleep 600\n")
+    hook.chmod(0o755)
+
+
+def _no_lock(tree: Path) -> None:
+    assert not list((tree / ".git").rglob("*.lock"))
+    assert git(tree, "branch", "--list", BRANCH) == ""
+
+
+def test_a_hook_that_hangs_is_a_bounded_wait(fixture_tree, tmp_path):
+    tree = fixture_tree("e3-v4.14")
+    _hang_hook(tree)
+    code, out, err = patchgen("apply", "--tree", tree,
+                              env={"PATCHGEN_UPDATE_REF_TIMEOUT": "7",
+                                   "PATCHGEN_CACHE": str(tmp_path / "cache")})
+    assert code == 13, err
+    assert "still waiting for git update-ref" in err
+    assert "did not finish within 7 s" in err and "Traceback" not in err
+    _no_lock(tree)
+    (tree / ".git" / "hooks" / "reference-transaction").unlink()
+    assert patchgen("apply", "--tree", tree)[0] == 0
+
+
+def _start(argv, env=None):
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT))
+    full_env.update(env or {})
+    return subprocess.Popen([sys.executable, "-m", "patchgen", *map(str, argv)],
+                            env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for_step(log: Path, name: str, proc, timeout=120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and any(line.endswith("\t" + name)
+                                for line in log.read_text().splitlines()):
+            return
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    pytest.fail(f"never reached {name}")
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_signal_during_a_hook_that_hangs(fixture_tree, tmp_path, signame):
+    tree = fixture_tree("e3-v4.14")
+    _hang_hook(tree)
+    log = tmp_path / "steps"
+    proc = _start(["apply", "--tree", tree], env={"PATCHGEN_FAULT_LOG": str(log),
+                                                 "PATCHGEN_CACHE": str(tmp_path / "c")})
+    _wait_for_step(log, "git update-ref", proc)
+    time.sleep(1)  # the hook is running
+    started = time.monotonic()
+    os.kill(proc.pid, getattr(signal, signame))
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 20
+    assert proc.returncode == {"SIGINT": 130, "SIGTERM": 143}[signame], err
+    assert b"Traceback" not in err
+    _no_lock(tree)
+    (tree / ".git" / "hooks" / "reference-transaction").unlink()
+    assert patchgen("apply", "--tree", tree)[0] == 0
+
+
+def test_two_interrupts_and_a_large_blob(fixture_tree, tmp_path):
+    """SIGINT while a 60 MB migrate.c is being read, then a second one:
+    no hang, no traceback (the GitPython stream finalizer is gone)."""
+    tree = fixture_tree("e3-v4.14")
+    migrate = tree / "mm" / "migrate.c"
+    filler = b"/* " + b"x" * 76 + b" */\n"
+    migrate.write_bytes(migrate.read_bytes() + filler * (60 * 1024 * 1024 // 80))
+    git(tree, "commit", "-q", "-a", "-m", "a large migrate.c")
+    log = tmp_path / "steps"
+    env = {"PATCHGEN_FAULT_LOG": str(log), "PATCHGEN_CACHE": str(tmp_path / "c")}
+    for pause in range(1, 40):
+        proc = _start(["apply", "--tree", tree],
+                      env={**env, "PATCHGEN_FAULT_PAUSE": str(pause)})
+        _wait_for_step(log, "git cat-file", proc) if pause == 1 else None
+        deadline = time.monotonic() + 60
+        while not (log.exists() and "paused" in log.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        steps = [line.split("\t")[1] for line in log.read_text().splitlines()
+                 if "\t" in line]
+        if steps[-1] != "git cat-file":
+            proc.kill()
+            proc.wait()
+            log.unlink()
+            continue
+        os.kill(proc.pid, signal.SIGINT)
+        time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert b"Traceback" not in err and b"Exception ignored" not in err, err
+        break
+    else:
+        pytest.fail("no cat-file step")
+    _no_lock(tree)
+
+
+def test_the_cache_clone_recovers_its_stale_index_lock(fixture_tree, tmp_path):
+    from patchgen.tree import open_git_tree
+    from patchgen.workspace import persistent_workspace
+    tree = open_git_tree(fixture_tree("e3-v4.14"))
+    base = tree.head()
+    workdir = tmp_path / "work"
+    with persistent_workspace(tree, base, workdir):
+        pass
+    (workdir / "src" / ".git" / "index.lock").write_text("")  # a killed checkout
+    with persistent_workspace(tree, base, workdir) as workspace:
+        assert workspace.head() == base
+    assert not (workdir / "src" / ".git" / "index.lock").exists()
