@@ -5,11 +5,12 @@ writes with git plumbing only (commits.py): the user's checked-out branch,
 index and working tree stay as they were, and a failure leaves no branch.
 """
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from patchgen.commits import Patch, Series, check_branch_free, commit_series
-from patchgen.errors import IdentityUnset
+from patchgen.errors import IdentityUnset, ReadOnly
 from patchgen.rewrite import MessageFacts, build_patches, combined_diff
 from patchgen.rules import REFUSED, REWRITE, Report, get_rule
 from patchgen.tree import open_git_tree
@@ -21,6 +22,17 @@ class ApplyResult:
     patches: tuple[Patch, ...]
     series: Series | None      # None for a dry run or when nothing was made
     diff: str                  # the combined diff (dry run)
+
+
+def check_writable(tree) -> None:
+    """apply writes objects and one ref into the repository: say so before
+    any work when it cannot (a read-only mount, a snapshot)."""
+    common = Path(tree.repo.common_dir)
+    for folder in (common / "objects", common / "refs" / "heads"):
+        if folder.is_dir() and not os.access(folder, os.W_OK):
+            raise ReadOnly(f"the repository of {tree.root} is read-only ({folder} "
+                           "cannot be written): apply commits the series there; "
+                           "run it on a writable clone")
 
 
 def apply_rule(path: str | Path, rule_id: str, *, branch: str | None = None,
@@ -45,6 +57,7 @@ def apply_rule(path: str | Path, rule_id: str, *, branch: str | None = None,
                             "signed off")
     if not dry_run:
         check_branch_free(tree, branch, force)
+        check_writable(tree)
     facts = MessageFacts(
         signer=f"{identity[0]} <{identity[1]}>",
         find_commit=lambda subject: tree.find_commit_by_subject(subject, base))

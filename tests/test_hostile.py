@@ -438,3 +438,59 @@ def test_the_cache_clone_recovers_its_stale_index_lock(fixture_tree, tmp_path):
     with persistent_workspace(tree, base, workdir) as workspace:
         assert workspace.head() == base
     assert not (workdir / "src" / ".git" / "index.lock").exists()
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """make(folder): *folder* read-only for real: a read-only bind mount
+    when this process may mount (root), else its permissions taken away
+    (which stops a user who is not root the same way)."""
+    mounts = []
+
+    def make(folder: Path) -> Path:
+        view = folder.with_name(folder.name + "-ro")
+        view.mkdir()
+        bind = subprocess.run(["mount", "--bind", str(folder), str(view)],
+                              capture_output=True)
+        if bind.returncode == 0:
+            mounts.append(view)
+            remount = subprocess.run(["mount", "-o", "remount,bind,ro", str(view)],
+                                     capture_output=True)
+            assert remount.returncode == 0, remount.stderr
+            return view
+        view.rmdir()
+        assert os.geteuid() != 0, "root who cannot mount: no way to make it read-only"
+        subprocess.run(["chmod", "-R", "a-w", str(folder)], check=True)
+        mounts.append(("chmod", folder))
+        return folder
+    yield make
+    for mount in mounts:
+        if isinstance(mount, tuple):
+            subprocess.run(["chmod", "-R", "u+w", str(mount[1])], check=True)
+        else:
+            subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_read_only_repository(fixture_tree, tmp_path, read_only):
+    tree = fixture_tree("e3-v4.14")
+    assert patchgen("apply", "--tree", tree, "--branch", "before")[0] == 0
+    view = read_only(tree.parent) / tree.name
+    code, out, err = patchgen("apply", "--tree", view)
+    assert code == 50, out + err
+    assert "read-only" in one_sentence(err)
+    # format only reads the repository: it works, into a writable folder ...
+    code, out, err = _format(view, tmp_path / "series", "--branch", "before")
+    assert code == 0, err
+    # ... and says so in one sentence when its output folder is read-only.
+    code, out, err = _format(view, view / "series", "--branch", "before")
+    assert code == 50, out + err
+    assert "cannot write" in one_sentence(err)
+
+
+def test_demo_dir_that_exists(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep").write_text("mine\n")
+    code, out, err = patchgen("demo", "--dir", tmp_path / "mine")
+    assert code == 53, err
+    assert "already exists" in one_sentence(err)
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["keep"]

@@ -9,6 +9,7 @@ COMMANDS.
 
 import argparse
 import codecs
+import errno
 import logging
 import os
 import signal
@@ -16,7 +17,8 @@ import sys
 import threading
 
 from patchgen import __version__
-from patchgen.errors import OutputUnwritable, PatchgenError
+from patchgen.errors import (DiskFull, OutputUnwritable, PatchgenError,
+                             ReadOnly)
 from patchgen.scratch import made_for_user
 from patchgen.cli import apply, check, demo, format, scan, verify
 
@@ -130,7 +132,10 @@ def _stop_listening() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def main(argv=None) -> int:
+def main(argv=None, *, restore_signals: bool = True) -> int:
+    """Run one command; *restore_signals* puts the SIGINT and SIGTERM
+    handlers back afterwards (for callers in the same process; the
+    command-line entry point leaves them ignored until it exits)."""
     _tolerant_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -140,7 +145,7 @@ def main(argv=None) -> int:
     guarded = GuardedOutput(stdout)
     sys.stdout = guarded
     try:
-        status = _run(args)
+        status = _run(args, restore_signals)
         guarded.flush()
     finally:
         sys.stdout = stdout
@@ -157,10 +162,11 @@ def _left() -> str:
     return "nothing was left behind"
 
 
-def _run(args) -> int:
+def _run(args, restore_signals: bool) -> int:
     made_for_user.clear()
     previous = signal.getsignal(signal.SIGTERM) \
-        if threading.current_thread() is threading.main_thread() else None
+        if restore_signals and threading.current_thread() is threading.main_thread() \
+        else None
     _install_signal_handlers()
     try:
         return args._run(args)
@@ -175,12 +181,14 @@ def _run(args) -> int:
         _stop_listening()
         print(f"patchgen: terminated; {_left()}", file=sys.stderr)
         return 143
+    except OSError as exc:
+        problem = environment_problem(exc)
+        if problem is None:
+            return _internal_error(exc)
+        print(f"patchgen: error: {problem}", file=sys.stderr)
+        return problem.exit_code
     except Exception as exc:  # a bug in patchgen, not in the user's input
-        logging.getLogger("patchgen").debug("internal error", exc_info=True)
-        print(f"patchgen: internal error: {type(exc).__name__}: {exc} "
-              "(a bug in patchgen: rerun with -v for the traceback and "
-              "report it)", file=sys.stderr)
-        return 70
+        return _internal_error(exc)
     finally:
         if previous is not None:
             try:
@@ -190,8 +198,30 @@ def _run(args) -> int:
                 pass
 
 
+def environment_problem(exc: OSError):
+    """The error a failed system call means when the machine, not patchgen,
+    is the cause: a read-only file system or folder, a full disk."""
+    where = f" {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return ReadOnly(f"cannot write{where} ({exc.strerror}): make it "
+                        "writable or choose another place")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(f"no space left to write{where} ({exc.strerror}): "
+                        "free some space (or point TMPDIR, -o or "
+                        "PATCHGEN_CACHE elsewhere) and retry")
+    return None
+
+
+def _internal_error(exc: Exception) -> int:
+    logging.getLogger("patchgen").debug("internal error", exc_info=True)
+    print(f"patchgen: internal error: {type(exc).__name__}: {exc} "
+          "(a bug in patchgen: rerun with -v for the traceback and "
+          "report it)", file=sys.stderr)
+    return 70
+
+
 def entry_point() -> None:
-    status = main(sys.argv[1:])
+    status = main(sys.argv[1:], restore_signals=False)
     # Leave without running finalizers: a library's stream finalizer (a
     # half-read GitPython cat-file blob) can block for ever after an
     # interrupt.  Everything of ours is cleaned up by now.
