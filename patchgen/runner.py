@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from patchgen.errors import CommandFailed, CommandTimeout, ToolMissing
+from patchgen.errors import (CacheFull, CommandFailed, CommandTimeout, DiskFull,
+                             ToolMissing)
 
 log = logging.getLogger("patchgen.run")
 
@@ -131,8 +132,10 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
         raise
     result = Result(argv, proc.returncode, stdout, stderr,
                     time.monotonic() - start)
-    if check and proc.returncode != 0:
+    if proc.returncode != 0:
         err = stderr if isinstance(stderr, str) else stderr.decode(errors="replace")
+        _no_space(argv, cwd, err)
+    if check and proc.returncode != 0:
         first = err.strip().splitlines()[:1]
         why = f": {first[0]}" if first else ""
         raise CommandFailed(
@@ -181,6 +184,27 @@ def _fault_point(argv: Sequence[str]) -> None:
         limit = time.monotonic() + 60
         while time.monotonic() < limit:
             time.sleep(0.02)
+
+
+NO_SPACE = ("No space left on device", "Disk quota exceeded")
+
+
+def _no_space(argv: tuple, cwd, err: str) -> None:
+    """A command that failed for want of disk space: CacheFull when it
+    worked in patchgen's cache, else DiskFull; never a failed check."""
+    lines = [line for line in err.splitlines() if any(w in line for w in NO_SPACE)]
+    if not lines:
+        return
+    from patchgen.cache import cache_root
+    root = str(cache_root())
+    in_cache = any(str(a).startswith(root) for a in (*argv, str(cwd or "")))
+    name = f"{Path(argv[0]).name} {argv[1] if len(argv) > 1 else ''}".strip()
+    if in_cache:
+        raise CacheFull(f"the disk under the cache {root} is full ({name}: "
+                        f"{lines[0].strip()[:120]}): free space there or point "
+                        "PATCHGEN_CACHE at a larger disk")
+    raise DiskFull(f"no space left for {name} ({lines[0].strip()[:120]}): free "
+                   "some space and retry")
 
 
 PROGRESS_AFTER = 5.0   # seconds of silence before a wait is reported
@@ -251,15 +275,25 @@ def stream(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
 
     lines: list[str] = []
     log_file = open(log_path, "a" if append else "w", encoding="utf-8", errors="replace") if log_path else None
+    log_error: list[OSError] = []
 
     def pump() -> None:
+        nonlocal log_file
         # Bytes, not text: a guest's serial line may carry anything.
         for raw in proc.stdout:
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             lines.append(line)
             if log_file:
-                log_file.write(line + "\n")
-                log_file.flush()
+                try:
+                    log_file.write(line + "\n")
+                    log_file.flush()
+                except OSError as exc:  # a full disk: said after the run
+                    log_error.append(exc)
+                    try:
+                        log_file.close()
+                    except OSError:
+                        pass
+                    log_file = None
             if on_line:
                 on_line(line)
 
@@ -278,7 +312,14 @@ def stream(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
         reader.join(timeout=10)
         proc.stdout.close()
         if log_file:
-            log_file.close()
+            try:
+                log_file.close()
+            except OSError as exc:
+                log_error.append(exc)
+    if log_error:
+        _no_space(argv, log_path, log_error[0].strerror or str(log_error[0]))
+        raise CommandFailed(f"cannot write the log {log_path} "
+                            f"({log_error[0].strerror or log_error[0]})")
     return StreamResult(argv, proc.returncode, "\n".join(lines) + ("\n" if lines else ""),
                         time.monotonic() - start, timed_out)
 

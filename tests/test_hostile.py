@@ -494,3 +494,69 @@ def test_demo_dir_that_exists(tmp_path):
     assert code == 53, err
     assert "already exists" in one_sentence(err)
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["keep"]
+
+
+# --- 8: a full disk -----------------------------------------------------------
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """make(name): a folder on a small tmpfs that is full (root can mount
+    one here); skipped where mounting is impossible, and then the same
+    condition is made with a file system that has no room (/dev/full is
+    not a folder, so there is no other honest way)."""
+    mounts = []
+
+    def make(name: str) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k",
+                                  "tmpfs", str(folder)], capture_output=True)
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+        mounts.append(folder)
+        fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        return folder
+    yield make
+    for folder in mounts:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_full_cache_is_44_not_a_failed_check(fixture_tree, tmp_path, full_disk):
+    tree = fixture_tree("e3-v4.14")
+    assert patchgen("apply", "--tree", tree)[0] == 0
+    cache = full_disk("cache")
+    code, out, err = patchgen("check", BRANCH, "--tree", tree,
+                              env={"PATCHGEN_CACHE": str(cache)})
+    assert code == 44, out + err
+    assert "cache" in one_sentence(err) and "full" in err
+
+
+def test_full_tmpdir_does_not_matter(fixture_tree, tmp_path, full_disk):
+    tree = fixture_tree("e3-v4.14")
+    assert patchgen("apply", "--tree", tree)[0] == 0
+    tmp = full_disk("tmp")
+    env = {"TMPDIR": str(tmp), "PATCHGEN_CACHE": str(tmp_path / "cache")}
+    code, out, err = patchgen("check", BRANCH, "--tree", tree, env=env)
+    assert code == 0, out + err
+    code, out, err = patchgen("format", "--tree", tree, "-o", tmp_path / "series",
+                              "--no-checkpatch", env=env)
+    assert code == 0, err
+
+
+def test_full_output_folder_is_54(fixture_tree, tmp_path, full_disk):
+    tree = fixture_tree("e3-v4.14")
+    assert patchgen("apply", "--tree", tree)[0] == 0
+    out_dir = full_disk("out")
+    code, out, err = patchgen("format", "--tree", tree, "-o", out_dir / "series",
+                              "--no-checkpatch",
+                              env={"PATCHGEN_CACHE": str(tmp_path / "cache")})
+    assert code == 54, out + err
+    assert "space" in one_sentence(err)
+    assert not list(out_dir.rglob(".v*"))

@@ -17,7 +17,8 @@ import sys
 import threading
 
 from patchgen import __version__
-from patchgen.errors import (DiskFull, OutputUnwritable, PatchgenError,
+from patchgen.cache import cache_root
+from patchgen.errors import (CacheFull, DiskFull, OutputUnwritable, PatchgenError,
                              ReadOnly)
 from patchgen.scratch import made_for_user
 from patchgen.cli import apply, check, demo, format, scan, verify
@@ -182,6 +183,7 @@ def _run(args, restore_signals: bool) -> int:
         print(f"patchgen: terminated; {_left()}", file=sys.stderr)
         return 143
     except OSError as exc:
+        logging.getLogger("patchgen").debug("system call failed", exc_info=True)
         problem = environment_problem(exc)
         if problem is None:
             return _internal_error(exc)
@@ -206,10 +208,27 @@ def environment_problem(exc: OSError):
         return ReadOnly(f"cannot write{where} ({exc.strerror}): make it "
                         "writable or choose another place")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        root = str(cache_root())
+        if str(exc.filename or "").startswith(root) or (
+                not exc.filename and _nearly_full(root)):
+            return CacheFull(f"the disk under the cache {root} is full"
+                             + (f" (writing{where})" if where else "")
+                             + ": free space there or point "
+                             "PATCHGEN_CACHE at a larger disk")
         return DiskFull(f"no space left to write{where} ({exc.strerror}): "
                         "free some space (or point TMPDIR, -o or "
                         "PATCHGEN_CACHE elsewhere) and retry")
     return None
+
+
+def _nearly_full(folder: str) -> bool:
+    """Whether the disk under *folder* has less than 64 KiB left (a write
+    that failed with ENOSPC and named no file was most likely there)."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < 64 * 1024
 
 
 def _internal_error(exc: Exception) -> int:
