@@ -119,7 +119,7 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
     except NotADirectoryError as exc:
         raise _not_started(argv, cwd) from exc
     try:
-        _fault_point(argv)
+        fault_point(argv)
         stdout, stderr = _communicate(proc, input, timeout, waiting_for, start)
     except subprocess.TimeoutExpired as exc:
         _stop_group(proc)
@@ -164,7 +164,7 @@ def step_name(argv: Sequence[str]) -> str:
 _steps_started = 0
 
 
-def _fault_point(argv: Sequence[str]) -> None:
+def fault_point(argv: Sequence[str], detail: str = "") -> None:
     """For the fault suite (tests/test_faults.py): with PATCHGEN_FAULT_LOG
     set, each command's step is appended to that file as it starts; with
     PATCHGEN_FAULT_PAUSE=N too, the N-th command, once started, is held
@@ -177,7 +177,8 @@ def _fault_point(argv: Sequence[str]) -> None:
     _steps_started += 1
     pause = os.environ.get("PATCHGEN_FAULT_PAUSE")
     with open(log_path, "a", encoding="utf-8") as out:
-        out.write(f"{_steps_started}\t{step_name(argv)}\n")
+        out.write(f"{_steps_started}\t{step_name(argv)}"
+                  + (f"\t{detail}" if detail else "") + "\n")
         if pause == str(_steps_started):
             out.write("paused\n")
     if pause == str(_steps_started):

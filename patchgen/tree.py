@@ -21,6 +21,7 @@ import git
 
 from patchgen.errors import (DirtyTree, MissingFile, NotAGitTree,
                              UnknownRevision, UserError)
+from patchgen import objects
 from patchgen.runner import run
 
 
@@ -108,9 +109,9 @@ class CommitTree:
     def label(self) -> str:
         return f"{self.repo.working_tree_dir} at {self.commit[:12]}"
 
-    # Read with git itself through the runner (not GitPython's cat-file
-    # streams, whose finalizer can block for ever on a blob an interrupt
-    # left half-read).
+    # Read with one `git cat-file --batch` of our own (objects.py), not
+    # GitPython's cat-file streams, whose finalizer can block for ever on
+    # a blob an interrupt left half-read.
 
     def _entry(self, path: str) -> tuple[str, str, str] | None:
         return tree_entry(self.repo.working_tree_dir, self.commit, self.prefix + path)
@@ -125,13 +126,12 @@ class CommitTree:
             raise MissingFile(f"{path} is missing from commit {self.commit[:12]}: "
                               "the rule needs it; check that --tree is the top "
                               "of a kernel source tree")
-        result = run(["git", "-C", self.repo.working_tree_dir, "cat-file", "blob",
-                      entry[2]], text=False, check=False, timeout=300)
-        if result.returncode != 0:
+        data = objects.blobs.get(self.repo.working_tree_dir, entry[2])
+        if data is None:
             raise MissingFile(f"the blob of {path} in commit {self.commit[:12]} "
                               "cannot be read (a damaged or partial clone): run "
                               "git fsck, or fetch it again")
-        return result.stdout
+        return data
 
     def exists(self, path: str) -> bool:
         entry = self._entry(path)
@@ -143,18 +143,13 @@ class CommitTree:
         return [n[len(self.prefix):] for n in names if n.startswith(self.prefix)]
 
 
-@lru_cache(maxsize=4096)
 def tree_entry(top: str, commit: str, path: str) -> tuple[str, str, str] | None:
-    """(mode, type, id) of *path* in *commit*, or None when it has none.
-    A commit never changes, so the answer is kept."""
-    result = run(["git", "-C", top, "ls-tree", "-z", "--full-tree", commit, "--",
-                  path], check=False, timeout=300)
-    for record in result.stdout.split("\0"):
-        meta, _, name = record.partition("\t")
-        if name == path and len(meta.split()) == 3:
-            mode, kind, sha = meta.split()
-            return mode, kind, sha
-    return None
+    """(mode, type, id) of *path* in *commit*, or None when it has none
+    (read from its folder's tree object, which is kept: a commit never
+    changes)."""
+    folder, _, name = str(path).rpartition("/")
+    entries = objects.folder_entries(str(top), commit, folder)
+    return entries.get(name) if entries is not None else None
 
 
 @lru_cache(maxsize=64)

@@ -89,7 +89,7 @@ class Scene:
 
     def steps_logged(self) -> list[str]:
         """The steps of the last run, in order."""
-        return [line.split("\t", 1)[1] for line in self.log.read_text().splitlines()
+        return [line.split("\t")[1] for line in self.log.read_text().splitlines()
                 if "\t" in line]
 
 
