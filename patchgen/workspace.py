@@ -18,6 +18,7 @@ Two kinds:
 
 import fcntl
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -134,6 +135,31 @@ def _remove_stale_locks(top: Path) -> None:
             pass
     for lock in (git_dir / "refs").rglob("*.lock"):
         lock.unlink(missing_ok=True)
+
+
+_DIFF_PATHS = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
+
+
+def first_that_does_not_apply(tree: GitKernelTree, base: str, mails
+                              ) -> tuple[object, str] | None:
+    """The first of *mails* (incoming.Mail) that `git am` cannot apply in
+    order on *base*, with git's words, or None when all apply.  Tried in a
+    temporary sparse clone (only the files the mails touch): well under a
+    second on a kernel tree, so a series is known to apply before a build
+    of minutes starts."""
+    paths = set()
+    for mail in mails:
+        for match in _DIFF_PATHS.finditer(mail.diff):
+            paths |= {p for p in match.groups()}
+    with temporary_workspace(tree, base, paths) as workspace, \
+            scratch_folder("mails") as folder:
+        for mail in mails:
+            mail_file = folder / f"{mail.position:04d}.patch"
+            mail_file.write_bytes(mail.raw)
+            outcome = workspace.am(mail_file)
+            if not outcome.applied:
+                return mail, outcome.error
+    return None
 
 
 @contextmanager
