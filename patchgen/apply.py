@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patchgen.commits import Patch, Series, check_branch_free, commit_series
-from patchgen.errors import IdentityUnset, ReadOnly
+from patchgen.errors import DirtyTree, IdentityUnset, ReadOnly, UserError
 from patchgen.rewrite import MessageFacts, build_patches, combined_diff
 from patchgen.rules import REFUSED, REWRITE, Report, get_rule
 from patchgen.tree import open_git_tree
@@ -22,6 +22,22 @@ class ApplyResult:
     patches: tuple[Patch, ...]
     series: Series | None      # None for a dry run or when nothing was made
     diff: str                  # the combined diff (dry run)
+
+
+MIDWAY = {"rebase-merge": "a rebase", "rebase-apply": "a rebase or git am",
+          "BISECT_LOG": "a bisect", "MERGE_HEAD": "a merge",
+          "CHERRY_PICK_HEAD": "a cherry-pick", "REVERT_HEAD": "a revert"}
+
+
+def check_not_midway(tree) -> None:
+    """HEAD in the middle of a rebase or a bisect is a temporary commit: a
+    series based on it would be based on the wrong code."""
+    git_dir = Path(tree.repo.git_dir)
+    for name, what in MIDWAY.items():
+        if (git_dir / name).exists():
+            raise DirtyTree(f"{tree.root} is in the middle of {what}: HEAD is a "
+                            "temporary commit; finish it or abort it, then "
+                            "apply")
 
 
 def check_writable(tree) -> None:
@@ -41,6 +57,7 @@ def apply_rule(path: str | Path, rule_id: str, *, branch: str | None = None,
     tree = open_git_tree(path)
     if not dry_run:
         tree.ensure_clean()
+        check_not_midway(tree)
     base = tree.head()
     source = tree.at(base)
     report = rule.scan(source)
@@ -48,6 +65,9 @@ def apply_rule(path: str | Path, rule_id: str, *, branch: str | None = None,
         raise report.refusal_code(report.summary + " Nothing was created.")
     if report.verdict != REWRITE:
         return ApplyResult(report, (), None, "")
+    if branch is not None and not branch.strip():
+        raise UserError("--branch is empty: give the new branch a name, or "
+                        f"leave --branch out for {rule.default_branch}")
     branch = branch or rule.default_branch
     identity = tree.identity()
     if identity is None:

@@ -43,11 +43,31 @@ class Series:
 
 
 def check_branch_name(tree: GitKernelTree, name: str) -> None:
-    result = run(["git", "-C", tree.root, "check-ref-format", "--branch", name],
+    # Not `check-ref-format --branch`: it expands @{-1} to another branch.
+    result = run(["git", "-C", tree.root, "check-ref-format", f"refs/heads/{name}"],
                  check=False)
-    if result.returncode != 0:
+    if not name or name.startswith("-") or "@{" in name or result.returncode != 0:
         raise UserError(f"{name!r} is not a valid branch name: choose another "
                         "with --branch")
+    # refs/heads/a and refs/heads/a/b cannot both exist.
+    clash = _ref_clash(tree, f"refs/heads/{name}")
+    if clash:
+        raise BranchExists(f"branch {name} cannot be made beside the branch "
+                           f"{clash.removeprefix('refs/heads/')} (git keeps "
+                           "branches as files and folders): choose another "
+                           "name with --branch")
+
+
+def _ref_clash(tree: GitKernelTree, ref: str) -> str | None:
+    """A ref that is a folder of *ref* or that *ref* is a folder of."""
+    refs = run(["git", "-C", tree.root, "for-each-ref", "--format=%(refname)",
+                "refs/heads/"], check=False).stdout.split()
+    parts = ref.split("/")
+    prefixes = {"/".join(parts[:i]) for i in range(3, len(parts))}
+    for other in refs:
+        if other in prefixes or other.startswith(ref + "/"):
+            return other
+    return None
 
 
 def current_branch(tree: GitKernelTree) -> str | None:

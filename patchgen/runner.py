@@ -124,9 +124,8 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
     except subprocess.TimeoutExpired as exc:
         _stop_group(proc)
         raise CommandTimeout(
-            f"{Path(argv[0]).name} {argv[1] if len(argv) > 1 else ''} did not "
-            f"finish within {timeout:.0f} s (rerun with -v to see the "
-            "command)".replace("  ", " ")) from exc
+            f"{step_name(argv)} did not finish within {timeout:.0f} s (rerun "
+            "with -v to see the command)") from exc
     except BaseException:
         _stop_group(proc)
         raise
@@ -138,8 +137,12 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
     if check and proc.returncode != 0:
         first = err.strip().splitlines()[:1]
         why = f": {first[0]}" if first else ""
-        raise CommandFailed(
-            f"{describe(argv, cwd)} failed with exit code {proc.returncode}{why}")
+        # One sentence: the step and git's own words; the whole command
+        # line (hundreds of characters) is logged, shown with -v.
+        log.info("failed: %s", describe(argv, cwd))
+        raise CommandFailed(f"{step_name(argv)} failed with exit code "
+                            f"{proc.returncode}{why[:300]} (rerun with -v to "
+                            "see the command)")
     return result
 
 

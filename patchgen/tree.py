@@ -134,8 +134,10 @@ class CommitTree:
         return data
 
     def exists(self, path: str) -> bool:
+        # A symbolic link exists (so that read() says what it is) but is
+        # never read as the text of its target.
         entry = self._entry(path)
-        return entry is not None and entry[1] == "blob" and entry[0] != "120000"
+        return entry is not None and entry[1] == "blob"
 
     def files_containing(self, words, suffixes=(".c", ".h")) -> list[str]:
         names = _grep_commit(self.repo.working_tree_dir, self.commit,
@@ -307,13 +309,14 @@ class GitKernelTree:
         return f"refs/heads/{name}" in {ref.path for ref in self.repo.branches}
 
     def identity(self) -> tuple[str, str] | None:
-        reader = self.repo.config_reader()
-        try:
-            name = reader.get_value("user", "name")
-            email = reader.get_value("user", "email")
-        except Exception:  # configparser's NoSectionError/NoOptionError
-            return None
-        name, email = str(name).strip(), str(email).strip()
+        """user.name and user.email as git itself reads them (so also from
+        GIT_CONFIG_GLOBAL, GIT_CONFIG_COUNT and includes), or None."""
+        values = []
+        for key in ("user.name", "user.email"):
+            result = run(["git", "-C", self.repo.working_tree_dir, "config",
+                          "--get", key], check=False)
+            values.append(result.stdout.strip())
+        name, email = values
         return (name, email) if name and email else None
 
     def find_commit_by_subject(self, subject: str, rev: str = "HEAD") -> str | None:

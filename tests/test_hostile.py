@@ -554,3 +554,73 @@ def test_full_output_folder_is_54(fixture_tree, tmp_path, full_disk):
     assert code == 54, out + err
     assert "space" in one_sentence(err)
     assert not list(out_dir.rglob(".v*"))
+
+
+# --- the smaller ones ----------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["GIT_CONFIG_GLOBAL", "GIT_CONFIG_COUNT"])
+def test_identity_from_git_config_environment(fixture_tree, tmp_path, how):
+    tree = fixture_tree("e3-v4.14")
+    git(tree, "config", "--unset", "user.name")
+    git(tree, "config", "--unset", "user.email")
+    if how == "GIT_CONFIG_GLOBAL":
+        config = tmp_path / "gitconfig"
+        config.write_text("[user]\n\tname = From Env\n\temail = env@example.org\n")
+        env = {"GIT_CONFIG_GLOBAL": str(config)}
+    else:
+        env = {"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "user.name",
+               "GIT_CONFIG_VALUE_0": "From Env", "GIT_CONFIG_KEY_1": "user.email",
+               "GIT_CONFIG_VALUE_1": "env@example.org",
+               "GIT_CONFIG_GLOBAL": "/dev/null"}
+    code, out, err = patchgen("apply", "--tree", tree, env=env)
+    assert code == 0, err
+    assert git(tree, "log", "-1", "--format=%an <%ae>", BRANCH).strip() == \
+        "From Env <env@example.org>"
+
+
+@pytest.mark.parametrize("name,code", [("@{-1}", 3), ("", 3), ("-x", 3),
+                                       ("base/sub", 7)])
+def test_branch_names_refused_early(fixture_tree, name, code):
+    tree = fixture_tree("e3-v4.14")
+    git(tree, "checkout", "-q", "-b", "base")
+    git(tree, "checkout", "-q", "-")
+    got, out, err = patchgen("apply", "--tree", tree, f"--branch={name}")
+    assert got == code, err
+    one_sentence(err)
+    assert git(tree, "for-each-ref", "--format=%(refname)", "refs/heads/").split() \
+        == ["refs/heads/base", "refs/heads/master"] or "main" in out
+
+
+@pytest.mark.parametrize("state", ["rebase-merge", "BISECT_LOG"])
+def test_apply_midway_through_a_rebase_or_bisect(fixture_tree, state):
+    tree = fixture_tree("e3-v4.14")
+    if state == "BISECT_LOG":
+        git(tree, "commit", "-q", "--allow-empty", "-m", "second")
+        git(tree, "bisect", "start", "HEAD", "HEAD~1")
+    else:
+        (tree / ".git" / state).mkdir()
+    code, out, err = patchgen("apply", "--tree", tree)
+    assert code == 4, err
+    assert "in the middle of" in one_sentence(err)
+
+
+def test_a_committed_symlink_is_not_read_as_its_target(fixture_tree):
+    tree = fixture_tree("e3-v4.14")
+    page_alloc = tree / "mm" / "page_alloc.c"
+    page_alloc.rename(tree / "mm" / "real_page_alloc.c")
+    page_alloc.symlink_to("real_page_alloc.c")
+    git(tree, "add", "-A")
+    git(tree, "commit", "-q", "-m", "symlink")
+    code, out, err = patchgen("apply", "--tree", tree)
+    assert code == 5, err
+    assert "symbolic link" in one_sentence(err)
+
+
+def test_config_without_build_is_said(fixture_tree, tmp_path):
+    tree = fixture_tree("e3-v4.14")
+    git(tree, "commit", "-q", "--allow-empty", "-m", "mm: empty")
+    fragment = tmp_path / "extra.config"
+    fragment.write_text("CONFIG_X=y\n")
+    code, out, err = patchgen("check", "HEAD~1..HEAD", "--tree", tree,
+                              "--config", fragment)
+    assert "--config" in err and "only with --build" in err

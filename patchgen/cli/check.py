@@ -107,6 +107,8 @@ def _note(message: str) -> None:
 
 
 def run(args) -> int:
+    if args.config is not None and not args.build:
+        _note(f"--config {args.config} is used only with --build: not used")
     options = CheckOptions(build=args.build, strict=args.strict,
                            checkpatch=args.checkpatch, config=args.config)
     report = run_check(args.series, args.tree, options, notify=_note)
