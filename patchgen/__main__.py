@@ -1,5 +1,3 @@
-import sys
+from patchgen.cli import entry_point
 
-from patchgen.cli import main
-
-sys.exit(main(sys.argv[1:]))
+entry_point()

@@ -6,6 +6,7 @@ private checkout and its build folders), and the machine-wide lock that
 lets one kernel build run at a time.
 """
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -14,15 +15,30 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from patchgen.errors import CacheFull
 
-def cache_dir(*parts: str) -> Path:
-    """$PATCHGEN_CACHE, else $XDG_CACHE_HOME/patchgen, else ~/.cache/patchgen."""
+
+def cache_root() -> Path:
+    """$PATCHGEN_CACHE, else $XDG_CACHE_HOME/patchgen, else ~/.cache/patchgen
+    (not created)."""
     root = os.environ.get("PATCHGEN_CACHE")
     if not root:
         xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         root = str(Path(xdg) / "patchgen")
-    path = Path(root, *parts)
-    path.mkdir(parents=True, exist_ok=True)
+    return Path(root)
+
+
+def cache_dir(*parts: str) -> Path:
+    """A folder of the cache (cache_root()), made if missing."""
+    path = Path(cache_root(), *parts)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CacheFull(f"the disk under the cache {cache_root()} is full "
+                            f"({exc.strerror}): free space there or point "
+                            "PATCHGEN_CACHE at a larger disk") from None
+        raise
     return path
 
 

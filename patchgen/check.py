@@ -20,9 +20,9 @@ diff that parses) are skipped, with the reason, after one that does not.
 The engine knows no rule: rules contribute through Rule.review.
 """
 
-import tempfile
+import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import unidiff
@@ -35,15 +35,16 @@ from patchgen.check_mail import (AMBIGUOUS, CommitInfo, check_body_width, check_
                                  check_subject)
 from patchgen.check_result import (FAIL, CheckResult, failed, passed, skipped,
                                    warned)
-from patchgen.check_series import (check_base_commit, check_cover_letter,
+from patchgen.check_series import (MAX_PATCHES, check_base_commit, check_cover_letter,
                                    check_numbering, check_size, check_threading,
                                    check_version)
 from patchgen.checkpatch import checkpatch_script, run_checkpatch
-from patchgen.errors import PatchgenError
+from patchgen.errors import CheckpatchUnusable, PatchgenError
 from patchgen.incoming import RANGE, IncomingSeries, Mail, read_series
 from patchgen.kconfig import build_dir_for, read_fragment
 from patchgen.rules import REVIEW_FAIL, REVIEW_PENDING, REVIEW_WARN, Finding, all_rules
 from patchgen.runner import run
+from patchgen.scratch import scratch_folder
 from patchgen.tree import (FileSource, GitKernelTree, WorkTree, commit_id,
                            corrected_search, makefile_version, open_git_tree)
 from patchgen.workspace import persistent_workspace, temporary_workspace
@@ -224,12 +225,16 @@ class BaseGrep:
 @dataclass(frozen=True)
 class AfterPatches:
     """The code of a commit of the series: files read from the commit; a
-    search is the base's answer corrected for the files the series changed
-    so far, which gives the same list as grepping the commit."""
+    search is the previous commit's answer (the base's, for the first)
+    corrected for the files this patch changed, which gives the same list
+    as grepping the commit, and costs what the patch touched, not what the
+    series touched so far (a long series stays linear)."""
 
     commit: FileSource
     base: BaseGrep
-    changed: frozenset[str]
+    changed: frozenset[str]               # what this patch changed
+    previous: "AfterPatches | None" = None
+    answers: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -243,10 +248,22 @@ class AfterPatches:
 
     def files_containing(self, words, suffixes=(".c", ".h")) -> list[str]:
         words, suffixes = list(words), tuple(suffixes)
-        contents = ((path, self.commit.read(path) if self.commit.exists(path) else None)
-                    for path in self.changed if path.endswith(suffixes))
-        return corrected_search(self.base.files_containing(words, suffixes),
-                                contents, words, suffixes)
+        key = (tuple(sorted(words)), suffixes)
+        # The nearest earlier step that knows the answer (or the base) ...
+        chain, step = [], self
+        while step is not None and key not in step.answers:
+            chain.append(step)
+            step = step.previous
+        found = step.answers[key] if step is not None \
+            else self.base.files_containing(words, suffixes)
+        # ... corrected step by step up to this one.
+        for step in reversed(chain):
+            contents = ((path, step.commit.read(path) if step.commit.exists(path)
+                         else None)
+                        for path in step.changed if path.endswith(suffixes))
+            found = corrected_search(found, contents, words, suffixes)
+            step.answers[key] = found
+        return list(found)
 
 
 def _findings(reviewers, source: FileSource) -> tuple[dict, str | None]:
@@ -268,7 +285,8 @@ def _where(finding: Finding) -> str:
 
 
 def semantic_results(base: FileSource, steps: list[tuple[Mail, FileSource, set[str]]],
-                     complete: bool) -> tuple[list[CheckResult], CheckResult]:
+                     complete: bool, progress: "Progress | None" = None
+                     ) -> tuple[list[CheckResult], CheckResult]:
     """Per patch: what it introduces (fail/warn), leaves in files it
     changes (warn), resolves; for the series: what is left at its end."""
     reviewers = [rule for rule in all_rules().values() if rule.review is not None]
@@ -283,7 +301,9 @@ def semantic_results(base: FileSource, steps: list[tuple[Mail, FileSource, set[s
     at_base = dict(before)
     results = []
     all_touched: set[str] = set()
-    for mail, source, touched in steps:
+    for done, (mail, source, touched) in enumerate(steps):
+        if progress is not None:
+            progress.step(done, "reviewed")
         all_touched |= touched
         after, problem = _findings(reviewers, source)
         where = dict(patch=mail.position)
@@ -376,10 +396,50 @@ def _paths(patch_set: unidiff.PatchSet) -> set[str]:
     return paths
 
 
-def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOptions()
-              ) -> CheckReport:
+def usable_checkpatch(script: Path) -> None:
+    """--checkpatch FILE must be a perl script: said once, before the
+    review, rather than as a warning on every patch."""
+    if not script.is_file():
+        raise CheckpatchUnusable(f"--checkpatch {script}: no such file: give "
+                                 "the path of a checkpatch.pl")
+    result = run(["perl", "-c", str(script)], check=False, timeout=120)
+    if result.returncode != 0:
+        said = (result.stderr.strip().splitlines() or ["perl -c failed"])[0][:160]
+        raise CheckpatchUnusable(f"--checkpatch {script} is not a perl script "
+                                 f"({said}): give the path of a checkpatch.pl")
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+class Progress:
+    """"checked 40 of 300 patches" on *notify*, at most every few seconds."""
+
+    EVERY = 10.0
+
+    def __init__(self, notify, total: int):
+        self.notify, self.total = notify, total
+        self.last = time.monotonic()
+
+    def step(self, done: int, what: str = "applied") -> None:
+        if time.monotonic() - self.last >= self.EVERY and done < self.total:
+            self.notify(f"{what} {done} of {self.total} patches")
+            self.last = time.monotonic()
+
+
+def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOptions(),
+              notify=_quiet) -> CheckReport:
+    """Check the series *spec*; *notify* gets notes for the user as the work
+    goes (a series far over the size limit, progress on a long one)."""
+    if options.checkpatch is not None:
+        usable_checkpatch(Path(options.checkpatch))
     tree = open_git_tree(tree_path)
     series = read_series(spec, tree.root)
+    count = len(series.patches)
+    if count > 2 * MAX_PATCHES:
+        notify(f"{count} patches: far over the {MAX_PATCHES} a posting may hold "
+               "(the size check fails: split the series); checking them all")
     base = choose_base(tree, series)
     results: list[CheckResult] = []
     patches = series.patches
@@ -393,12 +453,22 @@ def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOpt
         results.append(gate)
         if gate.state == FAIL:
             continue
-        diff = check_diff(mail)
-        results += [check_subject(mail, patches, needs_prefix=series.kind != RANGE),
-                    check_signoff(mail), check_body_width(mail),
-                    check_fixes(mail, lookup, str(tree.root)), diff]
-        if diff.state != FAIL:
-            diff_ok[mail.position] = _patch_set(mail)
+        try:
+            diff = check_diff(mail)
+            mail_results = [
+                check_subject(mail, patches, needs_prefix=series.kind != RANGE),
+                check_signoff(mail), check_body_width(mail),
+                check_fixes(mail, lookup, str(tree.root)), diff]
+            if diff.state != FAIL:
+                diff_ok[mail.position] = _patch_set(mail)
+        except (ValueError, LookupError, unidiff.UnidiffParseError) as exc:
+            # One mail patchgen cannot read is one failing result, and the
+            # review of the others goes on.
+            diff_ok.pop(mail.position, None)
+            mail_results = [failed("diff", f"patchgen could not read this mail "
+                                   f"({type(exc).__name__}: {exc})",
+                                   patch=mail.position)]
+        results += mail_results
 
     touched_all: set[str] = set()
     for patch_set in diff_ok.values():
@@ -412,10 +482,10 @@ def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOpt
     else:
         workspace_cm = temporary_workspace(tree, base.commit,
                                            None if options.build else touched_all)
-    with workspace_cm as workspace, tempfile.TemporaryDirectory(
-            prefix="patchgen-mails-") as mail_dir:
+    with workspace_cm as workspace, scratch_folder("mails") as mail_dir:
         results += _apply_and_review(tree, series, base, workspace, Path(mail_dir),
-                                     diff_ok, touched_all, options, kbuild, workdir)
+                                     diff_ok, touched_all, options, kbuild, workdir,
+                                     Progress(notify, count))
 
     results += _series_results(tree, series)
     mails = tuple(MailSummary(
@@ -427,7 +497,7 @@ def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOpt
 
 
 def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_all,
-                      options, kbuild, workdir) -> list[CheckResult]:
+                      options, kbuild, workdir, progress) -> list[CheckResult]:
     results = []
     patches = [m for m in series.patches]
     bisector = None
@@ -453,8 +523,8 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
         blocked = None
         steps = []
         base_grep = BaseGrep(workspace.at(base.commit))
-        changed: set[str] = set()
-        for mail in patches:
+        for done, mail in enumerate(patches):
+            progress.step(done)
             where = dict(patch=mail.position)
             mail_file = mail_dir / f"{mail.position:04d}.patch"
             mail_file.write_bytes(mail.raw)
@@ -477,9 +547,10 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                     results.append(passed("apply", f"applies on {on}", **where))
                     commits[mail.position] = outcome.commit
                     touched = _paths(diff_ok[mail.position])
-                    changed |= touched
+                    previous = steps[-1][1] if steps else None
                     steps.append((mail, AfterPatches(workspace.at(outcome.commit),
-                                                     base_grep, frozenset(changed)),
+                                                     base_grep, frozenset(touched),
+                                                     previous),
                                   touched))
                 else:
                     results.append(failed("apply", f"does not apply on {on}: "
@@ -505,7 +576,8 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                                        "its CONFIG_ with --config): " + ", ".join(missing))
     complete = len(commits) == len(patches) and bool(patches)
     per_patch, series_semantic = semantic_results(
-        AfterPatches(workspace.at(base.commit), base_grep, frozenset()), steps, complete)
+        AfterPatches(workspace.at(base.commit), base_grep, frozenset()), steps, complete,
+        progress)
     results += per_patch
     not_applied = [m for m in patches if m.position not in commits]
     results += [skipped("semantic", "not applied", patch=m.position) for m in not_applied]

@@ -67,6 +67,8 @@ def check_subject(mail: Mail, patches: tuple[Mail, ...], *,
     """`[PATCH vN M/T] prefix: summary`, unique among *patches*."""
     tags, summary = mail.tags, mail.tags.summary
     where = dict(patch=mail.position)
+    if mail.subject_problem:
+        return failed("subject", mail.subject_problem, **where)
     if needs_prefix and not tags.is_patch:
         return failed("subject", f"no [PATCH] prefix: {mail.subject!r} (send "
                       "with git format-patch / git send-email)", **where)

@@ -48,17 +48,23 @@ def worst(states) -> str:
     return PASS
 
 
+def one_line(text: str) -> str:
+    """*text* as one line: reasons quote what a mail or a tool said (a
+    parser's message that ends in a newline, a subject that encodes one)."""
+    return " ".join(str(text).split())
+
+
 def passed(check: str, reason: str, details=(), patch=None) -> CheckResult:
-    return CheckResult(check, PASS, reason, tuple(details), patch)
+    return CheckResult(check, PASS, one_line(reason), tuple(details), patch)
 
 
 def warned(check: str, reason: str, details=(), patch=None) -> CheckResult:
-    return CheckResult(check, WARN, reason, tuple(details), patch)
+    return CheckResult(check, WARN, one_line(reason), tuple(details), patch)
 
 
 def failed(check: str, reason: str, details=(), patch=None) -> CheckResult:
-    return CheckResult(check, FAIL, reason, tuple(details), patch)
+    return CheckResult(check, FAIL, one_line(reason), tuple(details), patch)
 
 
 def skipped(check: str, reason: str, patch=None) -> CheckResult:
-    return CheckResult(check, SKIP, reason, (), patch)
+    return CheckResult(check, SKIP, one_line(reason), (), patch)

@@ -75,8 +75,9 @@ def parse_output(patch: str, output: str, command: str) -> CheckpatchResult:
     result = CheckpatchResult(patch, tuple(messages), command)
     totals = [TOTAL.match(line) for line in lines if TOTAL.match(line)]
     if not totals:
-        raise CommandFailed(f"{command} printed no `total:` line: "
-                            f"{output.strip()[:200] or 'no output'}")
+        said = (output.strip().splitlines() or ["no output"])[0][:160]
+        raise CommandFailed(f"{command.split()[1] if ' ' in command else command} "
+                            f"printed no `total:` line ({said})")
     errors, warnings = int(totals[-1].group(1)), int(totals[-1].group(2))
     if (errors, warnings) != (result.errors, result.warnings):
         raise CommandFailed(f"could not read all of checkpatch's findings for "

@@ -71,6 +71,10 @@ def render_file(path: Path, context: dict) -> str:
     except OSError as exc:
         raise CoverTemplateError(f"cannot read the cover letter template {path} "
                                  f"({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise CoverTemplateError(f"the cover letter template {path} is not UTF-8 "
+                                 f"text (byte {exc.object[exc.start]:#04x} at "
+                                 f"offset {exc.start}): save it as UTF-8") from None
     try:
         template = environment().from_string(source)
     except jinja2.TemplateError as exc:

@@ -13,6 +13,7 @@ that no two mean the same thing:
     20-29 format (series.py, versions.py, format.py)
     30-39 check
     40-49 verify (build, boot)
+    50-59 the machine and patchgen's own files (read-only, full, damaged)
     70  internal error (a bug in patchgen: please report it)
 """
 
@@ -202,6 +203,12 @@ class CheckBuildSetupFailed(EnvironmentProblem):
     exit_code = 33
 
 
+class CheckpatchUnusable(UserError):
+    """--checkpatch names a file that is missing or is not a perl script."""
+
+    exit_code = 34
+
+
 # --- verify: 40-49 ----------------------------------------------------------
 #
 # A finished boot is a verdict, not an error: PASS exits 0, FAIL exits 1,
@@ -256,3 +263,42 @@ class GuestProgramFailed(EnvironmentProblem):
     """The static test program or the initramfs could not be made."""
 
     exit_code = 49
+
+
+# --- the machine and patchgen's files: 50-59 -------------------------------
+#
+# What the environment did, not the input and not a bug: each its own code.
+
+class ReadOnly(EnvironmentProblem):
+    """The repository (or the output folder) cannot be written to."""
+
+    exit_code = 50
+
+
+class OutputUnwritable(EnvironmentProblem):
+    """stdout or stderr cannot be written (a full device such as /dev/full)."""
+
+    exit_code = 51
+
+    @staticmethod
+    def describe(error: OSError) -> str:
+        return (f"the output could not be written ({error.strerror or error}): "
+                "send it to a file or a device with space")
+
+
+class BadSeriesState(UserError):
+    """series.json is damaged or names files outside its series folder."""
+
+    exit_code = 52
+
+
+class FolderExists(UserError):
+    """demo --dir names a folder that already exists."""
+
+    exit_code = 53
+
+
+class DiskFull(EnvironmentProblem):
+    """No space left outside the cache (TMPDIR, the repository, -o)."""
+
+    exit_code = 54

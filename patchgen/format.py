@@ -22,9 +22,8 @@ person would run.  Nothing half-written is left: until the rename, all
 files are in a hidden temporary folder that is removed on any failure.
 """
 
-import os
+import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -43,6 +42,7 @@ from patchgen.patchfiles import (add_below_separator, fill_cover_letter,
 from patchgen.recipients import Recipients, find_recipients
 from patchgen.rules import DEFAULT_RULE, get_rule, all_rules
 from patchgen.runner import run
+from patchgen.scratch import is_stale, owner_tag
 from patchgen.series import CommitRange, select_range, slug, topic_for
 from patchgen.tree import (GitKernelTree, makefile_version, open_git_tree,
                            version_text)
@@ -361,9 +361,10 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
     else:
         created = root
     topic_dir.mkdir(parents=True, exist_ok=True)
+    recover_stale_folders(topic_dir)
     folder = topic_dir / f"v{version}"
-    work = Path(tempfile.mkdtemp(prefix=f".v{version}.partial-",
-                                 dir=topic_dir)).resolve()
+    work = (topic_dir / f".v{version}.partial{owner_tag()}").resolve()
+    work.mkdir()
     old = None
     try:
         written = run(format_patch_argv(tree, selection, version, options.rfc,
@@ -397,7 +398,7 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
         recipients = _recipients(options, tree, selection, patches)
         message_id = read_mail(files[0]).message_id
         if folder.exists():
-            old = topic_dir / f".v{version}.old-{os.getpid()}"
+            old = topic_dir / f".v{version}.old{owner_tag()}"
             folder.rename(old)
         work.rename(folder)
     except BaseException:
@@ -470,6 +471,20 @@ def _earlier_base(root: Path, topic: str | None,
     if latest is None:
         return None
     return latest.base, f"where v{latest.version} started ({root / name / STATE_FILE})"
+
+
+def recover_stale_folders(topic_dir: Path) -> None:
+    """What a format that was killed left in *topic_dir*: its partial
+    folder goes; a version folder it had moved aside comes back, unless a
+    newer one took its place (then the old one goes)."""
+    for entry in sorted(topic_dir.glob(".v*")):
+        if not is_stale(entry):
+            continue
+        match = re.match(r"^\.v(\d+)\.old-", entry.name)
+        if match and not (topic_dir / f"v{match.group(1)}").exists():
+            entry.rename(topic_dir / f"v{match.group(1)}")
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _remove_if_empty(topic_dir: Path, created_root: Path | None) -> None:

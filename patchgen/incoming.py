@@ -15,13 +15,13 @@ an error; a SERIES with no patch in it at all is unusable input.
 import email
 import email.utils
 import re
-import tempfile
 from dataclasses import dataclass
 from email import policy
 from pathlib import Path
 
 from patchgen.errors import NotASeries, SeriesNotFound
-from patchgen.runner import run
+from patchgen.runner import run, text_bytes
+from patchgen.scratch import scratch_folder
 from patchgen.tree import commit_id
 
 FOLDER, MBOX, RANGE = "folder", "mbox", "range"
@@ -86,6 +86,7 @@ class Mail:
     base_commit: str | None
     transfer_problem: str | None  # e.g. format=flowed, which mangles whitespace
     problem: str | None        # why this is not a patch mail at all, else None
+    subject_problem: str | None = None  # a Subject that decodes to more than one line
 
     @property
     def is_cover(self) -> bool:
@@ -207,7 +208,7 @@ def _split_body(text: str) -> tuple[dict, str, str, str]:
 def parse_mail(raw: bytes, position: int, source: str) -> Mail:
     """Parse one message; a text that is not a patch mail gets `problem`."""
     message = email.message_from_bytes(raw, policy=policy.default)
-    subject = str(message.get("Subject") or "").strip()
+    subject, subject_problem = _one_line(str(message.get("Subject") or "").strip())
     from_header = str(message.get("From") or "").strip()
     text, transfer_problem = _text_of(message)
     in_body, body, notes, diff = _split_body(text)
@@ -232,7 +233,20 @@ def parse_mail(raw: bytes, position: int, source: str) -> Mail:
         in_reply_to=_angle(message.get("In-Reply-To")),
         message=body, notes=notes, diff=diff,
         base_commit=base.group(1) if base else None,
-        transfer_problem=transfer_problem, problem=problem)
+        transfer_problem=transfer_problem, problem=problem,
+        subject_problem=subject_problem)
+
+
+def _one_line(subject: str) -> tuple[str, str | None]:
+    """A Subject whose encoded words (RFC 2047) decode to a line break or
+    another control character is one line here, and said so: git am would
+    cut it there."""
+    if not any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in subject):
+        return subject, None
+    flat = " ".join("".join(c if ord(c) >= 32 and ord(c) != 127 else "\n"
+                            for c in subject).split())
+    return flat, (f"the Subject header decodes to control characters "
+                  f"(a line break): {subject[:80]!r}")
 
 
 def _angle(value) -> str | None:
@@ -247,8 +261,8 @@ def _angle(value) -> str | None:
 
 def _mails_from_mbox(path: Path, label: str) -> list[Mail]:
     """Split an mbox with git's own splitter (what git am uses)."""
-    with tempfile.TemporaryDirectory(prefix="patchgen-mbox-") as out:
-        result = run(["git", "mailsplit", "-o" + out, str(path)], check=False)
+    with scratch_folder("mbox") as out:
+        result = run(["git", "mailsplit", f"-o{out}", str(path)], check=False)
         if result.returncode != 0:
             # Not an mbox: read the whole file as one mail, as a single
             # patch saved without its `From ` line is.
@@ -324,9 +338,9 @@ def read_range(root: Path, spec: str) -> IncomingSeries:
     result = _git(root, "format-patch", "--stdout", "--numbered", "--no-signoff",
                   "--no-cover-letter", "--no-thread", "--no-attach",
                   f"--base={base}", f"{base}..{ids[1]}")
-    with tempfile.TemporaryDirectory(prefix="patchgen-range-") as tmp:
+    with scratch_folder("range") as tmp:
         mbox = Path(tmp) / "series.mbox"
-        mbox.write_text(result.stdout)
+        mbox.write_bytes(text_bytes(result.stdout))
         mails = _mails_from_mbox(mbox, spec)
     return _usable(IncomingSeries(RANGE, spec, tuple(mails), range_base=base))
 

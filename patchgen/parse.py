@@ -7,6 +7,7 @@ on whatever function-shaped node the grammar recovered, and rules decide
 per site whether its own statements are clean (has_error()).
 """
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterator
@@ -55,8 +56,22 @@ class ParsedFile:
         return count_errors(self.root)
 
 
+_parsed: "OrderedDict[tuple[str, bytes], ParsedFile]" = OrderedDict()
+
+
 def parse(source: bytes, path: str = "<memory>") -> ParsedFile:
-    return ParsedFile(path, source, _parser().parse(source))
+    """The syntax tree of *source*.  The last few parses are kept: check
+    reviews every commit of a series, and most files are the same bytes
+    from one commit to the next."""
+    key = (path, source)
+    if key in _parsed:
+        _parsed.move_to_end(key)
+        return _parsed[key]
+    parsed = ParsedFile(path, source, _parser().parse(source))
+    _parsed[key] = parsed
+    if len(_parsed) > 64:
+        _parsed.popitem(last=False)
+    return parsed
 
 
 def node_text(node: Node) -> str:

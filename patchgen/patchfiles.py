@@ -14,13 +14,12 @@
 import email
 import email.header
 import email.policy
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from patchgen.errors import CommandFailed
+from patchgen.scratch import scratch_folder
 from patchgen.runner import run
 from patchgen.tree import GitKernelTree
 
@@ -49,13 +48,6 @@ def read_mail(path: Path) -> Mail:
     return Mail(PREFIX.sub("", subject), message_id, body)
 
 
-def _private_index(tree: GitKernelTree) -> str:
-    fd, path = tempfile.mkstemp(prefix="patchgen-index-", dir=tree.repo.git_dir)
-    os.close(fd)
-    os.unlink(path)
-    return path
-
-
 def _git(tree: GitKernelTree, *args, env=None, input=None, check=True):
     return run(["git", "-C", tree.repo.working_tree_dir, *args], env=env,
                input=input, timeout=600, check=check)
@@ -69,38 +61,41 @@ def replay(tree: GitKernelTree, base: str, patch_files: list[Path], *,
     tree id).  The commits are reachable from no ref: they exist for a
     range-diff and git gc removes them later.
     """
-    index = _private_index(tree)
-    env = {"GIT_INDEX_FILE": index}
     parent = base
     tree_id = None
-    try:
+    # The index and the mails live in patchgen's scratch (never in the
+    # user's .git, where a kill would leave them); a round trip alone also
+    # writes its trees there, so the user's repository gains nothing.
+    with scratch_folder("replay") as scratch:
+        env = {"GIT_INDEX_FILE": str(scratch / "index")}
+        if not commit:
+            objects = Path(tree.repo.common_dir) / "objects"
+            (scratch / "objects").mkdir()
+            env.update(GIT_OBJECT_DIRECTORY=str(scratch / "objects"),
+                       GIT_ALTERNATE_OBJECT_DIRECTORIES=str(objects.resolve()))
         _git(tree, "read-tree", base, env=env)
-        with tempfile.TemporaryDirectory(prefix="patchgen-mail-") as scratch:
-            for path in patch_files:
-                msg, diff = Path(scratch) / "msg", Path(scratch) / "diff"
-                info = _git(tree, "mailinfo", msg, diff,
-                            input=Path(path).read_text(encoding="utf-8",
-                                                       errors="surrogateescape"))
-                result = _git(tree, "apply", "--cached", diff, env=env, check=False)
-                if result.returncode != 0:
-                    why = result.stderr.strip().splitlines()[:1]
-                    raise CommandFailed(f"{Path(path).name} does not apply on "
-                                        f"{base[:12]}" + (f": {why[0]}" if why else ""))
-                tree_id = _git(tree, "write-tree", env=env).stdout.strip()
-                if not commit:
-                    continue
-                fields = dict(line.split(": ", 1) for line in
-                              info.stdout.splitlines() if ": " in line)
-                message = fields.get("Subject", "") + "\n\n" + \
-                    msg.read_text(encoding="utf-8", errors="replace").strip("\n") + "\n"
-                who = {"GIT_AUTHOR_NAME": fields.get("Author", ""),
-                       "GIT_AUTHOR_EMAIL": fields.get("Email", ""),
-                       "GIT_AUTHOR_DATE": fields.get("Date", "")}
-                parent = _git(tree, "commit-tree", tree_id, "-p", parent, "-F", "-",
-                              env={**who, **env}, input=message).stdout.strip()
-    finally:
-        if os.path.exists(index):
-            os.unlink(index)
+        for path in patch_files:
+            msg, diff = Path(scratch) / "msg", Path(scratch) / "diff"
+            info = _git(tree, "mailinfo", msg, diff, env=env,
+                        input=Path(path).read_text(encoding="utf-8",
+                                                   errors="surrogateescape"))
+            result = _git(tree, "apply", "--cached", diff, env=env, check=False)
+            if result.returncode != 0:
+                why = result.stderr.strip().splitlines()[:1]
+                raise CommandFailed(f"{Path(path).name} does not apply on "
+                                    f"{base[:12]}" + (f": {why[0]}" if why else ""))
+            tree_id = _git(tree, "write-tree", env=env).stdout.strip()
+            if not commit:
+                continue
+            fields = dict(line.split(": ", 1) for line in
+                          info.stdout.splitlines() if ": " in line)
+            message = fields.get("Subject", "") + "\n\n" + \
+                msg.read_text(encoding="utf-8", errors="replace").strip("\n") + "\n"
+            who = {"GIT_AUTHOR_NAME": fields.get("Author", ""),
+                   "GIT_AUTHOR_EMAIL": fields.get("Email", ""),
+                   "GIT_AUTHOR_DATE": fields.get("Date", "")}
+            parent = _git(tree, "commit-tree", tree_id, "-p", parent, "-F", "-",
+                          env={**who, **env}, input=message).stdout.strip()
     if tree_id is None:
         raise CommandFailed("no patch files to replay")
     return parent if commit else tree_id
@@ -138,7 +133,7 @@ def fill_cover_letter(path: Path, subject: str, text: str,
 
     *footer* lines go after the `base-commit:` line git wrote.
     """
-    content = path.read_text(encoding="utf-8")
+    content = path.read_text(encoding="utf-8", errors="surrogateescape")
     head, sep, body = content.partition("\n\n")
     subject_lines = [i for i, line in enumerate(head.split("\n"))
                      if line.startswith("Subject:")]
@@ -165,7 +160,7 @@ def fill_cover_letter(path: Path, subject: str, text: str,
     for placeholder in (SUBJECT_PLACEHOLDER, BLURB_PLACEHOLDER):
         if placeholder in result:
             raise CommandFailed(f"{path.name} still holds {placeholder}")
-    path.write_text(result, encoding="utf-8")
+    path.write_text(result, encoding="utf-8", errors="surrogateescape")
 
 
 def _after_base_commit(body: str, footer: list[str]) -> str:
@@ -179,7 +174,7 @@ def _after_base_commit(body: str, footer: list[str]) -> str:
 
 def add_below_separator(path: Path, notes: str, footer: list[str]) -> None:
     """Put *notes* just below the `---` of a single patch (git am drops them)."""
-    content = path.read_text(encoding="utf-8")
+    content = path.read_text(encoding="utf-8", errors="surrogateescape")
     marker = "\n---\n"
     at = content.find(marker)
     if at < 0:
@@ -189,4 +184,4 @@ def add_below_separator(path: Path, notes: str, footer: list[str]) -> None:
         content = content[:at] + notes.strip("\n") + "\n\n" + content[at:]
     if footer:
         content = _after_base_commit(content, footer)
-    path.write_text(content, encoding="utf-8")
+    path.write_text(content, encoding="utf-8", errors="surrogateescape")

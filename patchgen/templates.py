@@ -7,6 +7,7 @@ placeholder mailed out as is.
 from functools import lru_cache
 
 import jinja2
+import jinja2.sandbox
 
 from patchgen.data import data_dir
 from patchgen.errors import BadRule
@@ -14,7 +15,10 @@ from patchgen.errors import BadRule
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
+    # Sandboxed: a template (a rule's, or a user's --cover-template) may
+    # only read the values it is given, never reach Python's internals
+    # ({{ cycler.__init__.__globals__.os.popen(...) }} is a SecurityError).
+    env = jinja2.sandbox.SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,

@@ -21,6 +21,7 @@ import git
 
 from patchgen.errors import (DirtyTree, MissingFile, NotAGitTree,
                              UnknownRevision, UserError)
+from patchgen import objects
 from patchgen.runner import run
 
 
@@ -108,28 +109,49 @@ class CommitTree:
     def label(self) -> str:
         return f"{self.repo.working_tree_dir} at {self.commit[:12]}"
 
-    def _blob(self, path: str):
-        try:
-            return self.repo.commit(self.commit).tree / (self.prefix + path)
-        except KeyError:
-            return None
+    # Read with one `git cat-file --batch` of our own (objects.py), not
+    # GitPython's cat-file streams, whose finalizer can block for ever on
+    # a blob an interrupt left half-read.
+
+    def _entry(self, path: str) -> tuple[str, str, str] | None:
+        return tree_entry(self.repo.working_tree_dir, self.commit, self.prefix + path)
 
     def read(self, path: str) -> bytes:
-        blob = self._blob(path)
-        if blob is None or blob.type != "blob":
+        entry = self._entry(path)
+        if entry is not None and entry[0] == "120000":
+            raise MissingFile(f"{path} is a symbolic link in commit "
+                              f"{self.commit[:12]}, not a file: the rule reads "
+                              "the file itself; commit the file in its place")
+        if entry is None or entry[1] != "blob":
             raise MissingFile(f"{path} is missing from commit {self.commit[:12]}: "
                               "the rule needs it; check that --tree is the top "
                               "of a kernel source tree")
-        return blob.data_stream.read()
+        data = objects.blobs.get(self.repo.working_tree_dir, entry[2])
+        if data is None:
+            raise MissingFile(f"the blob of {path} in commit {self.commit[:12]} "
+                              "cannot be read (a damaged or partial clone): run "
+                              "git fsck, or fetch it again")
+        return data
 
     def exists(self, path: str) -> bool:
-        blob = self._blob(path)
-        return blob is not None and blob.type == "blob"
+        # A symbolic link exists (so that read() says what it is) but is
+        # never read as the text of its target.
+        entry = self._entry(path)
+        return entry is not None and entry[1] == "blob"
 
     def files_containing(self, words, suffixes=(".c", ".h")) -> list[str]:
         names = _grep_commit(self.repo.working_tree_dir, self.commit,
                              tuple(sorted(set(words))), tuple(suffixes))
         return [n[len(self.prefix):] for n in names if n.startswith(self.prefix)]
+
+
+def tree_entry(top: str, commit: str, path: str) -> tuple[str, str, str] | None:
+    """(mode, type, id) of *path* in *commit*, or None when it has none
+    (read from its folder's tree object, which is kept: a commit never
+    changes)."""
+    folder, _, name = str(path).rpartition("/")
+    entries = objects.folder_entries(str(top), commit, folder)
+    return entries.get(name) if entries is not None else None
 
 
 @lru_cache(maxsize=64)
@@ -287,13 +309,14 @@ class GitKernelTree:
         return f"refs/heads/{name}" in {ref.path for ref in self.repo.branches}
 
     def identity(self) -> tuple[str, str] | None:
-        reader = self.repo.config_reader()
-        try:
-            name = reader.get_value("user", "name")
-            email = reader.get_value("user", "email")
-        except Exception:  # configparser's NoSectionError/NoOptionError
-            return None
-        name, email = str(name).strip(), str(email).strip()
+        """user.name and user.email as git itself reads them (so also from
+        GIT_CONFIG_GLOBAL, GIT_CONFIG_COUNT and includes), or None."""
+        values = []
+        for key in ("user.name", "user.email"):
+            result = run(["git", "-C", self.repo.working_tree_dir, "config",
+                          "--get", key], check=False)
+            values.append(result.stdout.strip())
+        name, email = values
         return (name, email) if name and email else None
 
     def find_commit_by_subject(self, subject: str, rev: str = "HEAD") -> str | None:

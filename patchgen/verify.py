@@ -40,7 +40,8 @@ from patchgen.initramfs import (DEFAULT_STRESS, Initramfs, find_busybox,
 from patchgen.runner import run
 from patchgen.tree import GitKernelTree, commit_id
 from patchgen.verdict import Verdict, parse_serial_log
-from patchgen.workspace import Workspace, persistent_workspace
+from patchgen.workspace import (Workspace, first_that_does_not_apply,
+                                persistent_workspace)
 
 ProgressFn = Callable[[Progress], None]
 
@@ -298,6 +299,18 @@ def resolve_series(tree: Path, options: VerifyOptions) -> Series:
                 f"{options.series} has no commits on top of its base "
                 f"{base[:12]} (the merge base with HEAD): give --base, or "
                 "check out the branch the series was made from")
+    if mails:
+        repo = git.Repo(tree)
+        try:
+            stuck = first_that_does_not_apply(GitKernelTree(tree, repo, ""), base,
+                                              mails)
+        finally:
+            repo.close()
+        if stuck is not None:
+            mail, error = stuck
+            raise SeriesProblem(f"the series does not apply to its base "
+                                f"{base[:12]}: {mail.source}: {error} "
+                                "(nothing was built)")
     return Series(options.series, base, tip, mails)
 
 

@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from patchgen.errors import PreviousVersionMissing
+from patchgen.errors import BadSeriesState, PreviousVersionMissing
 from patchgen.patchfiles import replay
 from patchgen.runner import run
 from patchgen.tree import GitKernelTree
@@ -51,6 +51,11 @@ class VersionRecord:
 
     @classmethod
     def from_dict(cls, data: dict) -> "VersionRecord":
+        # The state names files inside its series folder, never elsewhere:
+        # a tampered "folder": "../../.." must not reach outside it.
+        for name in [data["folder"], *data["files"]]:
+            if not _plain_name(name):
+                raise ValueError(f"{name!r} is not a file name in the series folder")
         return cls(int(data["version"]), data["folder"], data["base"], data["tip"],
                    tuple(data["commits"]), tuple(data["subjects"]),
                    tuple(data["files"]), data.get("message_id"), data["written"])
@@ -79,6 +84,12 @@ class SeriesState:
                            tuple(sorted(others + [record], key=lambda v: v.version)))
 
 
+def _plain_name(name) -> bool:
+    """One path component: not empty, not . or .., no separator."""
+    return (isinstance(name, str) and name not in ("", ".", "..")
+            and "/" not in name and "\\" not in name and "\0" not in name)
+
+
 def new_change_id(topic: str, today: datetime.date | None = None) -> str:
     """b4's shape: <date>-<topic>-<12 random hex digits>."""
     today = today or datetime.datetime.now(datetime.timezone.utc).date()
@@ -92,12 +103,17 @@ def load_state(topic_dir: Path, topic: str) -> SeriesState | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON {type(data).__name__}, not an object")
         if data.get("format") != STATE_FORMAT:
             raise ValueError(f"format {data.get('format')!r}")
         return SeriesState(data["topic"], data["change_id"],
                            tuple(VersionRecord.from_dict(v) for v in data["versions"]))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PreviousVersionMissing(
+    except OSError as exc:
+        raise BadSeriesState(f"{path} cannot be read ({exc.strerror or exc}): "
+                             "fix its permissions") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BadSeriesState(
             f"{path} cannot be read ({exc}): restore it, or move the folder "
             f"{topic_dir} away to start the series {topic} afresh") from None
 

@@ -18,8 +18,8 @@ Two kinds:
 
 import fcntl
 import os
+import re
 import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ import git
 
 from patchgen.errors import CommandFailed
 from patchgen.runner import run
+from patchgen.scratch import scratch_folder
 from patchgen.tree import CommitTree, GitKernelTree
 
 # git am commits as this committer; authors come from the mails.
@@ -107,7 +108,7 @@ def temporary_workspace(tree: GitKernelTree, base: str,
                         paths: Iterable[str] | None) -> Iterator[Workspace]:
     """A clone in a temporary folder at *base*; with *paths*, only those
     files (relative to the kernel tree) are checked out."""
-    with tempfile.TemporaryDirectory(prefix="patchgen-check-") as tmp:
+    with scratch_folder("check") as tmp:
         top = Path(tmp) / "tree"
         _clone(tree, top)
         workspace = Workspace(top, tree.prefix, git.Repo(top))
@@ -119,6 +120,46 @@ def temporary_workspace(tree: GitKernelTree, base: str,
             yield workspace
         finally:
             workspace.repo.close()
+
+
+def _remove_stale_locks(top: Path) -> None:
+    """The lock files a killed run left in patchgen's own clone (index.lock
+    from an interrupted checkout, HEAD.lock): we hold the workspace lock,
+    so no git command of ours is using them."""
+    git_dir = top / ".git"
+    for name in ("index.lock", "HEAD.lock", "ORIG_HEAD.lock", "config.lock",
+                 "packed-refs.lock", "shallow.lock"):
+        try:
+            (git_dir / name).unlink()
+        except FileNotFoundError:
+            pass
+    for lock in (git_dir / "refs").rglob("*.lock"):
+        lock.unlink(missing_ok=True)
+
+
+_DIFF_PATHS = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
+
+
+def first_that_does_not_apply(tree: GitKernelTree, base: str, mails
+                              ) -> tuple[object, str] | None:
+    """The first of *mails* (incoming.Mail) that `git am` cannot apply in
+    order on *base*, with git's words, or None when all apply.  Tried in a
+    temporary sparse clone (only the files the mails touch): well under a
+    second on a kernel tree, so a series is known to apply before a build
+    of minutes starts."""
+    paths = set()
+    for mail in mails:
+        for match in _DIFF_PATHS.finditer(mail.diff):
+            paths |= {p for p in match.groups()}
+    with temporary_workspace(tree, base, paths) as workspace, \
+            scratch_folder("mails") as folder:
+        for mail in mails:
+            mail_file = folder / f"{mail.position:04d}.patch"
+            mail_file.write_bytes(mail.raw)
+            outcome = workspace.am(mail_file)
+            if not outcome.applied:
+                return mail, outcome.error
+    return None
 
 
 @contextmanager
@@ -135,6 +176,7 @@ def persistent_workspace(tree: GitKernelTree, base: str,
             shutil.rmtree(partial, ignore_errors=True)
             _clone(tree, partial)
             os.rename(partial, top)
+        _remove_stale_locks(top)
         workspace = Workspace(top, tree.prefix, git.Repo(top))
         try:
             if workspace.git("config", "--bool", "core.sparseCheckout",

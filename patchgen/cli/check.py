@@ -1,6 +1,7 @@
 """patchgen check: a reviewer's checks on a series, per patch and per series."""
 
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -101,10 +102,16 @@ def report_table(report: CheckReport, quiet: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _note(message: str) -> None:
+    print(f"patchgen: note: {message}", file=sys.stderr)
+
+
 def run(args) -> int:
+    if args.config is not None and not args.build:
+        _note(f"--config {args.config} is used only with --build: not used")
     options = CheckOptions(build=args.build, strict=args.strict,
                            checkpatch=args.checkpatch, config=args.config)
-    report = run_check(args.series, args.tree, options)
+    report = run_check(args.series, args.tree, options, notify=_note)
     if args.json:
         print(json.dumps(report_json(report), indent=2))
     else:

@@ -6,6 +6,7 @@ from pathlib import Path
 from patchgen.apply import apply_rule
 from patchgen.cli.apply import print_result
 from patchgen.cli.output import report_text
+from patchgen.errors import FolderExists
 from patchgen.fixtures import fixture_description, fixture_names, materialize
 from patchgen.rules import DEFAULT_RULE
 from patchgen.runner import run as run_command
@@ -28,6 +29,10 @@ def run(args) -> int:
         for name in fixture_names():
             print(f"{name:12} {fixture_description(name)}")
         return 0
+    if args.dir and Path(args.dir).exists():
+        raise FolderExists(f"{args.dir} already exists: demo makes a new "
+                           "repository there; give --dir a path that does not "
+                           "exist yet (or leave --dir out)")
     parent = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="patchgen-demo-"))
     tree = parent / args.fixture if args.dir is None else parent
     identity = _user_identity()

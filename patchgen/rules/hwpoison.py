@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from tree_sitter import Node
 
 from patchgen.errors import MissingFile, RuleRefused, UnparseableSite
-from patchgen.parse import (ParsedFile, call_args, node_text, call_name, calls, compares,
+from patchgen.parse import (ParsedFile, ancestors, call_args, node_text, call_name, calls, compares,
                             conjuncts, declares, enclosing_function, find_function,
                             functions, if_parts, normalized, parse, statements,
                             unwrap_block, walk)
@@ -407,6 +407,10 @@ class TreeFacts:
     helper_declared: bool
     caller: Caller | None
     page_handle_poison_line: int | None
+    # Where mm/migrate.c poisons a page inside code that does not parse (a
+    # file cut off after `if (!test_set_page_hwpoison(page))`): a site that
+    # cannot be read, not the absence of one.
+    unreadable_poison: tuple[int, ...] = ()
 
 
 def gather(source: FileSource) -> TreeFacts:
@@ -449,7 +453,18 @@ def gather(source: FileSource) -> TreeFacts:
         helper_declared=declares(mm_h, HELPER) is not None,
         caller=find_soft_offline_caller(memory_failure),
         page_handle_poison_line=memory_failure.line(handle.node) if handle else None,
+        unreadable_poison=_unreadable_poison(parsed_files[MIGRATE_C]),
     )
+
+
+def _unreadable_poison(parsed: ParsedFile) -> tuple[int, ...]:
+    """Lines of *parsed* where a poison setter is called inside an ERROR node."""
+    lines = []
+    for name in walk(parsed.root, "identifier"):
+        if parsed.text(name) in POISON_SETTERS and any(
+                a.type == "ERROR" for a in ancestors(name)):
+            lines.append(parsed.line(name))
+    return tuple(sorted(set(lines)))
 
 
 @dataclass(frozen=True)
@@ -549,6 +564,11 @@ def _decide(facts: TreeFacts, groups: SiteGroups) -> Decision:
             f"Partly applied: the call site uses {HELPER}(); apply makes the "
             f"{_plural(len(steps), 'missing patch', 'missing patches')}."), steps,
             findings=findings)
+    if facts.unreadable_poison:
+        return Decision(REFUSED, (
+            f"{MIGRATE_C}:{facts.unreadable_poison[0]} poisons a page in code "
+            "that does not parse (a cut-off or damaged file): the site cannot "
+            "be read; fix the file."), refusal=UnparseableSite)
     return Decision(NO_MATCH,
                     "The put-then-poison pattern after migration is not in this tree.")
 
