@@ -13,8 +13,10 @@ format_series() takes a FormatOptions and returns a FormatResult:
    the change-id after base-commit:;
 4. prove the files rebuild the branch: applied to the base as `git am`
    would (in a private index), they must give the tip's tree exactly;
-5. find the recipients (recipients.py) and rename the folder into place
-   (series/<topic>/v<N>/), then record the version in series.json;
+5. find each file's recipients (recipients.py) and write them as To:/Cc:
+   headers, before the proof of step 4, so that it covers them too; then
+   rename the folder into place (series/<topic>/v<N>/) and record the
+   version in series.json (recipients per file included);
 6. run the tree's checkpatch.pl on every patch.
 
 Nothing is sent; the result carries the `git send-email` command line a
@@ -38,9 +40,10 @@ from patchgen.cover import (GENERIC_TEMPLATE, CoverText, base_note,
 from patchgen.errors import (BadArgument, FormatIdentityUnset, OutputExists,
                              PatchgenError, PreviousVersionMissing,
                              RoundTripFailed)
-from patchgen.patchfiles import (add_below_separator, fill_cover_letter,
-                                 read_mail, replay, tree_of)
-from patchgen.recipients import Recipients, find_recipients
+from patchgen.patchfiles import (add_below_separator, add_recipients,
+                                 fill_cover_letter, read_mail, replay, tree_of)
+from patchgen.recipients import (Recipients, config_recipients, find_recipients,
+                                 patch_recipients, union)
 from patchgen.rules import DEFAULT_RULE, get_rule, all_rules
 from patchgen.runner import run
 from patchgen.series import CommitRange, select_range, slug, topic_for
@@ -87,7 +90,8 @@ class FormatResult:
     cover_source: str | None
     previous: VersionRecord | None
     changes: tuple[PatchChange, ...]
-    recipients: Recipients
+    recipients: Recipients            # the cover letter's: everyone
+    per_file: tuple[tuple[str, Recipients], ...]
     checks: tuple[CheckpatchResult, ...] | None
     checkpatch_note: str | None
     max_line_length: int | None
@@ -291,17 +295,9 @@ def format_patch_argv(tree: GitKernelTree, selection: CommitRange, version: int,
     return argv
 
 
-def changed_paths(tree: GitKernelTree, selection: CommitRange) -> list[str]:
-    out = run(["git", "-C", tree.repo.working_tree_dir, "diff", "--name-only",
-               "--no-renames", selection.base, selection.tip]).stdout
-    prefix = tree.prefix
-    return [p[len(prefix):] if prefix and p.startswith(prefix) else p
-            for p in out.splitlines() if p]
-
-
-def send_command(folder: Path, recipients: Recipients) -> tuple[str, ...]:
-    return ("git", "send-email", *(f"--to={a}" for a in recipients.to),
-            *(f"--cc={a}" for a in recipients.cc), str(folder))
+def send_command(folder: Path) -> tuple[str, ...]:
+    """The files carry their To:/Cc: headers: git send-email needs no flags."""
+    return ("git", "send-email", str(folder))
 
 
 # --- the stage --------------------------------------------------------------
@@ -387,6 +383,10 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
         else:
             add_below_separator(files[0], compose("", changes_text,
                                                   cover.changelog, note), footer)
+        recipients, per_file = _recipients(options, tree, selection, patches,
+                                           files[0] if has_cover else None)
+        for name, found in per_file:
+            add_recipients(work / name, found.to, found.cc)
         round_trip = replay(tree, selection.base, patches, commit=False)
         expected = tree_of(tree, selection.tip)
         if round_trip != expected:
@@ -394,7 +394,6 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
                 f"the written patches rebuild tree {round_trip[:12]}, not the "
                 f"branch's {expected[:12]}, so the series folder was left as "
                 "it was (a bug in patchgen: please report it)")
-        recipients = _recipients(options, tree, selection, patches)
         message_id = read_mail(files[0]).message_id
         if folder.exists():
             old = topic_dir / f".v{version}.old-{os.getpid()}"
@@ -410,7 +409,8 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
     record = VersionRecord(version, folder.name, selection.base, selection.tip,
                            tuple(c.sha for c in selection.commits),
                            selection.subjects, tuple(f.name for f in files),
-                           message_id, now_iso())
+                           message_id, now_iso(),
+                           {name: found.to_dict() for name, found in per_file})
     new_state = (state or SeriesState(topic, change_id)).with_version(record)
     state_file = save_state(topic_dir, new_state)
     if old is not None:
@@ -423,8 +423,8 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
         cover=final_files[0] if has_cover else None, selection=selection,
         change_id=change_id, cover_source=cover.source if has_cover else None,
         previous=previous, changes=changes, recipients=recipients,
-        checks=checks, checkpatch_note=check_note, max_line_length=width,
-        round_trip_tree=round_trip, send_command=send_command(folder, recipients),
+        per_file=tuple(per_file), checks=checks, checkpatch_note=check_note, max_line_length=width,
+        round_trip_tree=round_trip, send_command=send_command(folder),
         replaced=replacing, state_file=state_file)
 
 
@@ -482,8 +482,20 @@ def _remove_if_empty(topic_dir: Path, created_root: Path | None) -> None:
             pass
 
 
+def commit_paths(tree: GitKernelTree, sha: str) -> list[str]:
+    """The files one commit changes, relative to the kernel tree."""
+    out = run(["git", "-C", tree.repo.working_tree_dir, "diff-tree",
+               "--no-commit-id", "--name-only", "-r", "--no-renames", sha]).stdout
+    prefix = tree.prefix
+    return [p[len(prefix):] if prefix and p.startswith(prefix) else p
+            for p in out.splitlines() if p]
+
+
 def _recipients(options: FormatOptions, tree: GitKernelTree,
-                selection: CommitRange, patches: list[Path]) -> Recipients:
+                selection: CommitRange, patches: list[Path], cover: Path | None
+                ) -> tuple[Recipients, list[tuple[str, Recipients]]]:
+    """(everyone, per file name): each patch's own recipients, the cover
+    letter's the union of them all."""
     scripts_root = Path(options.scripts_from) if options.scripts_from else tree.root
     tip = tree.at(selection.tip)
     maintainers = None
@@ -495,9 +507,20 @@ def _recipients(options: FormatOptions, tree: GitKernelTree,
         maintainers = (scripts_root / "MAINTAINERS").read_text(
             encoding="utf-8", errors="replace")
         source = str(scripts_root / "MAINTAINERS")
-    found = find_recipients(scripts_root, patches, changed_paths(tree, selection),
-                            maintainers, source)
-    return found.plus(options.to, options.cc)
+    config_to, config_cc = config_recipients(tree.repo.working_tree_dir)
+    identity = tree.identity()
+    sender = identity[1] if identity else None
+    per_file = []
+    for commit, patch in zip(selection.commits, patches):
+        found = find_recipients(scripts_root, [patch], commit_paths(tree, commit.sha),
+                                maintainers, source)
+        per_file.append((patch.name, patch_recipients(
+            found, commit.message, sender, (*config_to, *options.to),
+            (*config_cc, *options.cc))))
+    everyone = union([r for _, r in per_file])
+    if cover is not None:
+        per_file.insert(0, (cover.name, everyone))
+    return everyone, per_file
 
 
 def _checkpatch(options: FormatOptions, tree: GitKernelTree,

@@ -42,6 +42,8 @@ class VersionRecord:
     files: tuple[str, ...]           # file names, cover letter first
     message_id: str | None           # of the cover letter (or the one patch)
     written: str                     # ISO 8601, UTC
+    # Per file name: {"to": [...], "cc": [...]}, as written into its headers.
+    recipients: dict = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -53,7 +55,8 @@ class VersionRecord:
     def from_dict(cls, data: dict) -> "VersionRecord":
         return cls(int(data["version"]), data["folder"], data["base"], data["tip"],
                    tuple(data["commits"]), tuple(data["subjects"]),
-                   tuple(data["files"]), data.get("message_id"), data["written"])
+                   tuple(data["files"]), data.get("message_id"), data["written"],
+                   dict(data.get("recipients") or {}))
 
 
 @dataclass(frozen=True)

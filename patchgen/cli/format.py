@@ -105,14 +105,15 @@ def print_result(result: FormatResult) -> None:
                 print(f"    {message.level}{kind}: {message.text}{where}")
     recipients = result.recipients
     if recipients.empty:
-        print(f"recipients: {recipients.source}; add them with --to/--cc or on "
-              "the git send-email line")
+        print(f"recipients: none ({recipients.source}); add them with --to/--cc "
+              "or format.to/format.cc in git config")
     else:
-        print(f"recipients: from {recipients.source}")
-        for address in recipients.to:
-            print(f"  To: {address}")
-        for address in recipients.cc:
-            print(f"  Cc: {address}")
+        print(f"recipients, written into the files' To:/Cc: headers (tree: "
+              f"{recipients.source}; plus the trailers' people, git config "
+              "format.to/cc and sendemail.to/cc, --to/--cc):")
+        for name, found in result.per_file:
+            print(f"  {name}: " + ", ".join(
+                [f"To: {a}" for a in found.to] + [f"Cc: {a}" for a in found.cc]))
     print("nothing was sent; to send, review the files, then run:")
     command = list(result.send_command)
     command[-1] = _relative(Path(command[-1]))
