@@ -13,6 +13,7 @@ that no two mean the same thing:
     20-29 format (series.py, versions.py, format.py)
     30-39 check
     40-49 verify (build, boot)
+    50-59 format, continued (checkpatch errors, sent versions)
     70  internal error (a bug in patchgen: please report it)
 """
 
@@ -256,3 +257,19 @@ class GuestProgramFailed(EnvironmentProblem):
     """The static test program or the initramfs could not be made."""
 
     exit_code = 49
+
+
+# --- format, continued: 50-59 -------------------------------------------------
+
+class CheckpatchErrors(UserError):
+    """checkpatch.pl found an ERROR in a patch format wrote (the files are
+    written, the send line is not printed) and --allow-checkpatch-errors
+    was not given."""
+
+    exit_code = 50
+
+
+class VersionSent(UserError):
+    """-v N names a version already marked sent: it is never rewritten."""
+
+    exit_code = 51

@@ -5,6 +5,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from patchgen.errors import CheckpatchErrors
 from patchgen.format import FormatOptions, FormatResult, format_series
 
 NAME = "format"
@@ -45,6 +46,9 @@ def add_arguments(parser):
                         help="run checkpatch.pl with --strict")
     parser.add_argument("--no-checkpatch", dest="checkpatch", action="store_false",
                         help="do not run checkpatch.pl")
+    parser.add_argument("--allow-checkpatch-errors", action="store_true",
+                        help="a checkpatch ERROR does not fail format (say why "
+                        "in the cover letter)")
     parser.add_argument("--max-line-length", type=_positive, metavar="N",
                         help="checkpatch's line length (default: 80 for trees "
                         "before v5.7, else checkpatch's own)")
@@ -71,7 +75,25 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def print_result(result: FormatResult) -> None:
+def checkpatch_errors(result: FormatResult) -> str | None:
+    """The sentence for a series with checkpatch ERRORs, else None."""
+    if not result.checks:
+        return None
+    failing = [c for c in result.checks if c.errors]
+    if not failing:
+        return None
+    count = sum(c.errors for c in failing)
+    names = ", ".join(Path(c.patch).name for c in failing)
+    hint = ""
+    if any(m.type == "MISSING_SIGN_OFF" for c in failing for m in c.messages):
+        hint = (" (format never adds a Signed-off-by:, whatever format.signOff "
+                "says: sign the commits off, e.g. git rebase --signoff BASE)")
+    return (f"checkpatch found {count} error{'s' if count != 1 else ''} in "
+            f"{names}{hint}: fix the commits and rerun format, or pass "
+            "--allow-checkpatch-errors and say why in the cover letter")
+
+
+def print_result(result: FormatResult, sendable: bool = True) -> None:
     sel = result.selection
     verb = "replaced" if result.replaced else "wrote"
     print(f"{verb} {_relative(result.folder)}/: v{result.version} of {result.topic}, "
@@ -114,6 +136,9 @@ def print_result(result: FormatResult) -> None:
         for name, found in result.per_file:
             print(f"  {name}: " + ", ".join(
                 [f"To: {a}" for a in found.to] + [f"Cc: {a}" for a in found.cc]))
+    if not sendable:
+        print("nothing was sent; the files are written, but not ready to send")
+        return
     print("nothing was sent; to send, review the files, then run:")
     command = list(result.send_command)
     command[-1] = _relative(Path(command[-1]))
@@ -128,5 +153,8 @@ def run(args) -> int:
         max_line_length=args.max_line_length, scripts_from=args.scripts_from,
         cover_template=args.cover_template, to=tuple(args.to), cc=tuple(args.cc))
     result = format_series(options, notify=_note)
-    print_result(result)
+    problem = None if args.allow_checkpatch_errors else checkpatch_errors(result)
+    print_result(result, sendable=problem is None)
+    if problem:
+        raise CheckpatchErrors(problem)
     return 0
