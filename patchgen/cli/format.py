@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from patchgen.errors import CheckpatchErrors
-from patchgen.format import FormatOptions, FormatResult, format_series
+from patchgen.format import (FormatOptions, FormatResult, SentResult,
+                             format_series, mark_sent)
 
 NAME = "format"
 HELP = ("write a branch or range as a mailing-list-ready series: "
@@ -58,6 +59,14 @@ def add_arguments(parser):
     parser.add_argument("--cover-template", type=Path, metavar="FILE",
                         help="a Jinja2 template for the cover letter (first "
                         "line: subject)")
+    parser.add_argument("--sent", action="store_true",
+                        help="write nothing: mark the latest version (or -v N) "
+                        "sent, recording its Message-Ids; a sent version is "
+                        "never rewritten, the next run writes vN+1")
+    parser.add_argument("--sent-mbox", type=Path, metavar="FILE",
+                        help="mark sent every version whose cover letter's "
+                        "Message-Id is in this mbox (your sent mail, a lore "
+                        "thread), then format (with --sent: only mark)")
     parser.add_argument("--to", action="append", default=[], metavar="ADDR",
                         help="add a To: recipient (repeatable)")
     parser.add_argument("--cc", action="append", default=[], metavar="ADDR",
@@ -145,13 +154,30 @@ def print_result(result: FormatResult, sendable: bool = True) -> None:
     print("  " + shlex.join(command))
 
 
+def print_sent(result: SentResult) -> None:
+    for record in result.marked:
+        print(f"marked v{record.version} of {result.topic} sent ({record.sent}, "
+              f"{record.sent_how}): {len(record.message_ids)} Message-Ids kept in "
+              f"{_relative(result.state_file)}")
+    for record in result.already:
+        print(f"v{record.version} of {result.topic} was already marked sent "
+              f"({record.sent}, {record.sent_how})")
+    newest = max(r.version for r in result.marked + result.already)
+    print(f"v{newest} is never rewritten: the next `patchgen format` writes "
+          f"v{newest + 1}")
+
+
 def run(args) -> int:
     options = FormatOptions(
         tree=Path(args.tree), branch=args.branch, range_spec=args.range_spec,
         base=args.base, version=args.version, rfc=args.rfc, output=args.output,
         topic=args.topic, checkpatch=args.checkpatch, strict=args.strict,
         max_line_length=args.max_line_length, scripts_from=args.scripts_from,
-        cover_template=args.cover_template, to=tuple(args.to), cc=tuple(args.cc))
+        cover_template=args.cover_template, to=tuple(args.to), cc=tuple(args.cc),
+        sent_mbox=args.sent_mbox)
+    if args.sent:
+        print_sent(mark_sent(options, notify=_note))
+        return 0
     result = format_series(options, notify=_note)
     problem = None if args.allow_checkpatch_errors else checkpatch_errors(result)
     print_result(result, sendable=problem is None)
