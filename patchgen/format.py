@@ -43,7 +43,8 @@ from patchgen.cover import (EDITME, GENERIC_TEMPLATE, CoverText, base_note,
                             changelog_of_patch, changes_block, changes_of, compose,
                             from_previous, from_template, subsystem_prefix,
                             summary_paragraph)
-from patchgen.errors import (BadArgument, FormatIdentityUnset, OutputExists,
+from patchgen.errors import (BadArgument, BaseNotAncestor, FormatIdentityUnset,
+                             OutputExists,
                              PatchgenError, PreviousVersionMissing,
                              RoundTripFailed, VersionSent)
 from patchgen.patchfiles import (add_below_separator, add_recipients,
@@ -84,13 +85,16 @@ class FormatOptions:
     to: tuple[str, ...] = ()
     cc: tuple[str, ...] = ()
     sent_mbox: Path | None = None     # mark versions whose Message-Id is in it
+    subject_prefix: str | None = None  # "PATCH 4.14"; None: "PATCH"
+    in_reply_to: str | None = None    # the cover letter replies to this mail
+    stdout: bool = False              # one mbox on stdout, no folder written
 
 
 @dataclass(frozen=True)
 class FormatResult:
     topic: str
     version: int
-    folder: Path
+    folder: Path | None               # None with --stdout
     files: tuple[Path, ...]           # cover letter first
     cover: Path | None
     selection: CommitRange
@@ -109,6 +113,8 @@ class FormatResult:
     state_file: Path
     notes: tuple[str, ...] = field(default=())
     editme: bool = False              # the changes list still says EDITME
+    mbox: str | None = None           # --stdout: the series as one mbox
+    declared_base: str | None = None  # --base with --range: base-commit:
 
 
 Notify = Callable[[str], None]
@@ -297,14 +303,55 @@ def is_local_import(tree: GitKernelTree, base: str) -> bool:
 
 # --- git format-patch -----------------------------------------------------
 
+def subject_prefix(options: FormatOptions) -> str:
+    """"PATCH", --subject-prefix, with "RFC " in front for --rfc."""
+    prefix = " ".join((options.subject_prefix or "PATCH").split())
+    if not prefix or any(c in prefix for c in "[]"):
+        raise BadArgument(f"--subject-prefix {options.subject_prefix!r} must be "
+                          "words without brackets, such as \"PATCH 4.14\"")
+    if options.rfc and not prefix.upper().startswith("RFC"):
+        prefix = "RFC " + prefix
+    return prefix
+
+
+def message_id_option(value: str) -> str:
+    """--in-reply-to's Message-Id, with or without brackets: "<id>"."""
+    bare = value.strip().strip("<>").strip()
+    if not bare or "@" not in bare or any(c.isspace() or c in "<>" for c in bare):
+        raise BadArgument(f"--in-reply-to {value!r} is not a Message-Id "
+                          "(id@host, as in the mail's Message-Id: header)")
+    return f"<{bare}>"
+
+
+def declared_base(options: FormatOptions, tree: GitKernelTree,
+                  selection: CommitRange) -> str:
+    """The base-commit: to write: where the range starts, or --base given
+    with --range (an ancestor of the range's start: the commits between
+    them become prerequisite-patch-id: lines, as git format-patch --base
+    writes them)."""
+    if options.base is None or options.range_spec is None:
+        return selection.base
+    base = tree.resolve(options.base)
+    if base != selection.base and run(
+            ["git", "-C", tree.repo.working_tree_dir, "merge-base",
+             "--is-ancestor", base, selection.base], check=False).returncode != 0:
+        raise BaseNotAncestor(
+            f"--base {options.base} ({base[:12]}) is not an ancestor of where "
+            f"--range {options.range_spec} starts ({selection.base[:12]}): give "
+            "the commit the series and its prerequisites are built on")
+    return base
+
+
 def format_patch_argv(tree: GitKernelTree, selection: CommitRange, version: int,
                       rfc: bool, out_dir: Path,
-                      previous_range: tuple[str, str] | None) -> list[str]:
+                      previous_range: tuple[str, str] | None,
+                      prefix: str | None = None, in_reply_to: str | None = None,
+                      base: str | None = None) -> list[str]:
     argv = ["git", "-C", tree.repo.working_tree_dir,
             # The user's diff and format settings must not change the mail.
             "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
             "-c", "diff.relative=false", "-c", "diff.external=",
-            "format-patch", "--thread=shallow", f"--base={selection.base}",
+            "format-patch", "--thread=shallow", f"--base={base or selection.base}",
             "--suffix=.patch", "--no-to", "--no-cc",
             "--no-add-header", "--no-signoff", "--no-notes", "--no-attach",
             "--cover-from-description=none", "--no-color", "-o", str(out_dir)]
@@ -315,8 +362,12 @@ def format_patch_argv(tree: GitKernelTree, selection: CommitRange, version: int,
         argv += ["--no-numbered", "--no-cover-letter"]
     if version > 1:
         argv += ["-v", str(version)]
-    if rfc:
+    if prefix is not None:
+        argv.append(f"--subject-prefix={prefix}")
+    elif rfc:
         argv.append("--rfc")
+    if in_reply_to is not None:
+        argv.append(f"--in-reply-to={in_reply_to}")
     if previous_range is not None:
         argv.append(f"--range-diff={previous_range[0]}..{previous_range[1]}")
     argv.append(f"{selection.base}..{selection.tip}")
@@ -392,18 +443,29 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
     cover = cover_text(options, tree, selection, topic, topic_dir, previous, notify)
     note = _base_note(tree, selection, notify)
 
-    if root.exists():
-        created = None
+    prefix = subject_prefix(options)
+    reply_to = message_id_option(options.in_reply_to) if options.in_reply_to else None
+    base_commit = declared_base(options, tree, selection)
+    if base_commit != selection.base:
+        notify(f"base-commit: {base_commit[:12]} (--base); the "
+               f"{_count(tree, base_commit, selection.base)} commits from there "
+               f"to {selection.base[:12]} are named by prerequisite-patch-id:")
+
+    if options.stdout:
+        # Nothing is written under -o: the files exist only until printed.
+        created, folder = None, None
+        work = Path(tempfile.mkdtemp(prefix=f"patchgen-v{version}-")).resolve()
     else:
-        created = root
-    topic_dir.mkdir(parents=True, exist_ok=True)
-    folder = topic_dir / f"v{version}"
-    work = Path(tempfile.mkdtemp(prefix=f".v{version}.partial-",
-                                 dir=topic_dir)).resolve()
+        created = None if root.exists() else root
+        topic_dir.mkdir(parents=True, exist_ok=True)
+        folder = topic_dir / f"v{version}"
+        work = Path(tempfile.mkdtemp(prefix=f".v{version}.partial-",
+                                     dir=topic_dir)).resolve()
     old = None
     try:
         written = run(format_patch_argv(tree, selection, version, options.rfc,
-                                        work, previous_range), timeout=600)
+                                        work, previous_range, prefix,
+                                        reply_to, base_commit), timeout=600)
         # git prints the files it wrote, relative to the repository.
         files = [work / Path(line).name for line in written.stdout.splitlines()
                  if line.strip()]
@@ -435,6 +497,22 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
                 f"branch's {expected[:12]}, so the series folder was left as "
                 "it was (a bug in patchgen: please report it)")
         message_id = read_mail(files[0]).message_id
+        if options.stdout:
+            checks, check_note, width = _checkpatch(options, tree, selection, patches)
+            mbox = "".join(f.read_text(encoding="utf-8") for f in files)
+            shutil.rmtree(work, ignore_errors=True)
+            return FormatResult(
+                topic=topic, version=version, folder=None,
+                files=tuple(Path(f.name) for f in files),
+                cover=Path(files[0].name) if has_cover else None,
+                selection=selection, change_id=change_id,
+                cover_source=cover.source if has_cover else None,
+                previous=previous, changes=changes, recipients=recipients,
+                per_file=tuple(per_file), checks=checks,
+                checkpatch_note=check_note, max_line_length=width,
+                round_trip_tree=round_trip, send_command=(),
+                replaced=False, state_file=topic_dir / STATE_FILE,
+                mbox=mbox, declared_base=base_commit)
         if folder.exists():
             old = topic_dir / f".v{version}.old-{os.getpid()}"
             folder.rename(old)
@@ -443,7 +521,8 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
         shutil.rmtree(work, ignore_errors=True)
         if old is not None and not folder.exists():
             old.rename(folder)
-        _remove_if_empty(topic_dir, created)
+        if not options.stdout:
+            _remove_if_empty(topic_dir, created)
         raise
     final_files = tuple(folder / f.name for f in files)
     record = VersionRecord(version, folder.name, selection.base, selection.tip,
@@ -472,7 +551,8 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
         previous=previous, changes=changes, recipients=recipients,
         per_file=tuple(per_file), checks=checks, checkpatch_note=check_note, max_line_length=width,
         round_trip_tree=round_trip, send_command=send_command(folder),
-        replaced=replacing, state_file=state_file, editme=editme)
+        replaced=replacing, state_file=state_file, editme=editme,
+        declared_base=base_commit)
 
 
 def _changes_since(tree: GitKernelTree, topic_dir: Path,
@@ -681,6 +761,11 @@ def mark_sent(options: FormatOptions, notify: Notify = _quiet) -> SentResult:
                    f"v{record.version}:` list still saying {EDITME}")
     return SentResult(topic, topic_dir / STATE_FILE, tuple(marked), tuple(already),
                       tuple(editme))
+
+
+def _count(tree: GitKernelTree, older: str, newer: str) -> int:
+    return int(run(["git", "-C", tree.repo.working_tree_dir, "rev-list", "--count",
+                    f"{older}..{newer}"]).stdout.strip() or 0)
 
 
 def _remove_if_empty(topic_dir: Path, created_root: Path | None) -> None:

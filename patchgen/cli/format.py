@@ -1,6 +1,7 @@
 """patchgen format: the series as git format-patch files, ready to mail."""
 
 import argparse
+import contextlib
 import shlex
 import sys
 from pathlib import Path
@@ -34,11 +35,23 @@ def add_arguments(parser):
     which.add_argument("--range", dest="range_spec", metavar="BASE..TIP",
                        help="the commits to post")
     parser.add_argument("--base", help="where --branch starts (default: its "
-                        "upstream's merge base, or what patchgen apply made it on)")
+                        "upstream's merge base, or what patchgen apply made it "
+                        "on); with --range, the base-commit: to name, an "
+                        "ancestor of the range (the commits between become "
+                        "prerequisite-patch-id: lines)")
     parser.add_argument("-v", "--reroll-count", dest="version", type=_positive,
                         metavar="N", help="version of the series (default: 1, or "
                         "the latest one written, which is then replaced)")
     parser.add_argument("--rfc", action="store_true", help="[RFC PATCH] instead of [PATCH]")
+    parser.add_argument("--subject-prefix", metavar="TEXT",
+                        help="the subject's prefix instead of PATCH, e.g. "
+                        "\"PATCH 4.14\" for a stable tree (--rfc adds RFC)")
+    parser.add_argument("--in-reply-to", metavar="MSGID",
+                        help="the cover letter (or the one patch) replies to "
+                        "this Message-Id")
+    parser.add_argument("--stdout", action="store_true",
+                        help="print the series as one mbox on stdout; nothing "
+                        "is written under -o (the report goes to stderr)")
     parser.add_argument("-o", "--output", type=Path, metavar="DIR",
                         help="the folder that holds <topic>/v<N>/ (default: ./series)")
     parser.add_argument("--topic", help="folder name of the series (default: "
@@ -105,13 +118,18 @@ def checkpatch_errors(result: FormatResult) -> str | None:
 def print_result(result: FormatResult, sendable: bool = True) -> None:
     sel = result.selection
     verb = "replaced" if result.replaced else "wrote"
-    print(f"{verb} {_relative(result.folder)}/: v{result.version} of {result.topic}, "
+    where = "stdout (one mbox; nothing written under -o)" if result.folder is None \
+        else f"{_relative(result.folder)}/"
+    print(f"{verb} {where}: v{result.version} of {result.topic}, "
           f"{len(sel.commits)} patches on {sel.base[:12]} ({sel.base_reason})")
     for path in result.files:
         print(f"  {path.name}")
     if result.cover_source:
         print(f"cover letter: text from {result.cover_source}")
-    print(f"change-id: {result.change_id} (kept in {_relative(result.state_file)})")
+    if result.folder is None:
+        print(f"change-id: {result.change_id}")
+    else:
+        print(f"change-id: {result.change_id} (kept in {_relative(result.state_file)})")
     if result.previous is not None:
         changed = [c for c in result.changes if c.kind != "same"]
         print(f"changes since v{result.previous.version} (git range-diff): "
@@ -146,7 +164,13 @@ def print_result(result: FormatResult, sendable: bool = True) -> None:
             print(f"  {name}: " + ", ".join(
                 [f"To: {a}" for a in found.to] + [f"Cc: {a}" for a in found.cc]))
     if not sendable:
-        print("nothing was sent; the files are written, but not ready to send")
+        print("nothing was sent; " + ("the mbox is not printed" if result.folder
+                                      is None else "the files are written")
+              + ", but not ready to send")
+        return
+    if result.folder is None:
+        print("nothing was sent (git send-email takes one mail a file: to "
+              "send, write the folder without --stdout)")
         return
     print("nothing was sent; to send, review the files, then run:")
     command = list(result.send_command)
@@ -174,13 +198,22 @@ def run(args) -> int:
         topic=args.topic, checkpatch=args.checkpatch, strict=args.strict,
         max_line_length=args.max_line_length, scripts_from=args.scripts_from,
         cover_template=args.cover_template, to=tuple(args.to), cc=tuple(args.cc),
-        sent_mbox=args.sent_mbox)
+        sent_mbox=args.sent_mbox, subject_prefix=args.subject_prefix,
+        in_reply_to=args.in_reply_to, stdout=args.stdout)
     if args.sent:
         print_sent(mark_sent(options, notify=_note))
         return 0
     result = format_series(options, notify=_note)
     problem = None if args.allow_checkpatch_errors else checkpatch_errors(result)
-    print_result(result, sendable=problem is None)
+    if result.mbox is not None:
+        # stdout carries the mbox only; the report goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            print_result(result, sendable=problem is None)
+        if problem is None:
+            sys.stdout.write(result.mbox)
+            sys.stdout.flush()
+    else:
+        print_result(result, sendable=problem is None)
     if problem:
         raise CheckpatchErrors(problem)
     return 0
