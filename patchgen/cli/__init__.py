@@ -5,14 +5,22 @@ PatchgenError to its one-sentence message and its exit code.  Each command
 lives in a module of this package with NAME, HELP, add_arguments(parser)
 and run(args) -> exit status; adding a command adds a module and a line in
 COMMANDS.
+
+A command's --tree defaults to the kernel tree the command runs in
+(default_tree()).  Verbose output is --verbose only: -v belongs to format,
+where it is git format-patch's -v N (--reroll-count), so that no option
+letter means two things.
 """
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
 from patchgen import __version__
-from patchgen.errors import PatchgenError
+from patchgen.errors import NotAGitTree, PatchgenError
+from patchgen.runner import run
 from patchgen.cli import apply, check, demo, format, scan, verify
 
 COMMANDS = [scan, apply, format, check, verify, demo]
@@ -25,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "mailing-list-ready patch series.")
     parser.add_argument("--version", action="version",
                         version=f"patchgen {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="print every external command as it runs")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print every external command as it runs (no "
+                        "short form: -v is format's version number)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for command in COMMANDS:
@@ -37,12 +46,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def default_tree(command: str) -> Path:
+    """The kernel tree a command run without --tree works on: the nearest
+    folder from here up to the top of the git repository that has the
+    kernel's shape (Makefile and mm/), else that top (git rev-parse
+    --show-toplevel).  scan, which reads any folder, takes the current one
+    outside git."""
+    here = Path(os.getcwd())
+    top = run(["git", "rev-parse", "--show-toplevel"], cwd=here, check=False)
+    if top.returncode != 0 or not top.stdout.strip():
+        if command == "scan":
+            return here
+        raise NotAGitTree(f"the current folder {here} is in no git repository: "
+                          "run patchgen in the kernel tree, or give --tree")
+    top_dir = Path(top.stdout.strip()).resolve()
+    for folder in (here.resolve(), *here.resolve().parents):
+        if (folder / "Makefile").is_file() and (folder / "mm").is_dir():
+            return folder
+        if folder == top_dir:
+            break
+    return top_dir
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="patchgen: %(message)s", stream=sys.stderr)
     try:
+        if getattr(args, "tree", False) is None:
+            args.tree = default_tree(args.command)
         return args._run(args)
     except PatchgenError as exc:
         print(f"patchgen: error: {exc}", file=sys.stderr)
@@ -55,7 +88,7 @@ def main(argv=None) -> int:
     except Exception as exc:  # a bug in patchgen, not in the user's input
         logging.getLogger("patchgen").debug("internal error", exc_info=True)
         print(f"patchgen: internal error: {type(exc).__name__}: {exc} "
-              "(a bug in patchgen: rerun with -v for the traceback and "
+              "(a bug in patchgen: rerun with --verbose for the traceback and "
               "report it)", file=sys.stderr)
         return 70
 

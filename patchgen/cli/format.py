@@ -27,8 +27,8 @@ def _positive(text: str) -> int:
 
 
 def add_arguments(parser):
-    parser.add_argument("--tree", required=True,
-                        help="top of the kernel source tree (a git repository)")
+    parser.add_argument("--tree", help="top of the kernel source tree, a git "
+                        "repository (default: the one the current folder is in)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--branch", help="the branch to post (default: the branch "
                        "patchgen apply made, if any)")
@@ -161,8 +161,9 @@ def print_result(result: FormatResult, sendable: bool = True) -> None:
               f"{recipients.source}; plus the trailers' people, git config "
               "format.to/cc and sendemail.to/cc, --to/--cc):")
         for name, found in result.per_file:
-            print(f"  {name}: " + ", ".join(
-                [f"To: {a}" for a in found.to] + [f"Cc: {a}" for a in found.cc]))
+            print(f"  {name}: " + (", ".join(
+                [f"To: {a}" for a in found.to] + [f"Cc: {a}" for a in found.cc])
+                or "(nobody)"))
     if not sendable:
         print("nothing was sent; " + ("the mbox is not printed" if result.folder
                                       is None else "the files are written")
