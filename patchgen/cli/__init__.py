@@ -21,9 +21,9 @@ from pathlib import Path
 from patchgen import __version__
 from patchgen.errors import NotAGitTree, PatchgenError
 from patchgen.runner import run
-from patchgen.cli import apply, check, demo, format, scan, verify
+from patchgen.cli import apply, cache, check, demo, format, scan, verify
 
-COMMANDS = [scan, apply, format, check, verify, demo]
+COMMANDS = [scan, apply, format, check, verify, demo, cache]
 
 
 def build_parser() -> argparse.ArgumentParser:
