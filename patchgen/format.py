@@ -113,7 +113,7 @@ class FormatResult:
     state_file: Path
     notes: tuple[str, ...] = field(default=())
     editme: bool = False              # the changes list still says EDITME
-    mbox: str | None = None           # --stdout: the series as one mbox
+    mbox: bytes | None = None         # --stdout: the series as one mbox
     declared_base: str | None = None  # --base with --range: base-commit:
 
 
@@ -499,7 +499,7 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
         message_id = read_mail(files[0]).message_id
         if options.stdout:
             checks, check_note, width = _checkpatch(options, tree, selection, patches)
-            mbox = "".join(f.read_text(encoding="utf-8") for f in files)
+            mbox = b"".join(f.read_bytes() for f in files)   # as git wrote them
             shutil.rmtree(work, ignore_errors=True)
             return FormatResult(
                 topic=topic, version=version, folder=None,

@@ -211,8 +211,9 @@ def address_header(name: str, addresses) -> str:
 
 def add_recipients(path: Path, to, cc) -> None:
     """Put To:/Cc: headers after the Subject: of the mail at *path*
-    (replacing any it has)."""
-    content = Path(path).read_text(encoding="utf-8")
+    (replacing any it has).  The rest of the file is kept byte for byte,
+    whatever its encoding (a diff may carry a Latin-1 source file)."""
+    content = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
     head, sep, body = content.partition("\n\n")
     lines = head.split("\n")
     kept: list[str] = []
@@ -232,4 +233,5 @@ def add_recipients(path: Path, to, cc) -> None:
     new = ([address_header("To", to)] if to else []) + \
         ([address_header("Cc", cc)] if cc else [])
     kept[at:at] = new
-    Path(path).write_text("\n".join(kept) + "\n\n" + body, encoding="utf-8")
+    Path(path).write_text("\n".join(kept) + "\n\n" + body, encoding="utf-8",
+                          errors="surrogateescape")

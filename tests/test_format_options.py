@@ -125,3 +125,35 @@ def test_stdout_is_one_mbox(e3, tmp_path, capsys):
     sent = send_dry_run(split, e3)
     assert len(sent) == 5 and sent[0]["subject"].startswith("[PATCH 0/4]")
     assert all("vbabka@suse.cz" in m["cc"] for m in sent[:1])
+
+
+
+def test_recipient_headers_keep_a_latin1_diff_byte_for_byte(tmp_path, monkeypatch):
+    """A diff of a file that is not UTF-8 (an old driver's Latin-1
+    comment), as the real git format-patch writes it: add_recipients adds
+    the headers and keeps every other byte, and git am still applies it.
+    (format itself cannot write such a series yet: its round trip feeds
+    the file to git mailinfo as UTF-8 text; see issue 10.)"""
+    from patchgen.fixtures import materialize
+    from patchgen.patchfiles import add_recipients
+    fix_dates(monkeypatch)
+    tree = materialize("e3-v4.14", tmp_path / "dev")
+    git(tree, "checkout", "-q", "-b", "latin1")
+    with open(tree / "mm" / "migrate.c", "ab") as out:
+        out.write("/* M\xfcller's note */\n".encode("latin-1"))
+    git(tree, "add", "mm/migrate.c")
+    commit_file(tree, "mm/page_alloc.c", "/* two */\n", "mm: a Latin-1 note",
+                "A note in Latin-1.")
+    git(tree, "format-patch", "-q", "-o", str(tmp_path / "out"), "-1")
+    (patch,) = (tmp_path / "out").iterdir()
+    before = patch.read_bytes()
+    add_recipients(patch, ["Someone <someone@example.org>"],
+                   ["J\u00f6rg <joerg@example.org>", "list@example.org"])
+    after = patch.read_bytes()
+    assert b"+/* M\xfcller's note */" in after
+    added = (b"To: Someone <someone@example.org>\n"
+             b"Cc: =?utf-8?b?SsO2cmc=?= <joerg@example.org>,\n    list@example.org\n")
+    assert after.replace(added, b"") == before
+    git(tree, "checkout", "-q", "-b", "am", "master")
+    subprocess.run(["git", "-C", str(tree), "am", "-q", str(patch)], check=True)
+    assert git(tree, "rev-parse", "HEAD^{tree}") == git(tree, "rev-parse", "latin1^{tree}")

@@ -211,8 +211,9 @@ def run(args) -> int:
         with contextlib.redirect_stdout(sys.stderr):
             print_result(result, sendable=problem is None)
         if problem is None:
-            sys.stdout.write(result.mbox)
             sys.stdout.flush()
+            sys.stdout.buffer.write(result.mbox)
+            sys.stdout.buffer.flush()
     else:
         print_result(result, sendable=problem is None)
     if problem:
