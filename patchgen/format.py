@@ -813,7 +813,8 @@ def _recipients(options: FormatOptions, tree: GitKernelTree,
         per_file.append((patch.name, patch_recipients(
             found, commit.message, sender, (*config_to, *options.to),
             (*config_cc, *options.cc))))
-    everyone = union([r for _, r in per_file])
+    everyone = union([r for _, r in per_file]).lists_as_to()
+    per_file = [(name, found.lists_as_to()) for name, found in per_file]
     if cover is not None:
         per_file.insert(0, (cover.name, everyone))
     return everyone, per_file

@@ -17,7 +17,8 @@ Each patch gets its own (patch_recipients): the above on that patch's
 files, plus the people its trailers name (Cc:, Suggested-by:,
 Reported-by:, ...; never the sender), plus the user's git config
 format.to/format.cc and sendemail.to/sendemail.cc; the cover letter gets
-the union (union()).  format writes them as To:/Cc: headers, so that a
+the union (union()).  A mail that would have nobody in To: is sent To:
+its mailing lists instead (lists_as_to()).  format writes them as To:/Cc: headers, so that a
 plain `git send-email DIR` needs no flags.
 
 Nobody is added on a rule's behalf: Cc: stable@vger.kernel.org belongs in
@@ -53,6 +54,16 @@ class Recipients:
         drop = {_address(a) for a in addresses}
         return Recipients(tuple(a for a in self.to if _address(a) not in drop),
                           tuple(a for a in self.cc if _address(a) not in drop),
+                          self.source, self.commands)
+
+    def lists_as_to(self) -> "Recipients":
+        """With nobody in To: (a section with no M:, as MEMORY MANAGEMENT
+        in v4.14), the mailing lists (the bare addresses of Cc:) become
+        To:, so that no mail goes out with an empty To: header."""
+        if self.to:
+            return self
+        lists = tuple(a for a in self.cc if "<" not in a)
+        return Recipients(lists, tuple(a for a in self.cc if a not in lists),
                           self.source, self.commands)
 
     def to_dict(self) -> dict:

@@ -147,3 +147,27 @@ def test_non_ascii_names_are_encoded(e3_maintained, tmp_path, capsys):
     assert "=?utf-8?q?Uwe_Kleine-K=C3=B6nig?= <ukl@example.org>" in head
     mails = send_dry_run(folder, e3_maintained)
     assert all("ukl@example.org" in m["to"] for m in mails)
+
+
+def test_no_maintainer_goes_to_the_lists(tmp_path, capsys, monkeypatch):
+    """A section without M: (MEMORY MANAGEMENT in v4.14 lists no
+    maintainer): the mail goes To: its list, never with an empty To:."""
+    fix_dates(monkeypatch)
+    tree = applied_fixture("e3-v4.14", tmp_path / "e3")
+    git(tree, "checkout", "-q", "master")
+    (tree / "MAINTAINERS").write_text(
+        "MEMORY MANAGEMENT\nL:\tlinux-mm@example.org\nS:\tMaintained\nF:\tmm/\n"
+        "F:\tinclude/linux/mm.h\n")
+    git(tree, "add", "MAINTAINERS")
+    git(tree, "commit", "-q", "-m", "Add MAINTAINERS")
+    git(tree, "rebase", "-q", "master", TOPIC)
+    git(tree, "checkout", "-q", "master")
+    code, _, stderr = run_cli(capsys, "format", "--tree", tree, "-o", tmp_path / "s",
+                              "--no-checkpatch")
+    assert code == 0, stderr
+    mails = send_dry_run(tmp_path / "s" / TOPIC / "v1", tree)
+    assert len(mails) == 5
+    for mail in mails:
+        assert mail["to"] == ["linux-mm@example.org"], mail
+        assert "linux-mm@example.org" not in mail["cc"]
+    assert SUGGESTED in mails[0]["cc"]
