@@ -171,3 +171,40 @@ def test_no_maintainer_goes_to_the_lists(tmp_path, capsys, monkeypatch):
         assert mail["to"] == ["linux-mm@example.org"], mail
         assert "linux-mm@example.org" not in mail["cc"]
     assert SUGGESTED in mails[0]["cc"]
+
+
+@pytest.mark.realtree
+def test_real_v414_tree_recipients(tmp_path, capsys, monkeypatch):
+    """The series on a real v4.14 tree (a shared, sparse clone of
+    $PATCHGEN_REAL_TREES/linux-4.14.67; skipped without it, CI has no 4.x
+    tree), recipients from that tree's own get_maintainer.pl, read back by
+    git send-email: HWPOISON's maintainer on the memory-failure.c patches
+    and the cover letter, the lists To: on the patches whose section (MEMORY
+    MANAGEMENT, in v4.14) names no maintainer."""
+    import os
+    trees = os.environ.get("PATCHGEN_REAL_TREES")
+    source = Path(trees).expanduser() / "linux-4.14.67" if trees else None
+    if source is None or not (source / ".git").exists():
+        pytest.skip("set PATCHGEN_REAL_TREES to a folder with linux-4.14.67")
+    fix_dates(monkeypatch)
+    clone = tmp_path / "linux"
+    git(tmp_path, "clone", "-q", "--shared", "--no-checkout", str(source), str(clone))
+    git(clone, "sparse-checkout", "set", "--no-cone", "/*", "!/*/", "/scripts/",
+        "/mm/", "/include/", "/Documentation/", "/arch/x86/", "/init/", "/ipc/",
+        "/kernel/", "/lib/", "/drivers/Makefile", "/fs/Makefile")
+    git(clone, "checkout", "-q", "master")
+    git(clone, "config", "user.name", "Test Developer")
+    git(clone, "config", "user.email", "dev@example.org")
+    assert run_cli(capsys, "apply", "--tree", clone)[0] == 0
+    code, stdout, stderr = run_cli(capsys, "format", "--tree", clone, "-o",
+                                   tmp_path / "series")
+    assert code == 0, stdout + stderr
+    assert "checkpatch, --max-line-length=80: 0 errors, 0 warnings, 0 checks" in stdout
+    mails = send_dry_run(tmp_path / "series" / TOPIC / "v1", clone)
+    naoya = "n-horiguchi@ah.jp.nec.com"
+    lists = ["linux-mm@kvack.org", "linux-kernel@vger.kernel.org"]
+    assert mails[0]["to"] == [naoya] and set(lists) <= set(mails[0]["cc"])
+    for mail in mails[1:]:
+        # "mm: hwpoison:" patches change mm/memory-failure.c (HWPOISON).
+        touches_memory_failure = "] mm: hwpoison: " in mail["subject"]
+        assert mail["to"] == ([naoya] if touches_memory_failure else lists), mail
