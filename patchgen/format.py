@@ -171,11 +171,11 @@ def choose_version(options: FormatOptions, state: SeriesState | None,
     folder = topic_dir / f"v{version}"
     record = state.get(version) if state else None
     if record is not None and record.sent:
-        newest = latest.version + 1 if latest else version + 1
+        following = latest.version + 1 if latest.sent else latest.version
         raise VersionSent(
             f"v{version} of {state.topic} was sent ({record.sent}, "
             f"{record.sent_how}) and is never rewritten: leave out -v to "
-            f"write v{newest}")
+            f"write v{following}")
     if folder.exists() or folder.is_symlink():
         if record is None or not folder.is_dir():
             raise OutputExists(

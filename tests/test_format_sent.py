@@ -70,9 +70,11 @@ def test_sent_version_is_never_rewritten(v1, capsys):
     assert snapshot(out / TOPIC / "v1") == before
     cover = cover_file(out / TOPIC / "v2").read_text()
     assert f"- Link to v1: https://lore.kernel.org/r/{record['message_id']}" in cover
-    # v2 is not sent: a rerun replaces it.
+    # v2 is not sent: a rerun replaces it, and -v 1 points there.
     _, stderr = fmt(capsys, tree, out)
     assert "replacing that folder only" in stderr
+    _, stderr = fmt(capsys, tree, out, "-v", "1", code=51)
+    assert "leave out -v to write v2" in stderr
 
 
 def received_mbox(v1_folder: Path, path: Path) -> Path:
