@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Callable
 
 from patchgen.cache import cache_dir
+from patchgen.errors import PatchgenError
+from patchgen.runner import run
 
 DAY = 86400
 WORKSPACE_LOCK = "workspace.lock"
@@ -73,7 +75,8 @@ def _quiet(_message: str) -> None:
 
 def disk_size(path: Path) -> int:
     """Bytes a folder takes on disk (as du counts them: blocks, each
-    hard-linked file once, symbolic links not followed)."""
+    hard-linked file once, symbolic links not followed); what prune frees,
+    and usage() when du cannot be run."""
     total, seen = 0, set()
     try:
         top = os.lstat(path)
@@ -92,6 +95,25 @@ def disk_size(path: Path) -> int:
                 seen.add((info.st_dev, info.st_ino))
             total += info.st_blocks * 512
     return total
+
+
+def du_sizes(root: Path) -> dict[str, int] | None:
+    """Bytes on disk of every folder down to workspaces/<tree>/<build>,
+    from one walk of the real du (about four times faster than walking
+    here); None when du cannot be run."""
+    try:
+        result = run(["du", "-B1", "--max-depth=3", str(root)], timeout=3600,
+                     check=False)
+    except PatchgenError:
+        return None
+    sizes = {}
+    # du exits 1 when a file vanished under it (a build running): the
+    # sizes it printed still stand.
+    for line in result.stdout.splitlines():
+        size, _, path = line.partition("\t")
+        if size.isdigit() and path:
+            sizes[path] = int(size)
+    return sizes or None
 
 
 def last_used(path: Path, lock: Path | None = None) -> float:
@@ -118,16 +140,22 @@ def _build_lock(build: Path) -> Path:
     return build.with_name(build.name + ".lock")
 
 
-def _entries_of(workdir: Path) -> list[Entry]:
-    """The checkout and the builds of one workspace folder."""
+def _entries_of(workdir: Path, sizes: dict[str, int] | None = None) -> list[Entry]:
+    """The checkout and the builds of one workspace folder (*sizes*: from
+    du_sizes(), else measured here)."""
+    def size_of(path: Path) -> int:
+        if sizes is not None and str(path) in sizes:
+            return sizes[str(path)]
+        return disk_size(path)
+
     entries = []
     for child in sorted(p for p in workdir.iterdir() if p.is_dir()):
         if child.name.startswith("build-"):
-            entries.append(Entry(child, "build", disk_size(child),
+            entries.append(Entry(child, "build", size_of(child),
                                  last_used(child, _build_lock(child))))
         elif child.name == "src":
             lock = workdir / WORKSPACE_LOCK
-            entries.append(Entry(child, "checkout", disk_size(child),
+            entries.append(Entry(child, "checkout", size_of(child),
                                  last_used(lock) if lock.exists() else last_used(child)))
     return entries
 
@@ -140,12 +168,20 @@ def _workdirs(root: Path) -> list[Path]:
 
 def usage(notify: Notify = _quiet) -> Usage:
     root = cache_dir()
+    notify(f"measuring {root} (du)")
+    sizes = du_sizes(root)
+    workspaces = []
+    for workdir in _workdirs(root):
+        workspaces += _entries_of(workdir, sizes)
     folders = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        notify(f"measuring {folder}")
-        folders.append(Entry(folder, "folder", disk_size(folder), last_used(folder)))
-    return Usage(root, tuple(folders),
-                 tuple(e for w in _workdirs(root) for e in _entries_of(w)))
+        if sizes is not None and str(folder) in sizes:
+            size = sizes[str(folder)]
+        else:
+            notify(f"measuring {folder}")
+            size = disk_size(folder)
+        folders.append(Entry(folder, "folder", size, last_used(folder)))
+    return Usage(root, tuple(folders), tuple(workspaces))
 
 
 class _TryLock:

@@ -78,11 +78,13 @@ def du(path: Path) -> int:
 
 
 def test_show_sizes_as_du_counts_them(cache, capsys):
-    from patchgen.cache_usage import usage
+    from patchgen.cache_usage import disk_size, usage
     found = usage()
     assert [e.path.name for e in found.folders] == ["runs", "trees", "workspaces"]
     for entry in found.folders + found.workspaces:
         assert entry.size == du(entry.path), entry.path
+        # What prune frees (and usage() without du) is counted as du counts.
+        assert disk_size(entry.path) == du(entry.path), entry.path
     code, stdout, stderr = run_cli(capsys, "cache")
     assert code == 0, stderr
     assert f"cache: {cache} (" in stdout
