@@ -13,6 +13,7 @@ from patchgen.incoming import IncomingSeries
 
 MAX_PATCHES = 15
 PLACEHOLDERS = ("*** SUBJECT HERE ***", "*** BLURB HERE ***")
+EDITME = "EDITME"   # what b4 and patchgen format put in a seeded changes list
 CHANGES_NOTE = re.compile(r"(?im)^\s*(changes (in|since|from) v\d+|v\d+\s*[:-]|changelog)")
 
 
@@ -86,6 +87,9 @@ def check_version(series: IncomingSeries) -> CheckResult:
     if not CHANGES_NOTE.search(note):
         return warned("version", f"v{version} without a `Changes in v{version}:` "
                       "list (cover letter or below the --- lines)")
+    if EDITME in note:
+        return warned("version", f"v{version}'s changes list still says {EDITME} "
+                      "(seeded by a tool): edit it, say what changed and why")
     return passed("version", f"v{version} throughout, with a changes list")
 
 

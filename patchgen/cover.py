@@ -31,6 +31,10 @@ GENERIC_TEMPLATE = "format/cover.msg.j2"
 CHANGES_TEMPLATE = "format/changes.msg.j2"
 BASE_NOTE_TEMPLATE = "format/base-note.msg.j2"
 
+# The marker of a machine-seeded "Changes in vN:" list (b4 uses the same
+# word): format and check warn while a letter still holds it.
+EDITME = "EDITME"
+
 # How format recognises, in a cover letter it wrote, the parts it remakes.
 CHANGES_HEAD = re.compile(r"^Changes in v(\d+):")
 BASE_NOTE_HEAD = "The base-commit below"
@@ -179,12 +183,20 @@ def changes_block(version: int, previous: VersionRecord,
         "old_base": old_base[:12],
         "new_base": new_base[:12],
         "count": count,
+        "editme": EDITME,
     }
     block = wrap_text(render_named(CHANGES_TEMPLATE, context))
     if not CHANGES_HEAD.match(block):
         raise CoverTemplateError(f"{CHANGES_TEMPLATE} must start with "
                                  f"\"Changes in v{version}:\"")
     return block
+
+
+def changes_of(mail: Mail, version: int) -> str | None:
+    """The "Changes in v<version>:" list of a letter (or of a single patch,
+    below its `---`), as the author left it; None if it has none."""
+    head = f"Changes in v{version}:"
+    return next((p for p in _paragraphs(mail.body) if p.startswith(head)), None)
 
 
 def base_note(base_version: str) -> str:

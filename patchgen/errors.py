@@ -14,6 +14,7 @@ that no two mean the same thing:
     30-39 check
     40-49 verify (build, boot)
     50-59 the machine and patchgen's own files (read-only, full, damaged)
+    60-69 format, continued (checkpatch errors, sent versions)
     70  internal error (a bug in patchgen: please report it)
 """
 
@@ -302,3 +303,19 @@ class DiskFull(EnvironmentProblem):
     """No space left outside the cache (TMPDIR, the repository, -o)."""
 
     exit_code = 54
+
+
+# --- format, continued: 60-69 -------------------------------------------------
+
+class CheckpatchErrors(UserError):
+    """checkpatch.pl found an ERROR in a patch format wrote (the files are
+    written, the send line is not printed) and --allow-checkpatch-errors
+    was not given."""
+
+    exit_code = 60
+
+
+class VersionSent(UserError):
+    """-v N names a version already marked sent: it is never rewritten."""
+
+    exit_code = 61

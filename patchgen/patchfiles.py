@@ -9,11 +9,14 @@
 - fill_cover_letter(): put the subject and text into git's cover letter,
   which git writes with placeholders.
 - add_below_separator(): per-version notes below a single patch's `---`.
+- add_recipients(): To:/Cc: headers where git format-patch --to/--cc
+  puts them (after Subject:), so that `git send-email DIR` needs no flags.
 """
 
 import email
 import email.header
 import email.policy
+import email.utils
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,3 +188,45 @@ def add_below_separator(path: Path, notes: str, footer: list[str]) -> None:
     if footer:
         content = _after_base_commit(content, footer)
     path.write_text(content, encoding="utf-8", errors="surrogateescape")
+
+
+def address_header(name: str, addresses) -> str:
+    """A To:/Cc: header as git format-patch folds it: one address a line.
+    A display name that is not ASCII is RFC 2047 encoded (the header
+    itself must be ASCII)."""
+    encoded = []
+    for entry in addresses:
+        display, addr = email.utils.parseaddr(entry)
+        if entry.isascii() or not addr:
+            encoded.append(entry)
+        else:
+            encoded.append(email.utils.formataddr((display, addr), charset="utf-8"))
+    return f"{name}: " + ",\n    ".join(encoded)
+
+
+def add_recipients(path: Path, to, cc) -> None:
+    """Put To:/Cc: headers after the Subject: of the mail at *path*
+    (replacing any it has).  The rest of the file is kept byte for byte,
+    whatever its encoding (a diff may carry a Latin-1 source file)."""
+    content = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
+    head, sep, body = content.partition("\n\n")
+    lines = head.split("\n")
+    kept: list[str] = []
+    skipping = False
+    for line in lines:
+        if line.startswith((" ", "\t")) and skipping:
+            continue
+        skipping = line.lower().startswith(("to:", "cc:"))
+        if not skipping:
+            kept.append(line)
+    at = next((i for i, line in enumerate(kept) if line.startswith("Subject:")), None)
+    if at is None or not sep:
+        raise CommandFailed(f"{Path(path).name} has no Subject: header")
+    at += 1
+    while at < len(kept) and kept[at].startswith((" ", "\t")):
+        at += 1
+    new = ([address_header("To", to)] if to else []) + \
+        ([address_header("Cc", cc)] if cc else [])
+    kept[at:at] = new
+    Path(path).write_text("\n".join(kept) + "\n\n" + body, encoding="utf-8",
+                          errors="surrogateescape")

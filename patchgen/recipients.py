@@ -13,6 +13,14 @@ In order of preference:
    patch's text) is not used, so get_maintainer.pl can name a few more;
 3. none: the result says so, and why.
 
+Each patch gets its own (patch_recipients): the above on that patch's
+files, plus the people its trailers name (Cc:, Suggested-by:,
+Reported-by:, ...; never the sender), plus the user's git config
+format.to/format.cc and sendemail.to/sendemail.cc; the cover letter gets
+the union (union()).  A mail that would have nobody in To: is sent To:
+its mailing lists instead (lists_as_to()).  format writes them as To:/Cc: headers, so that a
+plain `git send-email DIR` needs no flags.
+
 Nobody is added on a rule's behalf: Cc: stable@vger.kernel.org belongs in
 a patch's tag block, where a rule that targets stable puts it (git
 send-email then copies it).
@@ -40,6 +48,26 @@ class Recipients:
     @property
     def empty(self) -> bool:
         return not self.to and not self.cc
+
+    def without(self, addresses) -> "Recipients":
+        """Without *addresses* (the sender: nobody mails himself)."""
+        drop = {_address(a) for a in addresses}
+        return Recipients(tuple(a for a in self.to if _address(a) not in drop),
+                          tuple(a for a in self.cc if _address(a) not in drop),
+                          self.source, self.commands)
+
+    def lists_as_to(self) -> "Recipients":
+        """With nobody in To: (a section with no M:, as MEMORY MANAGEMENT
+        in v4.14), the mailing lists (the bare addresses of Cc:) become
+        To:, so that no mail goes out with an empty To: header."""
+        if self.to:
+            return self
+        lists = tuple(a for a in self.cc if "<" not in a)
+        return Recipients(lists, tuple(a for a in self.cc if a not in lists),
+                          self.source, self.commands)
+
+    def to_dict(self) -> dict:
+        return {"to": list(self.to), "cc": list(self.cc)}
 
     def plus(self, to=(), cc=()) -> "Recipients":
         """With the user's own --to/--cc added (no address twice)."""
@@ -195,3 +223,56 @@ def find_recipients(tree_root: Path, patch_files: list[Path], paths: list[str],
                                 is_dir=lambda p: (root / p).is_dir())
     return Recipients((), (), f"none: {root} has neither {GET_MAINTAINER} "
                       "nor MAINTAINERS")
+
+
+# --- per patch: trailers, the user's git config, the union ----------------
+
+# Trailers whose people are copied, as b4 and git send-email copy them.
+TRAILER = re.compile(r"^(Cc|[A-Z][A-Za-z]*(?:-[A-Za-z]+)*-by):[ \t]*(.+?)\s*$",
+                     re.M)
+CONFIG_KEYS = (("format.to", "to"), ("format.cc", "cc"),
+               ("sendemail.to", "to"), ("sendemail.cc", "cc"))
+
+
+def trailer_addresses(message: str) -> list[str]:
+    """The people a commit message's trailers name ("Name <addr>"), without
+    comments ("# 4.14") and without the trailers that name no address."""
+    found = []
+    for match in TRAILER.finditer(message):
+        value = match.group(2).split("#", 1)[0].strip()
+        if ADDRESS.search(value):
+            found.append(_person(value))
+    return _unique(found)
+
+
+def config_recipients(git_top: str | Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(to, cc) from the user's format.to/cc and sendemail.to/cc (all
+    values, every config level), as git format-patch and git send-email
+    would add them."""
+    to, cc = [], []
+    for key, kind in CONFIG_KEYS:
+        result = run(["git", "-C", str(git_top), "config", "--get-all", key],
+                     check=False)
+        values = [v.strip() for v in result.stdout.splitlines() if v.strip()]
+        (to if kind == "to" else cc).extend(values)
+    return tuple(_unique(to)), tuple(_unique(cc))
+
+
+def union(recipients: list[Recipients], source: str | None = None) -> Recipients:
+    """Everyone of *recipients*: To: wins over Cc: for one address."""
+    to = _unique(a for r in recipients for a in r.to)
+    keys = {_address(a) for a in to}
+    cc = [a for a in _unique(a for r in recipients for a in r.cc)
+          if _address(a) not in keys]
+    sources = source or "; ".join(_unique(r.source for r in recipients if r.source))
+    commands = tuple(_unique(c for r in recipients for c in r.commands))
+    return Recipients(tuple(to), tuple(cc), sources, commands)
+
+
+def patch_recipients(found: Recipients, message: str, sender: str | None,
+                     extra_to=(), extra_cc=()) -> Recipients:
+    """One patch's: what the tree says, then its trailers' people (Cc:),
+    then the user's own additions; never the sender."""
+    with_trailers = found.plus((), trailer_addresses(message))
+    full = with_trailers.plus(extra_to, extra_cc)
+    return full.without([sender]) if sender else full

@@ -42,6 +42,13 @@ class VersionRecord:
     files: tuple[str, ...]           # file names, cover letter first
     message_id: str | None           # of the cover letter (or the one patch)
     written: str                     # ISO 8601, UTC
+    # Per file name: {"to": [...], "cc": [...]}, as written into its headers.
+    recipients: dict = field(default_factory=dict, compare=False)
+    # Set when the user says the version was mailed (format --sent, or its
+    # Message-Id found in --sent-mbox): a sent version is never rewritten.
+    sent: str | None = None          # ISO 8601, UTC
+    sent_how: str | None = None      # "--sent", "found in FILE"
+    message_ids: dict = field(default_factory=dict, compare=False)  # file -> id
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -58,7 +65,9 @@ class VersionRecord:
                 raise ValueError(f"{name!r} is not a file name in the series folder")
         return cls(int(data["version"]), data["folder"], data["base"], data["tip"],
                    tuple(data["commits"]), tuple(data["subjects"]),
-                   tuple(data["files"]), data.get("message_id"), data["written"])
+                   tuple(data["files"]), data.get("message_id"), data["written"],
+                   dict(data.get("recipients") or {}), data.get("sent"),
+                   data.get("sent_how"), dict(data.get("message_ids") or {}))
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,10 @@ class SeriesState:
         """The newest recorded version below *version*."""
         older = [v for v in self.versions if v.version < version]
         return max(older, key=lambda v: v.version, default=None)
+
+    def latest_sent(self) -> VersionRecord | None:
+        return max((v for v in self.versions if v.sent), key=lambda v: v.version,
+                   default=None)
 
     def with_version(self, record: VersionRecord) -> "SeriesState":
         others = [v for v in self.versions if v.version != record.version]

@@ -48,3 +48,12 @@ def linux61():
     from patchgen.realtree import TARBALL, ensure_linux61
     need(TARBALL.exists(), "the Debian package linux-source-6.1")
     return ensure_linux61()
+
+
+@pytest.fixture(autouse=True)
+def patchgen_state(tmp_path_factory, monkeypatch):
+    """patchgen's state folder (series_index.py) per test, never the
+    user's ~/.local/state/patchgen."""
+    folder = tmp_path_factory.mktemp("patchgen-state")
+    monkeypatch.setenv("PATCHGEN_STATE", str(folder))
+    return folder

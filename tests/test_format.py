@@ -156,13 +156,15 @@ def test_send_email_line_is_printed_not_run(e3, tmp_path, capsys):
                           "Maintainer <m@example.org>", "--cc", "list@example.org",
                           "--cc", "m@example.org")
     line = [l for l in stdout.splitlines() if l.strip().startswith("git send-email")]
-    assert len(line) == 1
-    assert "'--to=Maintainer <m@example.org>'" in line[0]
-    assert "--cc=list@example.org" in line[0]
-    # An address already in To: is not repeated in Cc:.
-    assert "--cc=m@example.org" not in line[0]
-    assert line[0].rstrip().endswith(str(tmp_path / "series" / TOPIC / "v1"))
+    # The recipients are in the files' headers: the line needs no flags.
+    assert line == [f"  git send-email {tmp_path / 'series' / TOPIC / 'v1'}"]
     assert "nothing was sent" in stdout
+    for path in (tmp_path / "series" / TOPIC / "v1").iterdir():
+        mail = headers(path)
+        assert str(mail["To"]) == "Maintainer <m@example.org>", path.name
+        # An address already in To: is not repeated in Cc:.
+        assert "m@example.org" not in str(mail["Cc"]).replace("<m@", "")
+        assert "list@example.org" in str(mail["Cc"])
     # No recipients from the tree: it has no get_maintainer.pl, no MAINTAINERS.
     assert "neither scripts/get_maintainer.pl nor MAINTAINERS" in stdout
 
@@ -334,15 +336,23 @@ def test_recipients_from_maintainers_file(e3, tmp_path, capsys):
     git(e3, "checkout", "-q", "master")
     stdout, _ = format_ok(capsys, e3, tmp_path / "series")
     assert "MAINTAINERS at" in stdout and "parsed by patchgen" in stdout
-    to = [l.split("To: ", 1)[1] for l in stdout.splitlines() if "  To: " in l]
-    cc = [l.split("Cc: ", 1)[1] for l in stdout.splitlines() if "  Cc: " in l]
+    state = json.loads((tmp_path / "series" / TOPIC / "series.json").read_text())
+    (record,) = state["versions"]
+    cover = record["recipients"][record["files"][0]]
+    trailers = ["Vlastimil Babka <vbabka@suse.cz>"]   # the rule's Suggested-by:
     # mm/page_alloc.c and mm/memory-failure.c: MEMORY MANAGEMENT; mm/migrate.c
     # is excluded there (X:) and belongs to PAGE MIGRATION.
-    assert to == ["Mm Maintainer <mm@example.org>",
-                  "Migration Person <migrate@example.org>"]
-    assert cc == ["Mm Reviewer <reviewer@example.org>", "linux-mm@example.org",
-                  "migration@example.org", "linux-kernel@example.org"]
+    assert cover["to"] == ["Mm Maintainer <mm@example.org>",
+                           "Migration Person <migrate@example.org>"]
+    assert sorted(a for a in cover["cc"] if a not in trailers) == sorted([
+        "Mm Reviewer <reviewer@example.org>", "linux-mm@example.org",
+        "migration@example.org", "linux-kernel@example.org"])
     assert "Top Person" not in stdout and "Net Person" not in stdout
+    # Per patch: the migrate.c patch goes to PAGE MIGRATION only.
+    migrate = [name for name in record["files"] if "mm-migrate" in name]
+    assert len(migrate) == 1
+    assert record["recipients"][migrate[0]]["to"] == [
+        "Migration Person <migrate@example.org>"]
 
 
 def test_maintainers_patterns():
@@ -378,7 +388,6 @@ def test_user_git_settings_do_not_change_the_files(tmp_path, capsys, monkeypatch
     config.write_text(
         "[diff]\n\tnoprefix = true\n\tmnemonicPrefix = true\n\trelative = true\n"
         "[format]\n\tsignOff = true\n\tcoverLetter = true\n\tnumbered = false\n"
-        "\tto = someone@example.org\n\tcc = other@example.org\n"
         "\theaders = \"X-Extra: yes\\n\"\n\tsuffix = .txt\n"
         "\tcoverFromDescription = subject\n\tnotes = true\n\tattach = true\n")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))

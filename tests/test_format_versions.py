@@ -219,7 +219,9 @@ def test_single_patch_versions_keep_notes_below_the_line(tmp_path, capsys, monke
     assert "Subject: [PATCH v2] mm/migrate: a fix" in text
     message, below = text.split("\n---\n", 1)
     assert "Changes in v2:" not in message
-    assert below.startswith('Changes in v2:\n- 1/1 "mm/migrate: a fix": changed '
+    assert below.startswith('Changes in v2:\n- EDITME: seeded from git range-diff; '
+                            "say what changed and why, then\n  delete this line.\n"
+                            '- 1/1 "mm/migrate: a fix": changed '
                             "mm/migrate.c.\n- Link to v1: https://lore.kernel.org/r/")
     # git am drops what is below ---: the commit is the branch's.
     git(tree, "checkout", "-q", "-b", "am", "master")

@@ -5,6 +5,11 @@ PatchgenError to its one-sentence message and its exit code.  Each command
 lives in a module of this package with NAME, HELP, add_arguments(parser)
 and run(args) -> exit status; adding a command adds a module and a line in
 COMMANDS.
+
+A command's --tree defaults to the kernel tree the command runs in
+(default_tree()).  Verbose output is --verbose only: -v belongs to format,
+where it is git format-patch's -v N (--reroll-count), so that no option
+letter means two things.
 """
 
 import argparse
@@ -15,15 +20,17 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from patchgen import __version__
 from patchgen.cache import cache_root
-from patchgen.errors import (CacheFull, DiskFull, OutputUnwritable, PatchgenError,
-                             ReadOnly)
+from patchgen.errors import (CacheFull, DiskFull, NotAGitTree, OutputUnwritable,
+                             PatchgenError, ReadOnly)
+from patchgen.runner import run
 from patchgen.scratch import made_for_user
-from patchgen.cli import apply, check, demo, format, scan, verify
+from patchgen.cli import apply, cache, check, demo, format, scan, verify
 
-COMMANDS = [scan, apply, format, check, verify, demo]
+COMMANDS = [scan, apply, format, check, verify, demo, cache]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "mailing-list-ready patch series.")
     parser.add_argument("--version", action="version",
                         version=f"patchgen {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="print every external command as it runs")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print every external command as it runs (no "
+                        "short form: -v is format's version number)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for command in COMMANDS:
@@ -43,6 +51,28 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_arguments(p)
         p.set_defaults(_run=command.run)
     return parser
+
+
+def default_tree(command: str) -> Path:
+    """The kernel tree a command run without --tree works on: the nearest
+    folder from here up to the top of the git repository that has the
+    kernel's shape (Makefile and mm/), else that top (git rev-parse
+    --show-toplevel).  scan, which reads any folder, takes the current one
+    outside git."""
+    here = Path(os.getcwd())
+    top = run(["git", "rev-parse", "--show-toplevel"], cwd=here, check=False)
+    if top.returncode != 0 or not top.stdout.strip():
+        if command == "scan":
+            return here
+        raise NotAGitTree(f"the current folder {here} is in no git repository: "
+                          "run patchgen in the kernel tree, or give --tree")
+    top_dir = Path(top.stdout.strip()).resolve()
+    for folder in (here.resolve(), *here.resolve().parents):
+        if (folder / "Makefile").is_file() and (folder / "mm").is_dir():
+            return folder
+        if folder == top_dir:
+            break
+    return top_dir
 
 
 def _unencodable(error: UnicodeError):
@@ -170,6 +200,8 @@ def _run(args, restore_signals: bool) -> int:
         else None
     _install_signal_handlers()
     try:
+        if getattr(args, "tree", False) is None:
+            args.tree = default_tree(args.command)
         return args._run(args)
     except PatchgenError as exc:
         print(f"patchgen: error: {exc}", file=sys.stderr)
@@ -234,7 +266,7 @@ def _nearly_full(folder: str) -> bool:
 def _internal_error(exc: Exception) -> int:
     logging.getLogger("patchgen").debug("internal error", exc_info=True)
     print(f"patchgen: internal error: {type(exc).__name__}: {exc} "
-          "(a bug in patchgen: rerun with -v for the traceback and "
+          "(a bug in patchgen: rerun with --verbose for the traceback and "
           "report it)", file=sys.stderr)
     return 70
 

@@ -12,7 +12,8 @@ HELP = ("rewrite the tree semantically and commit the series on a new branch "
 
 
 def add_arguments(parser):
-    parser.add_argument("--tree", required=True, help="top of the kernel source tree (a git repository)")
+    parser.add_argument("--tree", help="top of the kernel source tree, a git repository "
+                        "(default: the one the current folder is in)")
     parser.add_argument("--rule", default=DEFAULT_RULE, help="rule to run (default: %(default)s)")
     parser.add_argument("--branch", help="name of the new branch (default: the rule's name)")
     parser.add_argument("--force", action="store_true",

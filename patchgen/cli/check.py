@@ -17,9 +17,10 @@ def add_arguments(parser):
     parser.add_argument("series", metavar="SERIES",
                         help="a folder of .patch files, an mbox file, or a "
                              "range of --tree (A..B, or a branch: what it adds to HEAD)")
-    parser.add_argument("--tree", default=".",
+    parser.add_argument("--tree",
                         help="top of the kernel source tree, a git repository "
-                             "(default: the current folder); never modified")
+                             "(default: the one the current folder is in); "
+                             "never modified")
     parser.add_argument("--build", action="store_true",
                         help="build after each patch (bisectability) and report "
                              "new compiler warnings by file:line: message")

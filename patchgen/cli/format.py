@@ -1,11 +1,14 @@
 """patchgen format: the series as git format-patch files, ready to mail."""
 
 import argparse
+import contextlib
 import shlex
 import sys
 from pathlib import Path
 
-from patchgen.format import FormatOptions, FormatResult, format_series
+from patchgen.errors import CheckpatchErrors
+from patchgen.format import (FormatOptions, FormatResult, SentResult,
+                             format_series, mark_sent)
 
 NAME = "format"
 HELP = ("write a branch or range as a mailing-list-ready series: "
@@ -24,19 +27,31 @@ def _positive(text: str) -> int:
 
 
 def add_arguments(parser):
-    parser.add_argument("--tree", required=True,
-                        help="top of the kernel source tree (a git repository)")
+    parser.add_argument("--tree", help="top of the kernel source tree, a git "
+                        "repository (default: the one the current folder is in)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--branch", help="the branch to post (default: the branch "
                        "patchgen apply made, if any)")
     which.add_argument("--range", dest="range_spec", metavar="BASE..TIP",
                        help="the commits to post")
     parser.add_argument("--base", help="where --branch starts (default: its "
-                        "upstream's merge base, or what patchgen apply made it on)")
+                        "upstream's merge base, or what patchgen apply made it "
+                        "on); with --range, the base-commit: to name, an "
+                        "ancestor of the range (the commits between become "
+                        "prerequisite-patch-id: lines)")
     parser.add_argument("-v", "--reroll-count", dest="version", type=_positive,
                         metavar="N", help="version of the series (default: 1, or "
                         "the latest one written, which is then replaced)")
     parser.add_argument("--rfc", action="store_true", help="[RFC PATCH] instead of [PATCH]")
+    parser.add_argument("--subject-prefix", metavar="TEXT",
+                        help="the subject's prefix instead of PATCH, e.g. "
+                        "\"PATCH 4.14\" for a stable tree (--rfc adds RFC)")
+    parser.add_argument("--in-reply-to", metavar="MSGID",
+                        help="the cover letter (or the one patch) replies to "
+                        "this Message-Id")
+    parser.add_argument("--stdout", action="store_true",
+                        help="print the series as one mbox on stdout; nothing "
+                        "is written under -o (the report goes to stderr)")
     parser.add_argument("-o", "--output", type=Path, metavar="DIR",
                         help="the folder that holds <topic>/v<N>/ (default: ./series)")
     parser.add_argument("--topic", help="folder name of the series (default: "
@@ -45,6 +60,9 @@ def add_arguments(parser):
                         help="run checkpatch.pl with --strict")
     parser.add_argument("--no-checkpatch", dest="checkpatch", action="store_false",
                         help="do not run checkpatch.pl")
+    parser.add_argument("--allow-checkpatch-errors", action="store_true",
+                        help="a checkpatch ERROR does not fail format (say why "
+                        "in the cover letter)")
     parser.add_argument("--max-line-length", type=_positive, metavar="N",
                         help="checkpatch's line length (default: 80 for trees "
                         "before v5.7, else checkpatch's own)")
@@ -54,6 +72,14 @@ def add_arguments(parser):
     parser.add_argument("--cover-template", type=Path, metavar="FILE",
                         help="a Jinja2 template for the cover letter (first "
                         "line: subject)")
+    parser.add_argument("--sent", action="store_true",
+                        help="write nothing: mark the latest version (or -v N) "
+                        "sent, recording its Message-Ids; a sent version is "
+                        "never rewritten, the next run writes vN+1")
+    parser.add_argument("--sent-mbox", type=Path, metavar="FILE",
+                        help="mark sent every version whose cover letter's "
+                        "Message-Id is in this mbox (your sent mail, a lore "
+                        "thread), then format (with --sent: only mark)")
     parser.add_argument("--to", action="append", default=[], metavar="ADDR",
                         help="add a To: recipient (repeatable)")
     parser.add_argument("--cc", action="append", default=[], metavar="ADDR",
@@ -71,16 +97,39 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-def print_result(result: FormatResult) -> None:
+def checkpatch_errors(result: FormatResult) -> str | None:
+    """The sentence for a series with checkpatch ERRORs, else None."""
+    if not result.checks:
+        return None
+    failing = [c for c in result.checks if c.errors]
+    if not failing:
+        return None
+    count = sum(c.errors for c in failing)
+    names = ", ".join(Path(c.patch).name for c in failing)
+    hint = ""
+    if any(m.type == "MISSING_SIGN_OFF" for c in failing for m in c.messages):
+        hint = (" (format never adds a Signed-off-by:, whatever format.signOff "
+                "says: sign the commits off, e.g. git rebase --signoff BASE)")
+    return (f"checkpatch found {count} error{'s' if count != 1 else ''} in "
+            f"{names}{hint}: fix the commits and rerun format, or pass "
+            "--allow-checkpatch-errors and say why in the cover letter")
+
+
+def print_result(result: FormatResult, sendable: bool = True) -> None:
     sel = result.selection
     verb = "replaced" if result.replaced else "wrote"
-    print(f"{verb} {_relative(result.folder)}/: v{result.version} of {result.topic}, "
+    where = "stdout (one mbox; nothing written under -o)" if result.folder is None \
+        else f"{_relative(result.folder)}/"
+    print(f"{verb} {where}: v{result.version} of {result.topic}, "
           f"{len(sel.commits)} patches on {sel.base[:12]} ({sel.base_reason})")
     for path in result.files:
         print(f"  {path.name}")
     if result.cover_source:
         print(f"cover letter: text from {result.cover_source}")
-    print(f"change-id: {result.change_id} (kept in {_relative(result.state_file)})")
+    if result.folder is None:
+        print(f"change-id: {result.change_id}")
+    else:
+        print(f"change-id: {result.change_id} (kept in {_relative(result.state_file)})")
     if result.previous is not None:
         changed = [c for c in result.changes if c.kind != "same"]
         print(f"changes since v{result.previous.version} (git range-diff): "
@@ -105,18 +154,42 @@ def print_result(result: FormatResult) -> None:
                 print(f"    {message.level}{kind}: {message.text}{where}")
     recipients = result.recipients
     if recipients.empty:
-        print(f"recipients: {recipients.source}; add them with --to/--cc or on "
-              "the git send-email line")
+        print(f"recipients: none ({recipients.source}); add them with --to/--cc "
+              "or format.to/format.cc in git config")
     else:
-        print(f"recipients: from {recipients.source}")
-        for address in recipients.to:
-            print(f"  To: {address}")
-        for address in recipients.cc:
-            print(f"  Cc: {address}")
+        print(f"recipients, written into the files' To:/Cc: headers (tree: "
+              f"{recipients.source}; plus the trailers' people, git config "
+              "format.to/cc and sendemail.to/cc, --to/--cc):")
+        for name, found in result.per_file:
+            print(f"  {name}: " + (", ".join(
+                [f"To: {a}" for a in found.to] + [f"Cc: {a}" for a in found.cc])
+                or "(nobody)"))
+    if not sendable:
+        print("nothing was sent; " + ("the mbox is not printed" if result.folder
+                                      is None else "the files are written")
+              + ", but not ready to send")
+        return
+    if result.folder is None:
+        print("nothing was sent (git send-email takes one mail a file: to "
+              "send, write the folder without --stdout)")
+        return
     print("nothing was sent; to send, review the files, then run:")
     command = list(result.send_command)
     command[-1] = _relative(Path(command[-1]))
     print("  " + shlex.join(command))
+
+
+def print_sent(result: SentResult) -> None:
+    for record in result.marked:
+        print(f"marked v{record.version} of {result.topic} sent ({record.sent}, "
+              f"{record.sent_how}): {len(record.message_ids)} Message-Ids kept in "
+              f"{_relative(result.state_file)}")
+    for record in result.already:
+        print(f"v{record.version} of {result.topic} was already marked sent "
+              f"({record.sent}, {record.sent_how})")
+    newest = max(r.version for r in result.marked + result.already)
+    print(f"v{newest} is never rewritten: the next `patchgen format` writes "
+          f"v{newest + 1}")
 
 
 def run(args) -> int:
@@ -125,7 +198,24 @@ def run(args) -> int:
         base=args.base, version=args.version, rfc=args.rfc, output=args.output,
         topic=args.topic, checkpatch=args.checkpatch, strict=args.strict,
         max_line_length=args.max_line_length, scripts_from=args.scripts_from,
-        cover_template=args.cover_template, to=tuple(args.to), cc=tuple(args.cc))
+        cover_template=args.cover_template, to=tuple(args.to), cc=tuple(args.cc),
+        sent_mbox=args.sent_mbox, subject_prefix=args.subject_prefix,
+        in_reply_to=args.in_reply_to, stdout=args.stdout)
+    if args.sent:
+        print_sent(mark_sent(options, notify=_note))
+        return 0
     result = format_series(options, notify=_note)
-    print_result(result)
+    problem = None if args.allow_checkpatch_errors else checkpatch_errors(result)
+    if result.mbox is not None:
+        # stdout carries the mbox only; the report goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            print_result(result, sendable=problem is None)
+        if problem is None:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(result.mbox)
+            sys.stdout.buffer.flush()
+    else:
+        print_result(result, sendable=problem is None)
+    if problem:
+        raise CheckpatchErrors(problem)
     return 0

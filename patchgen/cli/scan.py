@@ -9,7 +9,8 @@ HELP = "report where the rule's pattern is, its era and what apply would do (rea
 
 
 def add_arguments(parser):
-    parser.add_argument("--tree", required=True, help="top of the kernel source tree")
+    parser.add_argument("--tree", help="top of the kernel source tree (default: the "
+                        "one the current folder is in)")
     parser.add_argument("--rule", default=DEFAULT_RULE, help="rule to run (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 

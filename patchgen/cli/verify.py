@@ -18,8 +18,9 @@ HELP = ("build a kernel tree (or a series' base and tip), boot it in qemu "
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--tree", required=True, type=Path,
-                        help="the kernel source tree to build")
+    parser.add_argument("--tree", type=Path,
+                        help="the kernel source tree to build (default: the "
+                             "one the current folder is in)")
     parser.add_argument("--series", metavar="BRANCH|SERIES_DIR|MBOX",
                         help="verify the base and the tip of a series: a "
                              "branch of --tree, a folder of patches (git "
