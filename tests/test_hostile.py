@@ -47,7 +47,10 @@ def _rows(table: str) -> dict:
 
 
 def one_sentence(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
+    """The one error sentence of *err*; the notes a command prints on its
+    way (e.g. format finding a branch's series elsewhere) are not errors."""
+    lines = [line for line in err.splitlines()
+             if line.strip() and not line.startswith("patchgen: note: ")]
     assert "Traceback" not in err, err
     assert len(lines) == 1, err
     assert lines[0].startswith("patchgen: error: "), err
