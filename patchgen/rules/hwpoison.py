@@ -824,7 +824,7 @@ def scan(source: FileSource) -> Report:
         findings.append(Finding(kind, site.path, site.line, site.function, site.era,
                                 action, site.reason))
     findings.append(_free_path_finding(facts, groups))
-    if groups.rewritable or groups.converted:
+    if decision.verdict in (REWRITE, ALREADY_APPLIED):
         findings.append(_mutex_finding(facts))
         if facts.hotplug is not None:
             hotplug = facts.hotplug
