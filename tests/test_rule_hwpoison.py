@@ -131,6 +131,7 @@ def test_e4_is_not_affected_and_gets_no_hook(fixture_tree):
     tree = fixture_tree("e4-v4.19")
     report = RULE.scan(open_worktree(tree))
     assert "set_hwpoison_free_buddy_page()" in report.summary
+    assert "(d4ae9916ea29, v4.19)" in report.summary     # not v4.18
     assert "reports success without poisoning" in report.summary
     free = next(f for f in report.findings if f.kind == "free-path")
     assert free.action == "none" and "never add a hook" in free.message

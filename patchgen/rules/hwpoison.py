@@ -4,15 +4,29 @@ The LKML review of soft offline (April 2016, message id
 5704C168.1060803@suse.cz) found that after page migration the kernel
 dropped the page with put_page() and only then set PG_hwpoison on it: the
 page could be freed and reallocated in between, or still be in use.  The
-series this rule makes, in an order that keeps every step correct:
+series this rule makes, in an order that keeps every step correct (the
+linux-mm review of the first version, ../shared/KERNEL.md, shaped it):
 
-  1. mm/page_alloc.c: free_pages_prepare() keeps hwpoisoned order-0 pages
-     off the free lists (before anything can release a poisoned page);
-  2. mm/memory-failure.c + include/linux/mm.h: a helper that drops a
-     reference and poisons the page only if that was the last one;
-  3. mm/migrate.c: each put_page() + poisoning after migration calls it;
-  4. mm/memory-failure.c: soft offline returns -EBUSY when the page stayed
-     unpoisoned.
+  1. mm/memory-failure.c: soft_offline_page() and unpoison_memory() take
+     one mutex, mf_mutex, so that unpoison never meets a page that soft
+     offline has poisoned and not finished releasing;
+  2. mm/memory_hotplug.c: do_migrate_range() skips a hwpoisoned page that
+     only hwpoison holds (before such pages hold a reference, patch 3);
+  3. mm/page_alloc.c: free_pages_prepare() keeps hwpoisoned order-0 pages
+     off the free lists, clears page->mapping with the tree's own
+     statement and holds the page for hwpoison with one reference;
+  4. mm/memory-failure.c + mm/internal.h: a helper that drops a reference
+     and poisons and releases the page only if that was the last one;
+  5. mm/migrate.c: each put_page() + poisoning after migration calls it;
+  6. mm/memory-failure.c: so does the invalidate path of soft offline,
+     with -EBUSY when the page stayed in use;
+  7. mm/memory-failure.c: soft offline returns -EBUSY when migration left
+     the page unpoisoned.
+
+The hugetlb sites (after putback_active_hugepage(), and the surplus
+branch of soft_offline_huge_page() in v4.5-v4.9) are reported, not
+rewritten.  Every commit ends its body with one provenance line
+(patchgen/provenance.py).
 
 Eras (../shared/KERNEL.md): the call site and the free path are classified
 separately, by the shape of the code, never by version number.
@@ -771,7 +785,7 @@ def _decide(facts: TreeFacts, groups: SiteGroups) -> Decision:
     if groups.e4:
         return Decision(NOT_AFFECTED, (
             f"Not affected: {BUDDY_POISONER}() poisons only pages already in the "
-            "buddy lists, under the zone lock (d4ae9916ea29, v4.18). Soft offline "
+            "buddy lists, under the zone lock (d4ae9916ea29, v4.19). Soft offline "
             "still reports success without poisoning the page when another "
             "reference is held; this rule changes nothing here."))
     if groups.e5:
@@ -995,6 +1009,7 @@ def make_free_path(source: FileSource, report: Report) -> StepResult:
                        and "PageMappingFlags" in mapping_test,
                        "page_var": page, "order_var": order,
                        "mapping_test": mapping_test,
+                       "mutex": facts.mutex.done or facts.mutex.usable,
                        "take_reference": facts.take_reference})
 
 
