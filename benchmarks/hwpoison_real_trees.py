@@ -32,6 +32,9 @@ from patchgen.tree import open_worktree  # noqa: E402
 RULE = get_rule("hwpoison-put-last")
 ENABLE = ["64BIT", "X86_MCE", "MEMORY_FAILURE", "COMPACTION", "MIGRATION",
           "ADVISE_SYSCALLS", "SPARSEMEM_MANUAL", "MEMORY_HOTPLUG", "MEMORY_HOTREMOVE"]
+# Extra make variables (--make-var KCFLAGS=-fno-pie: trees before v4.9
+# with a compiler that builds position-independent code by default).
+MAKE_VARS: list[str] = []
 WARNING = re.compile(r"^(?P<path>[^\s:]+):\d+:\d+: warning: (?P<text>.*)$")
 
 
@@ -49,7 +52,7 @@ def sh(argv, cwd=None, check=True, timeout=7200):
 
 def configure(tree: Path, out: Path, memory_failure: bool, jobs: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    sh(["make", "-C", tree, f"O={out}", "tinyconfig"])
+    sh(["make", "-C", tree, f"O={out}", *MAKE_VARS, "tinyconfig"])
     config = tree / "scripts" / "config"
     args = []
     for symbol in ENABLE:
@@ -58,14 +61,14 @@ def configure(tree: Path, out: Path, memory_failure: bool, jobs: int) -> None:
         else:
             args += ["--enable", symbol]
     sh([config, "--file", out / ".config", *args])
-    sh(["make", "-C", tree, f"O={out}", "olddefconfig"])
+    sh(["make", "-C", tree, f"O={out}", *MAKE_VARS, "olddefconfig"])
     text = (out / ".config").read_text()
     for symbol in ("MEMORY_HOTREMOVE", "MIGRATION"):
         if f"CONFIG_{symbol}=y" not in text:
             raise SystemExit(f"{out}: CONFIG_{symbol} is not set after olddefconfig")
     if (f"CONFIG_MEMORY_FAILURE=y" in text) != memory_failure:
         raise SystemExit(f"{out}: CONFIG_MEMORY_FAILURE is not as asked")
-    sh(["make", "-C", tree, f"O={out}", f"-j{jobs}", "prepare"], timeout=7200)
+    sh(["make", "-C", tree, f"O={out}", *MAKE_VARS, f"-j{jobs}", "prepare"], timeout=7200)
 
 
 def build_mm(tree: Path, out: Path, jobs: int, touch: bool) -> tuple[bool, set, str]:
@@ -74,7 +77,8 @@ def build_mm(tree: Path, out: Path, jobs: int, touch: bool) -> tuple[bool, set, 
         import os
         for source in (tree / "mm").glob("*.c"):
             os.utime(source, (now, now))
-    result = sh(["make", "-C", tree, f"O={out}", f"-j{jobs}", "mm/"], check=False)
+    result = sh(["make", "-C", tree, f"O={out}", *MAKE_VARS, f"-j{jobs}", "mm/"],
+                check=False)
     output = result.stdout + result.stderr
     warnings = set()
     for line in output.splitlines():
@@ -165,7 +169,10 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/hwpoison-real-trees"))
     parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument("--make-var", action="append", default=[],
+                        help="a VAR=VALUE for every make, e.g. KCFLAGS=-fno-pie")
     options = parser.parse_args(argv)
+    MAKE_VARS.extend(options.make_var)
     options.scratch.mkdir(parents=True, exist_ok=True)
     for source in sorted(p for p in options.trees.iterdir() if (p / ".git").exists()):
         if options.only is not None and source.name not in options.only:
