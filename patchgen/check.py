@@ -304,7 +304,7 @@ def semantic_results(base: FileSource, steps: list[tuple[Mail, FileSource, set[s
     for done, (mail, source, touched) in enumerate(steps):
         if progress is not None:
             progress.step(done, "reviewed")
-        all_touched |= touched
+        all_touched |= set(touched)
         after, problem = _findings(reviewers, source)
         where = dict(patch=mail.position)
         if problem:
@@ -313,7 +313,8 @@ def semantic_results(base: FileSource, steps: list[tuple[Mail, FileSource, set[s
         introduced = [f for k, f in after.items() if k not in before]
         resolved = [f for k, f in before.items() if k not in after]
         still = [f for k, f in after.items() if k in before and f.path in touched
-                 and f.action in (REVIEW_FAIL, REVIEW_WARN)]
+                 and f.action in (REVIEW_FAIL, REVIEW_WARN)
+                 and (not isinstance(touched, dict) or _in_changed_code(f, source, touched))]
         details = ([f"introduced: {_where(f)}" for f in introduced]
                    + [f"still present in a file this patch changes: {_where(f)}"
                       for f in still]
@@ -385,6 +386,49 @@ def build_result(mail: Mail, step) -> CheckResult:
 
 def _patch_set(mail: Mail) -> unidiff.PatchSet:
     return unidiff.PatchSet(mail.diff)
+
+
+def _changed_lines(patch_set: unidiff.PatchSet) -> dict[str, set[int]]:
+    """Path -> the lines of the new file that the patch adds, or where it
+    removes lines."""
+    changed: dict[str, set[int]] = {}
+    for patched in patch_set:
+        path = (patched.target_file if patched.target_file != "/dev/null"
+                else patched.source_file).removeprefix("a/").removeprefix("b/")
+        lines = changed.setdefault(path, set())
+        for hunk in patched:
+            following = hunk.target_start
+            for line in hunk:
+                if line.is_removed:
+                    lines.add(following)
+                    continue
+                if line.target_line_no is None:
+                    continue        # "\ No newline at end of file"
+                if line.is_added:
+                    lines.add(line.target_line_no)
+                following = line.target_line_no + 1
+    return changed
+
+
+def _in_changed_code(finding: Finding, source: FileSource,
+                     changed: dict[str, set[int]]) -> bool:
+    """Whether *finding* sits in a function the patch changes (or, for a
+    finding outside any function, in a file it changes)."""
+    if finding.path not in changed:
+        return False
+    if not finding.function or not source.exists(finding.path):
+        return True
+    from patchgen.parse import functions, parse
+    lines = changed[finding.path]
+    parsed = parse(source.read(finding.path), finding.path)
+    for function in functions(parsed):
+        if function.name != finding.function:
+            continue
+        first = function.node.start_point[0] + 1
+        last = function.node.end_point[0] + 1
+        if any(first <= line <= last + 1 for line in lines):
+            return True
+    return False
 
 
 def _paths(patch_set: unidiff.PatchSet) -> set[str]:
@@ -551,7 +595,7 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                     steps.append((mail, AfterPatches(workspace.at(outcome.commit),
                                                      base_grep, frozenset(touched),
                                                      previous),
-                                  touched))
+                                  _changed_lines(diff_ok[mail.position])))
                 else:
                     results.append(failed("apply", f"does not apply on {on}: "
                                           f"{outcome.error}", **where))

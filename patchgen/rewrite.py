@@ -16,6 +16,7 @@ from patchgen import __version__
 from patchgen.commits import Patch
 from patchgen.edits import checked_result
 from patchgen.errors import BadRule
+from patchgen.provenance import GENERATED_BY, generated_by_line
 from patchgen.prose import wrap_message
 from patchgen.rules import Report, Rule, Step
 from patchgen.templates import render
@@ -74,6 +75,7 @@ def render_message(rule: Rule, step: Step, report: Report, step_context,
                            if report.kernel_version else "this tree"),
         "eras": dict(report.eras),
         "tree_description": tree_description(report),
+        "generated_by": generated_by_line(__version__, report.rule),
         "fixes": fixes,
         **rule.template_values,
         **step.values,
@@ -83,6 +85,10 @@ def render_message(rule: Rule, step: Step, report: Report, step_context,
     if not message.startswith(step.subject + "\n"):
         raise BadRule(f"the message template {step.message_template} must start "
                       "with the subject line")
+    mark = GENERATED_BY.search(message)
+    if mark is None or mark.group(2) != report.rule:
+        raise BadRule(f"the message template {step.message_template} must write "
+                      "the provenance line, {{ generated_by }}, above the tags")
     last = message.rstrip("\n").rsplit("\n", 1)[-1]
     if last != f"Signed-off-by: {facts.signer}":
         raise BadRule(f"the message template {step.message_template} must end "

@@ -117,3 +117,36 @@ def continue_after(parsed: ParsedFile, node: Node, code: str, why: str = "") -> 
     text = " " + lines[0] + "".join(
         "\n" + (indent + line if line.strip() else line) for line in lines[1:])
     return Edit(parsed.path, node.end_byte, node.end_byte, format_c(text, ""), why)
+
+
+def insert_line_before(parsed: ParsedFile, node: Node, code: str, blank: bool = False,
+                       why: str = "") -> Edit:
+    """Insert *code* (one statement) on its own line above *node*, at its
+    indentation; *blank* leaves an empty line between the two."""
+    position = parsed.line_start(node.start_byte)
+    text = format_c(code.rstrip("\n"), block_indent(parsed, node)) + "\n"
+    if blank:
+        text += "\n"
+    return Edit(parsed.path, position, position, text, why)
+
+
+def insert_before_statement(parsed: ParsedFile, node: Node, code: str,
+                            why: str = "") -> Edit:
+    """Insert *code*, then a blank line, above the statement *node* and the
+    comments directly above it, at the statement's indentation."""
+    start = leading_comments_start(parsed, node)
+    position = parsed.line_start(start.start_byte)
+    text = format_c(code.rstrip("\n"), block_indent(parsed, node)) + "\n\n"
+    return Edit(parsed.path, position, position, text, why)
+
+
+def insert_before_last_endif(parsed: ParsedFile, code: str, why: str = "") -> Edit:
+    """Insert *code*, then a blank line, above a header's closing `#endif`
+    (its include guard)."""
+    position = parsed.source.rfind(b"\n#endif")
+    if position < 0:
+        from patchgen.errors import BadRule
+        raise BadRule(f"{parsed.path} has no closing #endif to insert before")
+    position += 1
+    text = format_c(code.rstrip("\n"), "") + "\n\n"
+    return Edit(parsed.path, position, position, text, why)

@@ -80,7 +80,7 @@ def cover_file(folder: Path) -> Path | None:
 FROM_LINE = re.compile(r"^From [0-9a-f]{40} Mon Sep 17 00:00:00 2001$", re.M)
 MESSAGE_ID = re.compile(r"<((?:[0-9a-f]{40})|cover)\.\d+\.git\.")
 SIGNATURE = re.compile(r"^-- \n.*$", re.M)
-PATCHGEN_VERSION = re.compile(r"patchgen\s+\d+\.\d+\.\d+(\S*)")
+PATCHGEN_VERSION = re.compile(r"patchgen\s+\d+\.\d+\.\d+([^\s,]*)")
 CHANGE_ID = re.compile(r"^change-id: \d{8}-(.*)-[0-9a-f]{12}$", re.M)
 
 

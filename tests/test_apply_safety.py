@@ -63,9 +63,9 @@ def test_apply_leaves_branch_index_and_working_tree_alone(fixture_tree, capsys):
     code, out, err = cli(capsys, "apply", "--tree", str(tree))
     assert code == 0, err
     assert snapshot(tree) == before
-    assert f"branch {BRANCH}: 4 commits" in out
-    assert git(tree, "rev-parse", f"{BRANCH}~4").strip() == before["head"].strip()
-    assert len(out.strip().splitlines()) == 5  # the branch line and one per commit
+    assert f"branch {BRANCH}: 7 commits" in out
+    assert git(tree, "rev-parse", f"{BRANCH}~7").strip() == before["head"].strip()
+    assert len(out.strip().splitlines()) == 8  # the branch line and one per commit
 
 
 def test_dry_run_prints_the_diff_and_creates_nothing(fixture_tree, capsys):
@@ -73,7 +73,7 @@ def test_dry_run_prints_the_diff_and_creates_nothing(fixture_tree, capsys):
     before = snapshot(tree)
     code, out, err = cli(capsys, "apply", "--tree", str(tree), "--dry-run")
     assert code == 0
-    assert out.startswith("diff --git a/include/linux/mm.h b/include/linux/mm.h")
+    assert out.startswith("diff --git a/mm/internal.h b/mm/internal.h")
     assert re.search(r"^\+\t+hwpoison_put_last_page\(page\);$", out, re.M)
     assert git(tree, "branch", "--list", BRANCH) == ""
     assert snapshot(tree) == before
@@ -88,7 +88,7 @@ def test_custom_branch_and_existing_branch(fixture_tree, capsys):
     assert "already exists" in one_sentence(err) and "--force" in err
     assert git(tree, "rev-parse", "mine") == first
     code, out, err = cli(capsys, "apply", "--tree", str(tree), "--branch", "mine", "--force")
-    assert code == 0 and "branch mine: 4 commits" in out
+    assert code == 0 and "branch mine: 7 commits" in out
 
 
 def test_force_never_moves_the_checked_out_branch(fixture_tree, capsys):
@@ -235,7 +235,7 @@ def test_scan_json_is_one_document(fixture_tree, capsys):
     assert data["eras"] == {"call site": "E2", "free path": "E3"}
     kinds = [f["kind"] for f in data["findings"]]
     assert "call-site" in kinds and "free-path" in kinds
-    assert len(data["steps"]) == 4
+    assert len(data["steps"]) == 7
 
 
 def test_not_affected_tree_exits_zero_and_creates_nothing(fixture_tree, capsys):
@@ -256,5 +256,5 @@ def test_demo_runs_the_whole_job(tmp_path, capsys):
     code, out, err = cli(capsys, "demo", "--dir", str(tmp_path / "demo"))
     assert code == 0, err
     assert "verdict: rewrite" in out
-    assert "branch hwpoison-put-last: 4 commits" in out
+    assert "branch hwpoison-put-last: 7 commits" in out
     assert git(tmp_path / "demo", "log", "--format=%s", "-1", BRANCH).startswith("mm: hwpoison:")

@@ -19,23 +19,23 @@ def test_table_has_one_row_per_patch_and_check(fixture_tree, tmp_path, capsys, l
     out = capsys.readouterr().out
     assert code == 1
     lines = out.splitlines()
-    assert lines[0] == f"patchgen check: {damaged} (folder, 4 patches + cover letter)"
+    assert lines[0] == f"patchgen check: {damaged} (folder, 7 patches + cover letter)"
     assert lines[1].startswith(f"tree: {tree}; base: base-commit ")
     rows = [line for line in lines[3:] if line.strip()][1:-1]
     signoff = [line for line in rows if "signoff" in line and "fail" in line]
     assert len(signoff) == 1
     assert signoff[0].split()[:2] == ["signoff", "fail"]
-    # The patch label opens its group of rows: 2/4, then its checks.
-    group = lines.index(next(line for line in lines if line.startswith("2/4 ")))
-    assert lines[group].split()[:3] == ["2/4", "mail", "pass"]
+    # The patch label opens its group of rows: 2/7, then its checks.
+    group = lines.index(next(line for line in lines if line.startswith("2/7 ")))
+    assert lines[group].split()[:3] == ["2/7", "mail", "pass"]
     # Without --build: every check but build, per patch and per series.
-    total = 4 * (len(PATCH_CHECKS) - 1) + len(SERIES_CHECKS) - 1
+    total = 7 * (len(PATCH_CHECKS) - 1) + len(SERIES_CHECKS) - 1
     assert lines[-1] == f"{total - 1} pass, 0 warn, 1 fail, 0 skipped: a check failed (exit 1)"
     # --quiet shows what is not a pass, and the summary.
     main(["check", str(damaged), "--tree", str(tree), "-q",
           "--checkpatch", str(linux61 / "scripts" / "checkpatch.pl")])
     quiet = capsys.readouterr().out.splitlines()
-    assert [line.split()[:3] for line in quiet[4:-2]] == [["2/4", "signoff", "fail"]]
+    assert [line.split()[:3] for line in quiet[4:-2]] == [["2/7", "signoff", "fail"]]
 
 
 def test_json_has_patchworks_fields(fixture_tree, tmp_path, capsys, monkeypatch):
@@ -55,12 +55,12 @@ def test_json_has_patchworks_fields(fixture_tree, tmp_path, capsys, monkeypatch)
         assert result["description"] and "\n" not in result["description"]
     warnings = {(r["label"], r["check"]) for r in document["results"]
                 if r["state"] == "warning"}
-    assert warnings == {(f"{n}/4", "checkpatch") for n in range(1, 5)}
+    assert warnings == {(f"{n}/7", "checkpatch") for n in range(1, 8)}
     assert {r["label"] for r in document["results"] if r["check"] == "build"} == \
-        {"1/4", "2/4", "3/4", "4/4", "series"}
-    assert document["summary"] == {"success": len(document["results"]) - 4,
-                                   "warning": 4, "fail": 0, "skipped": 0}
-    assert [m["kind"] for m in document["series"]["mails"]] == ["cover"] + ["patch"] * 4
+        {"1/7", "2/7", "3/7", "4/7", "5/7", "6/7", "7/7", "series"}
+    assert document["summary"] == {"success": len(document["results"]) - 7,
+                                   "warning": 7, "fail": 0, "skipped": 0}
+    assert [m["kind"] for m in document["series"]["mails"]] == ["cover"] + ["patch"] * 7
 
 
 def test_unusable_input_has_its_own_exit_codes(fixture_tree, tmp_path, capsys):

@@ -103,31 +103,31 @@ def test_signed_off_by_removed(e3_series, tmp_path, capsys, checkpatch_pl):
     code, document, err = check_json(capsys, damaged, tree, "--checkpatch", checkpatch_pl)
     assert code == 1 and "Traceback" not in err
     failure = only_failure(document)
-    assert (failure["label"], failure["check"]) == ("2/4", "signoff")
+    assert (failure["label"], failure["check"]) == ("2/7", "signoff")
     assert failure["state"] == "fail" and failure["context"] == "patchgen-signoff"
     assert "no Signed-off-by" in failure["description"]
     assert "Fixture Author <fixture@example.org>" in failure["description"]
     # checkpatch.pl says the same; it is reported once, by signoff.
-    checkpatch = result_for(document, "2/4", "checkpatch")
+    checkpatch = result_for(document, "2/7", "checkpatch")
     assert checkpatch["state"] == "success"
     assert "left to signoff" in checkpatch["description"]
 
 
 def test_reordered_series_poisons_before_the_hook(fixture_tree, tmp_path, capsys,
                                                   checkpatch_pl):
-    """Helper (patch 2) before the free-path hook (patch 1): it applies and
+    """Helper (patch 4) before the free-path hook (patch 3): it applies and
     compiles, but the helper frees poisoned pages while nothing keeps them
     off the free lists."""
     need_tool("gcc")
     tree = applied_tree(fixture_tree, "e3-v4.14")
-    reorder(tree, [2, 1, 3, 4])
+    reorder(tree, [1, 2, 4, 3, 5, 6, 7])
     series = format_series(tree, "master", "reordered", tmp_path / "series")
     code, document, err = check_json(capsys, series, tree, "--build",
                                      "--checkpatch", checkpatch_pl)
     assert code == 1 and "Traceback" not in err
     failure = only_failure(document)
-    assert (failure["label"], failure["check"]) == ("1/4", "semantic")
-    helper_text = git(tree, "show", "reordered~3:mm/memory-failure.c")
+    assert (failure["label"], failure["check"]) == ("3/7", "semantic")
+    helper_text = git(tree, "show", "reordered~4:mm/memory-failure.c")
     put = line_of(helper_text[helper_text.index("bool hwpoison_put_last_page("):],
                   "__put_page(page);")
     put += line_of(helper_text, "bool hwpoison_put_last_page(") - 1
@@ -138,22 +138,22 @@ def test_reordered_series_poisons_before_the_hook(fixture_tree, tmp_path, capsys
 
 def test_reordered_series_does_not_compile(fixture_tree, tmp_path, capsys,
                                            checkpatch_pl):
-    """The call site (patch 3) before the helper (patch 2): gcc stops at
+    """The call site (patch 5) before the helper (patch 4): gcc stops at
     the undeclared helper; the patch after it builds again."""
     need_tool("gcc")
     tree = applied_tree(fixture_tree, "e3-v4.14")
-    reorder(tree, [1, 3, 2, 4])
+    reorder(tree, [1, 2, 3, 5, 4, 6, 7])
     series = format_series(tree, "master", "reordered", tmp_path / "series")
     code, document, err = check_json(capsys, series, tree, "--build",
                                      "--checkpatch", checkpatch_pl)
     assert code == 1 and "Traceback" not in err
     failure = only_failure(document)
-    assert (failure["label"], failure["check"]) == ("2/4", "build")
-    migrate = git(tree, "show", "reordered~2:mm/migrate.c")
+    assert (failure["label"], failure["check"]) == ("4/7", "build")
+    migrate = git(tree, "show", "reordered~3:mm/migrate.c")
     line = line_of(migrate, "hwpoison_put_last_page(page);")
     assert failure["description"].startswith(f"does not build: mm/migrate.c:{line}: error: ")
     assert "implicit declaration of function 'hwpoison_put_last_page'" in failure["description"]
-    assert result_for(document, "3/4", "build")["state"] == "success"
+    assert result_for(document, "5/7", "build")["state"] == "success"
 
 
 def reorder(tree, order: list[int]) -> None:
@@ -167,7 +167,7 @@ def reorder(tree, order: list[int]) -> None:
 def test_body_line_of_90_columns(e3_series, tmp_path, capsys, checkpatch_pl):
     tree, series = e3_series
     damaged = copy_series(series, tmp_path / "damaged")
-    third = patch_files(damaged)[2]
+    third = patch_files(damaged)[4]      # the call site: it has a Suggested-by
     long_line = "Without this hook, a poisoned page that is freed reaches the " \
                 "per-cpu lists, and is reused."
     assert len(long_line) == 90
@@ -175,7 +175,7 @@ def test_body_line_of_90_columns(e3_series, tmp_path, capsys, checkpatch_pl):
     code, document, err = check_json(capsys, damaged, tree, "--checkpatch", checkpatch_pl)
     assert code == 1 and "Traceback" not in err
     failure = only_failure(document)
-    assert (failure["label"], failure["check"]) == ("3/4", "body")
+    assert (failure["label"], failure["check"]) == ("5/7", "body")
     line = line_of(third.read_text(), long_line)
     assert failure["description"].startswith(f"{third.name}:{line}: a commit message "
                                              "line of 90 columns")
@@ -184,7 +184,7 @@ def test_body_line_of_90_columns(e3_series, tmp_path, capsys, checkpatch_pl):
 def test_fixes_with_unknown_id(e3_series, tmp_path, capsys, checkpatch_pl):
     tree, series = e3_series
     damaged = copy_series(series, tmp_path / "damaged")
-    third = patch_files(damaged)[2]
+    third = patch_files(damaged)[4]
     unknown = "0123456789ab"
     assert git(tree, "rev-parse", "--verify", "--quiet", "HEAD").strip()
     edit(third, "\nSuggested-by:",
@@ -193,7 +193,7 @@ def test_fixes_with_unknown_id(e3_series, tmp_path, capsys, checkpatch_pl):
     code, document, err = check_json(capsys, damaged, tree, "--checkpatch", checkpatch_pl)
     assert code == 1 and "Traceback" not in err
     failure = only_failure(document)
-    assert (failure["label"], failure["check"]) == ("3/4", "fixes")
+    assert (failure["label"], failure["check"]) == ("5/7", "fixes")
     assert failure["description"] == f"Fixes: {unknown} is not a commit of {tree}"
 
 
@@ -203,18 +203,18 @@ def test_fixes_with_a_known_id_and_its_subject(e3_series, tmp_path, capsys,
     sha = git(tree, "rev-parse", "master").strip()
     subject = git(tree, "log", "-1", "--format=%s", "master").strip()
     good = copy_series(series, tmp_path / "good")
-    edit(patch_files(good)[2], "\nSuggested-by:",
+    edit(patch_files(good)[4], "\nSuggested-by:",
          f'\nFixes: {sha[:12]} ("{subject}")\nSuggested-by:')
     code, document, _ = check_json(capsys, good, tree, "--checkpatch", checkpatch_pl)
     assert code == 0
-    assert result_for(document, "3/4", "fixes")["description"] == \
+    assert result_for(document, "5/7", "fixes")["description"] == \
         f'Fixes: {sha[:12]} ("{subject}") found in the tree'
     wrong = copy_series(series, tmp_path / "wrong")
-    edit(patch_files(wrong)[2], "\nSuggested-by:",
+    edit(patch_files(wrong)[4], "\nSuggested-by:",
          f'\nFixes: {sha[:12]} ("mm: a subject it does not have")\nSuggested-by:')
     code, document, _ = check_json(capsys, wrong, tree, "--checkpatch", checkpatch_pl)
     failure = only_failure(document)
-    assert (failure["label"], failure["check"]) == ("3/4", "fixes")
+    assert (failure["label"], failure["check"]) == ("5/7", "fixes")
     assert f"has the subject {subject!r}" in failure["description"]
 
 
@@ -228,24 +228,24 @@ def test_truncated_mbox(e3_series, tmp_path, capsys, checkpatch_pl):
     assert code == 1 and "Traceback" not in err
     assert document["series"]["kind"] == "mbox"
     failure = only_failure(document)
-    assert (failure["label"], failure["check"]) == ("4/4", "diff")
+    assert (failure["label"], failure["check"]) == ("7/7", "diff")
     assert failure["description"].startswith("mm/memory-failure.c: hunk @@ ")
     assert failure["description"].endswith("the patch is truncated")
     skipped = {(s["label"], s["check"]) for s in document["skipped"]}
-    assert {("4/4", "apply"), ("4/4", "checkpatch")} <= skipped
+    assert {("7/7", "apply"), ("7/7", "checkpatch")} <= skipped
 
 
 def test_a_file_that_is_not_a_patch_in_the_folder(e3_series, tmp_path, capsys,
                                                   checkpatch_pl):
     tree, series = e3_series
     damaged = copy_series(series, tmp_path / "damaged")
-    (damaged / "0005-notes.patch").write_text(
+    (damaged / "0008-notes.patch").write_text(
         "Notes for myself\n\nRemember to ask Naoya about the -EBUSY patch.\n")
     code, document, err = check_json(capsys, damaged, tree, "--checkpatch", checkpatch_pl)
     assert code == 1 and "Traceback" not in err
     failure = only_failure(document)
-    assert (failure["label"], failure["check"]) == ("#6", "mail")
-    assert failure["description"].startswith("0005-notes.patch: not a patch")
+    assert (failure["label"], failure["check"]) == ("#9", "mail")
+    assert failure["description"].startswith("0008-notes.patch: not a patch")
 
 
 def test_a_series_that_is_not_a_patch_at_all(fixture_tree, tmp_path, capsys):
@@ -279,13 +279,13 @@ def test_patch_against_the_wrong_base(fixture_tree, tmp_path, capsys, checkpatch
     assert code == 1 and "Traceback" not in err
     assert document["base"]["from"] == "HEAD"
     failure = only_failure(document)
-    assert (failure["label"], failure["check"]) == ("3/4", "apply")
+    assert (failure["label"], failure["check"]) == ("5/7", "apply")
     assert failure["description"].startswith("does not apply on the patches before it: "
                                              "patch failed: mm/migrate.c:")
     base_check = result_for(document, "series", "base-commit")
     assert base_check["state"] == "warning"
     assert "is not a commit of" in base_check["description"]
-    assert ("4/4", "apply") in {(s["label"], s["check"]) for s in document["skipped"]}
+    assert ("7/7", "apply") in {(s["label"], s["check"]) for s in document["skipped"]}
 
 
 def test_whitespace_damage(e3_series, tmp_path, capsys, checkpatch_pl):
@@ -299,9 +299,9 @@ def test_whitespace_damage(e3_series, tmp_path, capsys, checkpatch_pl):
     code, document, err = check_json(capsys, damaged, tree, "--checkpatch", checkpatch_pl)
     assert code == 1 and "Traceback" not in err
     failure = only_failure(document)
-    assert (failure["label"], failure["check"]) == ("1/4", "diff")
+    assert (failure["label"], failure["check"]) == ("1/7", "diff")
     assert "whitespace damage" in failure["description"]
-    assert "mm/page_alloc.c" in failure["description"]
+    assert "mm/memory-failure.c" in failure["description"]
 
 
 def test_duplicate_subject_and_wrong_numbering(e3_series, tmp_path, capsys,
@@ -309,17 +309,17 @@ def test_duplicate_subject_and_wrong_numbering(e3_series, tmp_path, capsys,
     tree, series = e3_series
     damaged = copy_series(series, tmp_path / "damaged")
     files = patch_files(damaged)
-    edit(files[3], "Subject: [PATCH 4/4]", "Subject: [PATCH 4/5]")
+    edit(files[6], "Subject: [PATCH 7/7]", "Subject: [PATCH 7/8]")
     code, document, _ = check_json(capsys, damaged, tree, "--checkpatch", checkpatch_pl)
     failure = only_failure(document)
     assert (failure["label"], failure["check"]) == ("series", "numbering")
-    assert failure["description"] == "the mails count 4 and 5 patches, the series has 4"
+    assert failure["description"] == "the mails count 7 and 8 patches, the series has 7"
     dup = copy_series(series, tmp_path / "dup")
     files = patch_files(dup)
-    edit(files[1], f"Subject: [PATCH 2/4] {subject_of(files[1])}\n",
-         f"Subject: [PATCH 2/4] {subject_of(files[0])}\n")
+    edit(files[1], f"Subject: [PATCH 2/7] {subject_of(files[1])}\n",
+         f"Subject: [PATCH 2/7] {subject_of(files[0])}\n")
     code, document, _ = check_json(capsys, dup, tree, "--checkpatch", checkpatch_pl)
     failure = only_failure(document)
-    assert (failure["label"], failure["check"]) == ("2/4", "subject")
-    assert failure["description"].startswith(f"the same subject as 1/4: "
+    assert (failure["label"], failure["check"]) == ("2/7", "subject")
+    assert failure["description"].startswith(f"the same subject as 1/7: "
                                              f"{subject_of(files[0])!r}")

@@ -202,8 +202,8 @@ def test_rerun_replaces_only_that_version(e3, tmp_path, capsys):
 def test_rfc_prefix(e3, tmp_path, capsys):
     format_ok(capsys, e3, tmp_path / "series", "--rfc")
     folder = tmp_path / "series" / TOPIC / "v1"
-    assert subject_of(cover_file(folder)).startswith("[RFC PATCH 0/4] ")
-    assert subject_of(patch_files(folder)[0]).startswith("[RFC PATCH 1/4] ")
+    assert subject_of(cover_file(folder)).startswith("[RFC PATCH 0/7] ")
+    assert subject_of(patch_files(folder)[0]).startswith("[RFC PATCH 1/7] ")
 
 
 # --- a developer's own commits ----------------------------------------------

@@ -26,16 +26,16 @@ def fmt(capsys, tree, out, *extra):
 
 
 def rework_branch(tree: Path) -> None:
-    """What a developer does between v1 and v2: reword and change patch 2
-    (keeping the rest of its message), add a patch at the end."""
-    git(tree, "checkout", "-q", "-b", "rework", f"{TOPIC}~2")
+    """What a developer does between v1 and v2: reword and change patch 4,
+    the helper (keeping the rest of its message), add a patch at the end."""
+    git(tree, "checkout", "-q", "-b", "rework", f"{TOPIC}~3")
     message = git(tree, "log", "-1", "--format=%B")
     subject, rest = message.split("\n", 1)
     (tree / "mm" / "memory-failure.c").write_text(
         (tree / "mm" / "memory-failure.c").read_text() + "/* reworked */\n")
     git(tree, "commit", "-q", "-a", "--amend", "-F", "-",
         input=f"{subject} for soft offline\n{rest}")
-    git(tree, "cherry-pick", f"{TOPIC}~1", f"{TOPIC}")
+    git(tree, "cherry-pick", f"{TOPIC}~2", f"{TOPIC}~1", f"{TOPIC}")
     (tree / "mm" / "migrate.c").write_text(
         (tree / "mm" / "migrate.c").read_text() + "/* follow-up */\n")
     git(tree, "commit", "-q", "-a", "-m", "mm/migrate: a follow-up",
@@ -70,36 +70,36 @@ def test_v2_says_what_changed_and_keeps_the_text(v1, capsys):
                         "Link: https://lore.kernel.org/r/5704C168", 1)
     v1_cover.write_text(text)
     v1_id = re.search(r"^Message-Id: <(.*)>$", text, re.M).group(1)
-    v1_subject = subject_of(text).removeprefix("[PATCH 0/4] ")
+    v1_subject = subject_of(text).removeprefix("[PATCH 0/7] ")
     rework_branch(tree)
 
     stdout, _ = fmt(capsys, tree, out, "-v", "2")
     folder = out / TOPIC / "v2"
     names = sorted(p.name for p in folder.iterdir())
     assert names[0] == "v2-0000-cover-letter.patch"
-    assert all(n.startswith("v2-") for n in names) and len(names) == 6
+    assert all(n.startswith("v2-") for n in names) and len(names) == 9
     cover = (folder / names[0]).read_text()
-    assert subject_of(cover) == f"[PATCH v2 0/5] {v1_subject}"
+    assert subject_of(cover) == f"[PATCH v2 0/8] {v1_subject}"
     assert "Tested on a 4.14 guest by hand." in cover
     block = cover.split("Changes in v2:\n", 1)[1].split("\n\n", 1)[0]
     flat = " ".join(block.split())
-    assert re.search(r'- 2/5 "mm: hwpoison: add hwpoison_put_last_page\(\) for soft '
+    assert re.search(r'- 4/8 "mm: hwpoison: add hwpoison_put_last_page\(\) for soft '
                      r'offline": changed the subject, the commit message and '
                      r'mm/memory-failure\.c\.', flat), block
-    assert '- 5/5 "mm/migrate: a follow-up": new patch.' in flat
+    assert '- 8/8 "mm/migrate: a follow-up": new patch.' in flat
     assert f"- Link to v1: https://lore.kernel.org/r/{v1_id}" in block
     # Unchanged patches are not listed; no rebase happened.
-    assert "1/5" not in block and "Rebased" not in block
+    assert "1/8" not in block and "Rebased" not in block
     # git's own range-diff is in the letter too.
     assert "Range-diff against v1:" in cover
-    assert re.search(r"^2: +[0-9a-f]+ ! 2: +[0-9a-f]+ ", cover, re.M)
+    assert re.search(r"^4: +[0-9a-f]+ ! 4: +[0-9a-f]+ ", cover, re.M)
     for number, patch in enumerate(patch_files(folder), 1):
-        assert f"Subject: [PATCH v2 {number}/5]" in patch.read_text()
+        assert f"Subject: [PATCH v2 {number}/8]" in patch.read_text()
     state = json.loads((out / TOPIC / "series.json").read_text())
     assert [v["version"] for v in state["versions"]] == [1, 2]
     assert f"change-id: {state['change_id']}" in cover
     assert f"change-id: {state['change_id']}" in v1_cover.read_text()
-    assert "changes since v1 (git range-diff): 2 of 5 entries differ" in stdout
+    assert "changes since v1 (git range-diff): 2 of 8 entries differ" in stdout
 
 
 def test_v3_keeps_v2_changes_below_its_own(v1, capsys):
@@ -136,7 +136,7 @@ def test_v1_commits_rebuilt_from_its_files(v1, tmp_path, capsys):
     stdout, stderr = fmt(capsys, clone, out2, "-v", "2")
     assert "rebuilt them from its patch files" in stderr
     cover = cover_file(out2 / TOPIC / "v2").read_text()
-    assert '5/5 "mm/migrate: a follow-up": new patch.' in " ".join(cover.split())
+    assert '8/8 "mm/migrate: a follow-up": new patch.' in " ".join(cover.split())
 
 
 def test_parse_range_diff_of_real_output(v1):
@@ -151,22 +151,23 @@ def test_parse_range_diff_of_real_output(v1):
     output = range_diff(open_git_tree(tree), (base, old_tip), (base, TOPIC))
     changes = parse_range_diff(output, old_subjects, new_subjects)
     kinds = [(c.kind, c.old_number, c.new_number) for c in changes]
-    assert kinds == [("same", 1, 1), ("changed", 2, 2), ("same", 3, 3),
-                     ("same", 4, 4), ("new", None, 5)]
-    changed = changes[1]
+    assert kinds == [("same", 1, 1), ("same", 2, 2), ("same", 3, 3),
+                     ("changed", 4, 4), ("same", 5, 5), ("same", 6, 6),
+                     ("same", 7, 7), ("new", None, 8)]
+    changed = changes[3]
     assert changed.parts == ("subject", "commit message", "mm/memory-failure.c")
-    assert changed.old_subject == old_subjects[1]
-    assert changed.subject == new_subjects[1]
+    assert changed.old_subject == old_subjects[3]
+    assert changed.subject == new_subjects[3]
 
 
 def test_dropped_patch_is_named(v1, capsys):
     tree, out = v1
-    # Drop patch 4 (-EBUSY) for v2.
+    # Drop patch 7 (-EBUSY) for v2.
     git(tree, "branch", "-q", "-f", TOPIC, f"{TOPIC}~1")
     fmt(capsys, tree, out, "-v", "2")
     cover = cover_file(out / TOPIC / "v2").read_text()
     flat = " ".join(cover.split("Changes in v2:", 1)[1].split("\n\n", 1)[0].split())
-    assert ("Dropped v1's 4/4 \"mm: hwpoison: return -EBUSY when soft offline "
+    assert ("Dropped v1's 7/7 \"mm: hwpoison: return -EBUSY when soft offline "
             "leaves a page in use\".") in flat
 
 

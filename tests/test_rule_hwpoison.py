@@ -88,7 +88,7 @@ def test_scan_classifies_each_era(fixture_tree, name):
     kinds = {(f.kind, f.path) for f in report.findings}
     assert ("free-path", "mm/page_alloc.c") in kinds
     if verdict == REWRITE:
-        assert len(report.steps) == 4
+        assert len(report.steps) == 7
         site = next(f for f in report.findings if f.kind == "call-site")
         lines = (tree / "mm/migrate.c").read_text().splitlines()
         assert lines[site.line - 1].strip() == "put_page(page);"
@@ -119,15 +119,19 @@ def test_e3_call_site_line_and_related_sites(fixture_tree):
     assert "MIGRATEPAGE_SUCCESS" in lines[call.line - 2]
     related = sorted((f.path, f.function) for f in report.findings
                      if f.kind == "related-site")
-    assert related == [("mm/memory-failure.c", "__soft_offline_page"),
-                       ("mm/migrate.c", "unmap_and_move_huge_page")]
+    assert related == [("mm/migrate.c", "unmap_and_move_huge_page")]
     assert all(f.action == "report" for f in report.findings if f.kind == "related-site")
+    # The invalidate path of soft offline has the same race and is rewritten.
+    invalidate = [(f.path, f.function, f.action) for f in report.findings
+                  if f.kind == "invalidate-site"]
+    assert invalidate == [("mm/memory-failure.c", "__soft_offline_page", "rewrite")]
 
 
 def test_e4_is_not_affected_and_gets_no_hook(fixture_tree):
     tree = fixture_tree("e4-v4.19")
     report = RULE.scan(open_worktree(tree))
     assert "set_hwpoison_free_buddy_page()" in report.summary
+    assert "(d4ae9916ea29, v4.19)" in report.summary     # not v4.18
     assert "reports success without poisoning" in report.summary
     free = next(f for f in report.findings if f.kind == "free-path")
     assert free.action == "none" and "never add a hook" in free.message

@@ -13,6 +13,7 @@
 #include <linux/hugetlb.h>
 #include <linux/migrate.h>
 #include <linux/gfp.h>
+#include <linux/mutex.h>
 
 #include "internal.h"
 
@@ -45,6 +46,14 @@ int memory_failure(unsigned long pfn, int trapno, int flags)
 	/* A free page is left to the allocator, which will skip it. */
 	if (!get_hwpoison_page(p))
 		return 0;
+
+	/* An injection filter may turn the page down: give the flag back. */
+	if (hwpoison_filter(p)) {
+		if (TestClearPageHWPoison(p))
+			num_poisoned_pages_dec();
+		put_hwpoison_page(p);
+		return 0;
+	}
 
 	put_hwpoison_page(p);
 	return -EBUSY;
@@ -145,8 +154,15 @@ static int soft_offline_huge_page(struct page *page, int flags)
 		if (ret > 0)
 			ret = -EIO;
 	} else {
-		if (PageHuge(page))
-			dissolve_free_huge_page(hpage);
+		/* A surplus hugepage has gone back to the buddy allocator. */
+		if (PageHuge(page)) {
+			set_page_hwpoison_huge_page(hpage);
+			dequeue_hwpoisoned_huge_page(hpage);
+			num_poisoned_pages_add(1 << compound_order(hpage));
+		} else {
+			SetPageHWPoison(page);
+			num_poisoned_pages_inc();
+		}
 	}
 	return ret;
 }

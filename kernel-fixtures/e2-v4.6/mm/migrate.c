@@ -142,7 +142,7 @@ out:
 
 /*
  * The hugepage counterpart of unmap_and_move(): soft offline of a
- * hugepage also sets PG_hwpoison here, after putback_active_hugepage().
+ * hugepage sets PG_hwpoison in soft_offline_huge_page() (v4.5-v4.9).
  */
 static int unmap_and_move_huge_page(new_page_t get_new_page,
 				free_page_t put_new_page, unsigned long private,
@@ -163,8 +163,6 @@ static int unmap_and_move_huge_page(new_page_t get_new_page,
 
 	if (rc != -EAGAIN)
 		putback_active_hugepage(hpage);
-	if (reason == MR_MEMORY_FAILURE && !test_set_page_hwpoison(hpage))
-		num_poisoned_pages_inc();
 
 	if (put_new_page)
 		put_new_page(new_hpage, private);

@@ -13,6 +13,7 @@
 #include <linux/hugetlb.h>
 #include <linux/migrate.h>
 #include <linux/gfp.h>
+#include <linux/mutex.h>
 
 #include "internal.h"
 
@@ -45,6 +46,14 @@ int memory_failure(unsigned long pfn, int trapno, int flags)
 	/* A free page is left to the allocator, which will skip it. */
 	if (!get_hwpoison_page(p))
 		return 0;
+
+	/* An injection filter may turn the page down: give the flag back. */
+	if (hwpoison_filter(p)) {
+		if (TestClearPageHWPoison(p))
+			num_poisoned_pages_dec();
+		put_hwpoison_page(p);
+		return 0;
+	}
 
 	put_hwpoison_page(p);
 	return -EBUSY;

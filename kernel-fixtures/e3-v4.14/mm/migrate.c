@@ -179,10 +179,14 @@ static int unmap_and_move_huge_page(new_page_t get_new_page,
 	if (!new_hpage)
 		return -ENOMEM;
 
-	lock_page(hpage);
+	if (!trylock_page(hpage)) {
+		if (!force || mode != MIGRATE_SYNC)
+			goto out;
+		lock_page(hpage);
+	}
 	rc = __unmap_and_move(hpage, new_hpage, force, mode);
 	unlock_page(hpage);
-
+out:
 	if (rc != -EAGAIN)
 		putback_active_hugepage(hpage);
 	if (reason == MR_MEMORY_FAILURE && !test_set_page_hwpoison(hpage))

@@ -256,6 +256,23 @@ static int check_new_page(struct page *page)
 	return 1;
 }
 
+/*
+ * Pages taken from the per-cpu lists were checked when they went there,
+ * unless free_pages_check() was skipped: only CONFIG_DEBUG_VM checks them
+ * again.
+ */
+#ifdef CONFIG_DEBUG_VM
+static bool check_new_pcp(struct page *page)
+{
+	return check_new_page(page);
+}
+#else
+static bool check_new_pcp(struct page *page)
+{
+	return false;
+}
+#endif /* CONFIG_DEBUG_VM */
+
 struct page *rmqueue_pcplist(struct per_cpu_pages *pcp)
 {
 	struct page *page;
@@ -266,7 +283,7 @@ struct page *rmqueue_pcplist(struct per_cpu_pages *pcp)
 		page = list_entry(pcp->list.next, struct page, lru);
 		list_del(&page->lru);
 		pcp->count--;
-	} while (check_new_page(page));
+	} while (check_new_pcp(page));
 
 	return page;
 }

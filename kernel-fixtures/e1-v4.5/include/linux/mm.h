@@ -94,6 +94,7 @@ static inline void put_page(struct page *page)
 extern int memory_failure(unsigned long pfn, int trapno, int flags);
 extern int unpoison_memory(unsigned long pfn);
 extern int get_hwpoison_page(struct page *page);
+extern int hwpoison_filter(struct page *p);
 #define put_hwpoison_page(page)	put_page(page)
 extern int sysctl_memory_failure_recovery;
 extern atomic_long_t num_poisoned_pages;

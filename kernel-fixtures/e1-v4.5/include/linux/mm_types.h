@@ -7,6 +7,7 @@
 
 struct address_space;
 struct mem_cgroup;
+struct dev_pagemap;
 
 struct page {
 	unsigned long flags;
@@ -14,7 +15,14 @@ struct page {
 	pgoff_t index;
 	atomic_t _mapcount;
 	atomic_t _count;
-	struct list_head lru;
+	union {
+		struct list_head lru;
+		struct dev_pagemap *pgmap; /* ZONE_DEVICE pages are never on an
+					    * lru or handled by a slab
+					    * allocator, this points to the
+					    * hosting device page map.
+					    */
+	};
 	unsigned long compound_head;
 	unsigned long private;
 #ifdef CONFIG_MEMCG

@@ -72,6 +72,8 @@ static inline void get_page(struct page *page)
 }
 
 void __put_page(struct page *page);
+int is_zone_device_page(const struct page *page);
+void put_zone_device_page(struct page *page);
 
 static inline void put_page(struct page *page)
 {
@@ -79,11 +81,15 @@ static inline void put_page(struct page *page)
 
 	if (put_page_testzero(page))
 		__put_page(page);
+
+	if (unlikely(is_zone_device_page(page)))
+		put_zone_device_page(page);
 }
 
 extern int memory_failure(unsigned long pfn, int trapno, int flags);
 extern int unpoison_memory(unsigned long pfn);
 extern int get_hwpoison_page(struct page *page);
+extern int hwpoison_filter(struct page *p);
 #define put_hwpoison_page(page)	put_page(page)
 extern int sysctl_memory_failure_recovery;
 extern atomic_long_t num_poisoned_pages;

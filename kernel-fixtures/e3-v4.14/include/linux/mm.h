@@ -46,6 +46,7 @@ int PageTransHuge(struct page *page);
 int PageMovable(struct page *page);
 int page_mapped(struct page *page);
 void lock_page(struct page *page);
+int trylock_page(struct page *page);
 void unlock_page(struct page *page);
 void putback_movable_page(struct page *page);
 int split_huge_page(struct page *page);
@@ -84,10 +85,25 @@ static inline void get_page(struct page *page)
 }
 
 void __put_page(struct page *page);
+int is_device_private_page(const struct page *page);
+int is_device_public_page(const struct page *page);
+void put_zone_device_private_or_public_page(struct page *page);
+
+#define IS_HMM_ENABLED 0
 
 static inline void put_page(struct page *page)
 {
 	page = compound_head(page);
+
+	/*
+	 * A device page is free when its count drops to one: the driver that
+	 * owns it is told through a callback.
+	 */
+	if (IS_HMM_ENABLED && unlikely(is_device_private_page(page) ||
+	    unlikely(is_device_public_page(page)))) {
+		put_zone_device_private_or_public_page(page);
+		return;
+	}
 
 	if (put_page_testzero(page))
 		__put_page(page);
@@ -96,6 +112,7 @@ static inline void put_page(struct page *page)
 extern int memory_failure(unsigned long pfn, int trapno, int flags);
 extern int unpoison_memory(unsigned long pfn);
 extern int get_hwpoison_page(struct page *page);
+extern int hwpoison_filter(struct page *p);
 #define put_hwpoison_page(page)	put_page(page)
 extern int sysctl_memory_failure_recovery;
 extern atomic_long_t num_poisoned_pages;
