@@ -7,6 +7,7 @@ does not find it fails under CI=true and is skipped elsewhere.
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,17 @@ sys.path.insert(0, str(ROOT))
 from patchgen.fixtures import materialize  # noqa: E402
 
 IN_CI = os.environ.get("CI") == "true"
+
+
+def pytest_configure(config):
+    """patchgen's state folder (series_index.py) for the whole run, before
+    any fixture, session-wide ones included (the fault suite's templates
+    run format), so that no test writes the user's ~/.local/state; each
+    test then gets its own (patchgen_state below)."""
+    if "PATCHGEN_STATE" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="patchgen-state-session-")
+        os.environ["PATCHGEN_STATE"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 def need(condition: bool, what: str) -> None:

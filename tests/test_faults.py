@@ -93,6 +93,30 @@ class Scene:
                 if "\t" in line]
 
 
+_WHOLE: dict = {}
+
+
+def whole_series_length(scene: Scene) -> int:
+    """How many commits an apply that is not interrupted makes on the
+    scene's tree (run once per template, in a copy of its own)."""
+    key = str(scene.template)
+    if key not in _WHOLE:
+        copy = scene.work.parent / f"{scene.work.name}-whole"
+        if copy.exists():
+            shutil.rmtree(copy)
+        shutil.copytree(scene.template / "linux", copy / "linux", symlinks=True)
+        env = dict(scene.env(), PATCHGEN_CACHE=str(copy / "cache"),
+                   PATCHGEN_FAULT_LOG=str(copy / "steps.log"))
+        done = subprocess.run([sys.executable, "-m", "patchgen", "apply",
+                               "--tree", str(copy / "linux")], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        _WHOLE[key] = int(git(copy / "linux", "rev-list", "--count",
+                              f"HEAD..{BRANCH}").strip())
+        shutil.rmtree(copy)
+    return _WHOLE[key]
+
+
 def _user_state(tree: Path) -> dict:
     git_dir = tree / ".git"
     files = {str(p.relative_to(git_dir)) for p in git_dir.rglob("*")
@@ -121,7 +145,9 @@ def _check_clean(scene: Scene, before: dict, what: str) -> None:
             f"refs/heads/{BRANCH} "), f"{what}: refs changed: {added}"
         # A branch may exist only if it is the whole series.
         count = git(tree, "rev-list", "--count", f"HEAD..{BRANCH}").strip()
-        assert count == "4", f"{what}: a half-made branch ({count} commits)"
+        whole = whole_series_length(scene)
+        assert count == str(whole), \
+            f"{what}: a half-made branch ({count} of {whole} commits)"
     new_files = after["files"] - before["files"]
     allowed = {f"refs/heads/{BRANCH}", f"logs/refs/heads/{BRANCH}", "logs/HEAD",
                "ORIG_HEAD", "FETCH_HEAD"}

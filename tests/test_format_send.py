@@ -87,9 +87,10 @@ def test_send_email_dry_run_needs_no_flags(e3_maintained, tmp_path, capsys):
     # itself, so what it sends comes from the headers format wrote.
     mails = send_dry_run(folder, e3_maintained, "--suppress-cc=body",
                          "--suppress-cc=author", "--suppress-cc=self")
-    assert len(mails) == 5
+    n = len(list(folder.glob("*.patch"))) - 1
+    assert n >= 2 and len(mails) == n + 1
     cover, patches = mails[0], mails[1:]
-    assert cover["subject"].startswith("[PATCH 0/4] ")
+    assert cover["subject"].startswith(f"[PATCH 0/{n}] ")
     for mail in mails:
         # The user's format.to/format.cc and --cc, on every mail; the
         # sender (fixture@example.org) on none.
@@ -166,7 +167,7 @@ def test_no_maintainer_goes_to_the_lists(tmp_path, capsys, monkeypatch):
                               "--no-checkpatch")
     assert code == 0, stderr
     mails = send_dry_run(tmp_path / "s" / TOPIC / "v1", tree)
-    assert len(mails) == 5
+    assert len(mails) == len(list((tmp_path / "s" / TOPIC / "v1").glob("*.patch")))
     for mail in mails:
         assert mail["to"] == ["linux-mm@example.org"], mail
         assert "linux-mm@example.org" not in mail["cc"]

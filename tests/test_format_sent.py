@@ -99,12 +99,13 @@ def received_mbox(v1_folder: Path, path: Path) -> Path:
 def test_sent_recognised_from_an_mbox(v1, tmp_path, capsys):
     tree, out = v1
     mbox = received_mbox(out / TOPIC / "v1", tmp_path / "thread.mbox")
-    # The mbox is one git mailsplit reads: the five mails and the reply.
+    # The mbox is one git mailsplit reads: every mail of v1 and the reply.
+    mails = len(list((out / TOPIC / "v1").glob("*.patch")))
     split = tmp_path / "split"
     split.mkdir()
     count = subprocess.run(["git", "mailsplit", f"-o{split}", str(mbox)],
                            capture_output=True, text=True, check=True).stdout
-    assert count.strip() == "6"
+    assert mails >= 3 and count.strip() == str(mails + 1)
 
     # An mbox without the letter marks nothing (and says so).
     other = tmp_path / "other.mbox"
