@@ -624,3 +624,12 @@ def test_config_without_build_is_said(fixture_tree, tmp_path):
     code, out, err = patchgen("check", "HEAD~1..HEAD", "--tree", tree,
                               "--config", fragment)
     assert "--config" in err and "only with --build" in err
+
+
+@pytest.mark.parametrize("option", [["--timeout", "nan"], ["--timeout", "inf"],
+                                    ["--build-timeout", "nan"], ["--memory", "0"]])
+def test_verify_refuses_a_timeout_of_nan_and_no_memory(fixture_tree, option):
+    tree = fixture_tree("e3-v4.14")
+    code, out, err = patchgen("verify", "--tree", tree, *option)
+    assert code == 2, err
+    assert option[0] in err and "Traceback" not in err
