@@ -108,8 +108,10 @@ def check_branch_free(tree: GitKernelTree, name: str, force: bool) -> None:
 
 
 def _git(tree: GitKernelTree, *args, env=None, input=None):
+    # These write objects into the user's repository: an interrupt lets
+    # them finish rather than leave a half-written tmp_obj_* there.
     return run(["git", "-C", tree.repo.working_tree_dir, *args], env=env,
-               input=input, timeout=600)
+               input=input, timeout=600, finish_on_interrupt=True)
 
 
 def commit_series(tree: GitKernelTree, base: str, patches: list[Patch],
@@ -189,7 +191,8 @@ UPDATE_REF_TIMEOUT = float(os.environ.get("PATCHGEN_UPDATE_REF_TIMEOUT", "120"))
 def _hash_blob(tree: GitKernelTree, data: bytes) -> str:
     # --no-filters: the bytes are exactly the file's, whatever attributes say.
     result = run(["git", "-C", tree.repo.working_tree_dir, "hash-object", "-w",
-                  "--no-filters", "--stdin"], input=data, text=False, timeout=120)
+                  "--no-filters", "--stdin"], input=data, text=False, timeout=120,
+                 finish_on_interrupt=True)
     return result.stdout.decode().strip()
 
 

@@ -52,8 +52,10 @@ def read_mail(path: Path) -> Mail:
 
 
 def _git(tree: GitKernelTree, *args, env=None, input=None, check=True):
+    # Some write objects into the user's repository (the commits a v2
+    # rebuilds): an interrupt lets them finish rather than leave tmp_obj_*.
     return run(["git", "-C", tree.repo.working_tree_dir, *args], env=env,
-               input=input, timeout=600, check=check)
+               input=input, timeout=600, check=check, finish_on_interrupt=True)
 
 
 def replay(tree: GitKernelTree, base: str, patch_files: list[Path], *,

@@ -89,7 +89,8 @@ def _not_started(argv: tuple, cwd) -> Exception:
 
 def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
         timeout: float = 120, check: bool = True, input: str | bytes | None = None,
-        text: bool = True, waiting_for: str | None = None) -> Result:
+        text: bool = True, waiting_for: str | None = None,
+        finish_on_interrupt: bool = False) -> Result:
     """Run *argv* and return its Result.
 
     Raises ToolMissing when the program does not exist, CommandTimeout when
@@ -99,7 +100,10 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
     it started, such as a git hook) gets SIGTERM first, so that git removes
     its own lock and temporary files, then SIGKILL.  With *waiting_for*
     (what the command is, for a person), a wait longer than a few seconds
-    is reported on stderr while it lasts.
+    is reported on stderr while it lasts.  With *finish_on_interrupt*, an
+    interrupt first lets the command end (a few seconds at most): git
+    writing an object leaves a tmp_obj_* file in the repository when it is
+    stopped half-way, and a finished object is harmless (unreachable).
     """
     argv = tuple(str(a) for a in argv)
     full_env = _with_environment(env)
@@ -127,6 +131,11 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
             f"{step_name(argv)} did not finish within {timeout:.0f} s (rerun "
             "with -v to see the command)") from exc
     except BaseException:
+        if finish_on_interrupt:
+            try:
+                proc.wait(timeout=FINISH_GRACE)
+            except BaseException:  # a second signal, or it did not end
+                pass
         _stop_group(proc)
         raise
     result = Result(argv, proc.returncode, stdout, stderr,
@@ -211,6 +220,7 @@ def _no_space(argv: tuple, cwd, err: str) -> None:
                    "some space and retry")
 
 
+FINISH_GRACE = 10.0   # seconds an interrupted object write may take to end
 PROGRESS_AFTER = 5.0   # seconds of silence before a wait is reported
 
 
@@ -330,6 +340,8 @@ def stream(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
 
 def _stop_group(proc: subprocess.Popen) -> None:
     """Stop *proc* and everything it started (make's children, qemu)."""
+    if proc.poll() is not None:
+        return
     for sig, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
         try:
             os.killpg(proc.pid, sig)

@@ -179,6 +179,27 @@ def _check_next_run(scene: Scene, baseline: int, what: str) -> None:
         assert not partial, f"{what}: partial folders after the next run: {partial}"
 
 
+def _wait_for_orphans(scene: Scene, timeout: float = 30) -> None:
+    """Wait until no process names the scene's folder on its command line
+    (git commands a SIGKILLed patchgen started run on, as orphans)."""
+    needle = str(scene.work).encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = False
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if needle in (entry / "cmdline").read_bytes():
+                    busy = True
+                    break
+            except OSError:
+                continue
+        if not busy:
+            return
+        time.sleep(0.05)
+
+
 def _kill_at(scene: Scene, step: int, name: str, signame: str, baseline: int) -> None:
     what = f"{scene.command} killed by {signame} at step {step} ({name})"
     scene.reset()
@@ -206,7 +227,7 @@ def _kill_at(scene: Scene, step: int, name: str, signame: str, baseline: int) ->
         f"{what}: exit {proc.returncode}: {text}"
     if signame == "SIGKILL":
         # The command patchgen held there runs on without it; let it end.
-        time.sleep(0.5)
+        _wait_for_orphans(scene)
     _check_clean(scene, before, what)
     _check_next_run(scene, baseline, what)
 

@@ -627,3 +627,45 @@ def test_config_without_build_is_said(fixture_tree, tmp_path):
     code, out, err = patchgen("check", "HEAD~1..HEAD", "--tree", tree,
                               "--config", fragment)
     assert "--config" in err and "only with --build" in err
+
+
+@pytest.mark.parametrize("option", [["--timeout", "nan"], ["--timeout", "inf"],
+                                    ["--build-timeout", "nan"], ["--memory", "0"]])
+def test_verify_refuses_a_timeout_of_nan_and_no_memory(fixture_tree, option):
+    tree = fixture_tree("e3-v4.14")
+    code, out, err = patchgen("verify", "--tree", tree, *option)
+    assert code == 2, err
+    assert option[0] in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_an_interrupted_object_write_leaves_no_tmp_obj(fixture_tree, tmp_path):
+    """SIGINT while git hash-object writes a 16 MB blob: the write is let
+    finish (an unreachable object), never stopped half-way (tmp_obj_*).
+    Slow: every run parses the large file."""
+    tree = fixture_tree("e3-v4.14")
+    migrate = tree / "mm" / "migrate.c"
+    filler = b"/* " + b"y" * 76 + b" */\n"
+    migrate.write_bytes(migrate.read_bytes() + filler * (16 * 1024 * 1024 // 80))
+    git(tree, "commit", "-q", "-a", "-m", "a large migrate.c")
+    log = tmp_path / "steps"
+    env = {"PATCHGEN_FAULT_LOG": str(log), "PATCHGEN_CACHE": str(tmp_path / "c")}
+    first = _start(["apply", "--tree", tree, "--branch", "probe"], env=env)
+    first.communicate(timeout=300)
+    writes = [int(line.split("\t")[0]) for line in log.read_text().splitlines()
+              if line.endswith("\tgit hash-object")]
+    git(tree, "branch", "-D", "probe")
+    assert writes
+    for step in writes:
+        log.unlink()
+        proc = _start(["apply", "--tree", tree],
+                      env={**env, "PATCHGEN_FAULT_PAUSE": str(step)})
+        deadline = time.monotonic() + 300
+        while not (log.exists() and "paused" in log.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, err
+        assert not list((tree / ".git" / "objects").rglob("tmp_*")), step
+        _no_lock(tree)

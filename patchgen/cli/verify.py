@@ -1,6 +1,7 @@
 """patchgen verify: build the tree, boot it in qemu, judge the serial log."""
 
 import argparse
+import math
 import json
 import shlex
 import sys
@@ -49,7 +50,7 @@ def add_arguments(parser) -> None:
                              f"{DEFAULT_BUILD_TIMEOUT:.0f})")
     parser.add_argument("-j", "--jobs", type=_count, default=None,
                         metavar="N", help="make -jN (default: all CPUs)")
-    parser.add_argument("--memory", type=_count, default=DEFAULT_MEMORY_MB,
+    parser.add_argument("--memory", type=_megabytes, default=DEFAULT_MEMORY_MB,
                         metavar="MB",
                         help=f"guest memory (default {DEFAULT_MEMORY_MB})")
     parser.add_argument("--show-command", action="store_true",
@@ -73,8 +74,17 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
+    if not math.isfinite(value) or value <= 0:   # nan would mean no timeout
+        raise argparse.ArgumentTypeError("must be a number of seconds more than 0")
+    return value
+
+
+def _megabytes(text: str) -> int:
+    """Guest memory: a guest needs some to boot at all."""
+    value = _count(text)
+    if value < 64:
+        raise argparse.ArgumentTypeError(f"{value} MB is too little for the "
+                                         "guest: give at least 64")
     return value
 
 
