@@ -25,8 +25,10 @@ KVM_GET_API_VERSION = 0xAE00
 
 # The kernel command line.  panic=-1: reboot at once on a panic, which with
 # -no-reboot ends qemu, so a panicking kernel gives its verdict in seconds
-# instead of sitting out the timeout.
-KERNEL_ARGS = ("console=ttyS0", "panic=-1")
+# instead of sitting out the timeout.  printk.devkmsg=on: from 4.10 on the
+# kernel rate-limits writes to /dev/kmsg (ten lines, then a pause), and
+# the guest writes every line there; older kernels ignore the parameter.
+KERNEL_ARGS = ("console=ttyS0", "panic=-1", "printk.devkmsg=on")
 
 
 @dataclass(frozen=True)

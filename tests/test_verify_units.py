@@ -90,7 +90,7 @@ def test_panic_log_fails_as_panic_with_the_panic_line():
     assert verdict.exit_code == EXIT_GUEST_PANIC
     assert any("Kernel panic - not syncing: patchgen test" in line
                for line in verdict.offending)
-    assert any("never reached the test" in r for r in verdict.reasons)
+    assert any("its /init never wrote a line" in r for r in verdict.reasons)
 
 
 def test_hung_guest_log_is_a_timeout_verdict():
@@ -109,8 +109,99 @@ def test_a_log_without_a_result_never_passes():
                     if "PATCHGEN: result" not in line)
     verdict = parse_serial_log(cut)
     assert not verdict.passed
-    assert any("never reported a result" in r for r in verdict.reasons)
+    assert any("stopped midway, before its result; its last line: check "
+               "unpoison-data PASS" in r for r in verdict.reasons)
     assert not parse_serial_log("").passed
+
+
+# --- how far a guest got: written logs in the shape of real ones ---------
+
+KERNEL_ONLY = """\
+[    0.000000] Linux version 4.9.154 (root@vm) (gcc version 12.2.0) #1
+[    0.000000] Command line: console=ttyS0 panic=-1 printk.devkmsg=on
+[    0.412345] Freeing unused kernel memory: 1024K
+"""
+
+
+def test_no_output_at_all_is_its_own_reason():
+    for text in ("", "qemu-system-x86_64: terminating on signal 15\n"):
+        verdict = parse_serial_log(text)
+        assert not verdict.passed
+        assert verdict.reasons == ("the guest produced no output at all (not "
+                                   "even the kernel's first line on the "
+                                   "serial console)",)
+
+
+def test_a_kernel_without_a_line_from_init():
+    verdict = parse_serial_log(KERNEL_ONLY)
+    assert not verdict.passed
+    (reason,) = verdict.reasons
+    assert reason.startswith("the kernel booted but its /init never wrote")
+
+
+def test_init_ran_but_the_test_never_started():
+    text = (KERNEL_ONLY + "PATCHGEN: info init started\n"
+            "[    0.5] PATCHGEN: info guest up, kernel 4.9.154\n"
+            "/bin/sh: /soft_offline_test: not found\n"
+            "PATCHGEN: info test exited with status 127\n")
+    (reason,) = parse_serial_log(text).reasons
+    assert reason == ("/init ran but the test program never started (no line "
+                      "from it); /init saw it exit with status 127")
+
+
+def test_the_test_stopped_midway_names_its_last_line():
+    text = (KERNEL_ONLY + "[    0.5] PATCHGEN: info init started\n"
+            "[    0.6] PATCHGEN: #1 info start stress=64 leak-slack=20\n"
+            "[    0.7] PATCHGEN: #2 check setup PASS uid 0\n"
+            "[    0.9] PATCHGEN: info test exited with status 137\n")
+    (reason,) = parse_serial_log(text).reasons
+    assert reason == ("the test started but stopped midway, before its "
+                      "result; its last line: check setup PASS uid 0; /init "
+                      "saw it exit with status 137, killed by SIGKILL "
+                      "(signal 9)")
+
+
+def _both_channels(text: str, drop_console: bool = False) -> str:
+    """*text*'s PATCHGEN lines as the new guest writes them: numbered, each
+    once through the kernel log (timestamped) and once on the console."""
+    out, seq = [], 0
+    for line in text.splitlines():
+        body = strip_timestamp(line)
+        if not body.startswith("PATCHGEN: ") or " info guest up" in body \
+                or " info test exited" in body:
+            out.append(line)
+            continue
+        seq += 1
+        numbered = body.replace("PATCHGEN: ", f"PATCHGEN: #{seq} ", 1)
+        out.append(f"[    9.{seq:06d}] {numbered}")
+        if not drop_console:
+            out.append(numbered)
+    return "\n".join(out) + "\n"
+
+
+def test_each_line_counts_once_when_it_comes_both_ways():
+    plain = parse_serial_log(log("pass-6.1.log"))
+    doubled = parse_serial_log(_both_channels(log("pass-6.1.log")))
+    assert doubled.passed
+    assert doubled.checks == plain.checks
+    # The 4.9 case: nothing written to the console arrived.
+    kmsg_only = parse_serial_log(_both_channels(log("pass-6.1.log"), True))
+    assert kmsg_only.passed and kmsg_only.checks == plain.checks
+
+
+def test_a_console_copy_cut_by_a_kernel_message_loses_to_the_kmsg_copy():
+    text = (KERNEL_ONLY
+            + "PATCHGEN: info guest up, kernel 6.1\n"
+            "PATCHGEN: #1 info start stress=0\n"
+            "PATCHGEN: #2 check setup PA[    1.0] Soft offlining pfn 0x10 at "
+            "process virtual address 0x7f00\n"
+            "SS uid 0\n"
+            "[    1.1] PATCHGEN: #2 check setup PASS uid 0\n"
+            "[    1.0] PATCHGEN: #1 info start stress=0\n"
+            "[    1.2] PATCHGEN: #3 result PASS 0 of 1 checks failed\n")
+    verdict = parse_serial_log(text)
+    assert verdict.passed, verdict.reasons
+    assert [(c.name, c.passed) for c in verdict.checks] == [("setup", True)]
 
 
 @pytest.mark.parametrize("line,kind", [

@@ -5,11 +5,12 @@
  * Runs as root (pid 1's child) in a tiny initramfs and checks that soft
  * offline (madvise(MADV_SOFT_OFFLINE)) keeps data, counters and the free
  * lists consistent.  Every finding is one line on stdout, which is the
- * serial console:
+ * serial console, written both to the kernel log (/dev/kmsg) and to
+ * stdout, with a sequence number that lets the host drop the second copy:
  *
- *	PATCHGEN: check <name> PASS|FAIL <detail>
- *	PATCHGEN: info <name> <detail>
- *	PATCHGEN: result PASS|FAIL <n> of <m> checks failed
+ *	PATCHGEN: #<seq> check <name> PASS|FAIL <detail>
+ *	PATCHGEN: #<seq> info <name> <detail>
+ *	PATCHGEN: #<seq> result PASS|FAIL <n> of <m> checks failed
  *
  * The host reads those lines from the serial log (patchgen/verdict.py).
  * Nothing here depends on one kernel version: it only uses interfaces that
@@ -63,22 +64,51 @@ static int n_offlined;
 
 static int kpageflags_fd = -1, pagemap_fd = -1;
 
-/* One write() per line, so that kernel messages cannot split it. */
+/*
+ * Every line goes out twice: to the kernel log through /dev/kmsg, and to
+ * stdout (the console).  On a real 4.9 kernel under qemu no line written
+ * to the console tty reached the serial log, while lines written to
+ * /dev/kmsg did; on others both arrive.  Each line carries a sequence
+ * number ("PATCHGEN: #12 check ..."), so the host keeps one copy of each
+ * whichever way it came.  kmsg is written first: a console that stalls
+ * then costs nothing.  (Kernels from 4.10 on rate-limit /dev/kmsg unless
+ * booted with printk.devkmsg=on, which verify's command line sets.)
+ */
+static int kmsg_fd = -1;
+static unsigned int line_seq;
+
+static void open_kmsg(void)
+{
+	kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+}
+
+/* One write() per line and channel, so that kernel messages cannot split it. */
 static void say(const char *fmt, ...)
 {
-	char line[1024];
+	char line[960];
 	va_list ap;
-	int len;
+	int len, head, out = 0;
 
+	head = snprintf(line, sizeof(line), "PATCHGEN: #%u ", ++line_seq);
 	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	len = vsnprintf(line + head, sizeof(line) - head - 1, fmt, ap);
 	va_end(ap);
 	if (len < 0)
 		return;
+	/* Every caller's format starts with "PATCHGEN: ": keep one. */
+	if (!strncmp(line + head, "PATCHGEN: ", 10)) {
+		memmove(line + head, line + head + 10, strlen(line + head + 10) + 1);
+		len -= 10;
+	}
+	len += head;
 	if (len > (int)sizeof(line) - 2)
 		len = sizeof(line) - 2;
 	line[len++] = '\n';
-	if (write(1, line, len) < 0)
+	if (kmsg_fd >= 0 && write(kmsg_fd, line, len) == len)
+		out++;
+	if (write(1, line, len) == len)
+		out++;
+	if (!out)
 		_exit(3);
 }
 
@@ -692,6 +722,8 @@ int main(int argc, char **argv)
 {
 	long stress = 64, leak_slack = -1;
 	int i;
+
+	open_kmsg();
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--stress") && i + 1 < argc)
