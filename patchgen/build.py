@@ -29,6 +29,7 @@ from patchgen.errors import (BuildFailed, CacheFull, CommandTimeout,
 from patchgen.kconfig import (ConfigTargetFailed, build_dir_for, configure,
                               read_fragment)
 from patchgen.runner import describe, stream
+from patchgen.workspace import in_tree_build_output
 
 FRAGMENT = Path(__file__).resolve().parent / "guest" / "verify.config"
 BZIMAGE = Path("arch/x86/boot/bzImage")
@@ -80,12 +81,28 @@ def check_kernel_tree(tree: Path) -> Path:
         raise NotAKernelTree(f"{tree} is not a Linux source tree (no "
                              "Makefile, Kconfig and arch/x86 at its top): "
                              "give --tree the top folder of one")
-    if (tree / ".config").exists() or (tree / "include" / "config").is_dir():
-        raise NotAKernelTree(f"{tree} has been configured in place, so make "
-                             "cannot build it out of tree: run `make "
-                             "mrproper` in it (this deletes its in-tree "
-                             "build) and retry")
     return tree
+
+
+def configured_in_place(tree: Path) -> list[Path]:
+    """What an in-tree build (or a committed .config) left in *tree* that
+    stops make from building it out of tree; empty when it is clean."""
+    return in_tree_build_output(Path(tree))
+
+
+def refuse_in_place(tree: Path) -> None:
+    """A tree that is not a git repository and was configured in place
+    cannot be built out of tree, and there is no private copy to make:
+    say so (a git tree is built from a private clone instead)."""
+    found = configured_in_place(tree)
+    if found:
+        names = ", ".join(str(p.relative_to(tree)) for p in found[:3])
+        raise NotAKernelTree(f"{tree} has been configured in place ({names}) "
+                             "and is not a git repository, so make cannot "
+                             "build it out of tree and patchgen cannot make a "
+                             "clean private copy of it: build it from a git "
+                             "clone, or run `make mrproper` in it (this "
+                             "deletes its in-tree build) and retry")
 
 
 def first_errors(output: str, limit: int = 8) -> list[str]:
@@ -151,6 +168,7 @@ def build_kernel(tree: Path, log: Path, *, fragment: str | None = None,
     cache folder of *tree*; a private checkout's builds go in the folder
     of the user's tree it was made from)."""
     tree = check_kernel_tree(tree)
+    refuse_in_place(tree)
     what = what or f"the kernel in {tree}"
     fragment = read_fragment(FRAGMENT) if fragment is None else fragment
     build_dir = build_dir_for(workdir or workdir_for(tree), tree, fragment)

@@ -30,7 +30,8 @@ import git
 from patchgen.boot import (DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, QEMU,
                            BootResult, boot, check_kvm, qemu_argv)
 from patchgen.build import (DEFAULT_BUILD_TIMEOUT, BuildResult, Progress,
-                            build_kernel, check_kernel_tree)
+                            build_kernel, check_kernel_tree,
+                            configured_in_place, refuse_in_place)
 from patchgen.cache import cache_dir, workdir_for
 from patchgen.errors import (CommandFailed, NotAGitTree, NotASeries,
                              SeriesProblem, ToolMissing, UnknownRevision)
@@ -196,8 +197,13 @@ def verify(options: VerifyOptions, progress: ProgressFn | None = None,
     run_dir = new_run_dir()
     if series is None:
         revision = _head_of(tree)
-        outcome = build_boot_judge(tree, "tree", revision, initramfs, run_dir,
-                                   options, progress, on_boot)
+        if configured_in_place(tree) and revision is not None:
+            outcome = _verify_private_copy(tree, revision, initramfs, run_dir,
+                                           options, progress, on_boot)
+        else:
+            refuse_in_place(tree)
+            outcome = build_boot_judge(tree, "tree", revision, initramfs,
+                                       run_dir, options, progress, on_boot)
         report = Report(tree, run_dir, (outcome,))
     else:
         report = _verify_series(tree, series, options, initramfs, run_dir,
@@ -335,6 +341,40 @@ def series_steps(workspace: Workspace, series: Series
                 raise SeriesProblem(f"the series does not apply to its base: "
                                     f"{mail.source}: {outcome.error}")
     yield "tip", workspace.head()
+
+
+# The uncommitted changes a private copy takes from the user's tree: every
+# tracked file but the in-tree build output (workspace.py) the copy drops.
+_NOT_BUILD_OUTPUT = [":(top)", *(f":(top,exclude,glob){p}" for p in
+                                 (".config", "include/config/**",
+                                  "include/generated/**",
+                                  "arch/*/include/generated/**"))]
+
+
+def _verify_private_copy(tree: Path, revision: str, initramfs: Initramfs,
+                         run_dir: Path, options: VerifyOptions, progress,
+                         on_boot) -> Outcome:
+    """A git tree configured in place (a committed .config, or an in-tree
+    build): make cannot build it out of tree, and deleting what is there
+    could delete the user's tracked files.  Build instead the private
+    clone (the one --series and check --build use) at HEAD, with the
+    user's uncommitted changes to tracked files applied there."""
+    diff = _git(tree, "diff", "--binary", "--no-color", "--no-ext-diff",
+                "HEAD", "--", *_NOT_BUILD_OUTPUT).stdout
+    series = Series("HEAD", revision, None, ())
+    with series_workspace(tree, series) as workspace:
+        if diff.strip():
+            applied = run(["git", "-C", workspace.top, "apply", "--binary",
+                           "--whitespace=nowarn", "-"], input=diff,
+                          check=False, timeout=600)
+            if applied.returncode != 0:
+                raise SeriesProblem(
+                    f"the uncommitted changes in {tree} do not apply to a "
+                    f"clean copy of its HEAD ({applied.stderr.strip()}): "
+                    "commit them, or verify a clean checkout")
+        return build_boot_judge(workspace.kernel_root, "tree", revision,
+                                initramfs, run_dir, options, progress,
+                                on_boot, workdir=workdir_for(tree))
 
 
 def _verify_series(tree: Path, series: Series, options: VerifyOptions,

@@ -183,6 +183,24 @@ def test_series_from_a_patch_folder_that_panics(tree, branches, tmp_path):
     assert tip["boot"]["seconds"] < 60
 
 
+def test_a_tree_that_tracks_its_config_is_built_from_the_private_copy(
+        tree, branches):
+    """A vendor tree commits its .config: make refuses an out-of-tree
+    build beside it, so verify builds the private clone without it (never
+    asking the user to delete a tracked file), base and tip alike."""
+    base = branches["tracked-config"]
+    before = tree_state(tree)
+    code, report, stderr = verify_json(
+        "--tree", str(tree), "--series", branches["tracked-config-touch"],
+        "--base", base, "--stress", "8", "--timeout", "60")
+    assert code == 0, stderr
+    assert "mrproper" not in stderr
+    assert [r["verdict"] for r in report["results"]] == ["PASS", "PASS"]
+    base_result, tip = report["results"]
+    assert tip["build"]["steps"] < 150, tip["build"]
+    assert tree_state(tree) == before
+
+
 def test_series_that_does_not_build_shows_the_compiler_error(tree, branches):
     code, report, stderr = verify_json("--tree", str(tree), "--series",
                                        branches["build-error"])

@@ -16,7 +16,8 @@ import pytest
 
 from conftest import ROOT, need_tool
 from patchgen import boot as bootmod
-from patchgen.build import FRAGMENT, check_kernel_tree, first_errors
+from patchgen.build import (FRAGMENT, check_kernel_tree, configured_in_place,
+                            first_errors, refuse_in_place)
 from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT, BootFailed,
                              CacheFull,
                              KvmUnavailable, NotAKernelTree)
@@ -303,8 +304,59 @@ def test_tree_checks(tmp_path):
     tree = kernel_shaped(tmp_path / "linux")
     assert check_kernel_tree(tree) == tree.resolve()
     (tree / ".config").write_text("CONFIG_X=y\n")
-    with pytest.raises(NotAKernelTree, match="make mrproper"):
-        check_kernel_tree(tree)
+    # Configured in place is still a tree; only a build of it, outside git,
+    # is refused (verify builds a git tree from a private clone instead).
+    assert check_kernel_tree(tree) == tree.resolve()
+    assert configured_in_place(tree) == [tree / ".config"]
+    with pytest.raises(NotAKernelTree, match="is not a git repository"):
+        refuse_in_place(tree)
+
+
+def test_a_tracked_config_stays_in_the_users_tree_and_leaves_the_clone(
+        tmp_path):
+    """A vendor tree that commits its .config (and generated headers): the
+    private clone drops them after every checkout and git am, the user's
+    tree and repository keep them untouched."""
+    from checkhelp import git as run_git, tree_state
+    from patchgen.tree import GitKernelTree
+    from patchgen.workspace import persistent_workspace
+    import git as gitpython
+
+    tree = kernel_shaped(tmp_path / "vendor")
+    (tree / ".config").write_text("CONFIG_MEMORY_FAILURE=y\n")
+    (tree / "include" / "generated").mkdir(parents=True)
+    (tree / "include" / "generated" / "autoconf.h").write_text("#define X 1\n")
+    (tree / "arch" / "x86" / "include" / "generated").mkdir(parents=True)
+    (tree / "arch" / "x86" / "include" / "generated" / "a.h").write_text("\n")
+    (tree / "mm").mkdir()
+    (tree / "mm" / "x.c").write_text("int x;\n")
+    run_git(tree, "init", "-q")
+    run_git(tree, "add", "-A")
+    run_git(tree, "-c", "user.name=T", "-c", "user.email=t@example.org",
+            "commit", "-qm", "vendor tree")
+    before = tree_state(tree)
+    repo = gitpython.Repo(tree)
+    with persistent_workspace(GitKernelTree(tree, repo, ""), "HEAD",
+                              tmp_path / "work") as workspace:
+        top = workspace.kernel_root
+        assert (top / "mm" / "x.c").is_file()
+        assert configured_in_place(top) == []
+        mail = tmp_path / "0001.patch"
+        (top / "mm" / "x.c").write_text("int x;\nint y;\n")
+        diff = run_git(top, "diff", "HEAD", "--", "mm/x.c")
+        run_git(top, "checkout", "-q", "--", "mm/x.c")
+        mail.write_text("From: T <t@example.org>\nSubject: [PATCH] mm: y\n"
+                        "Date: Wed, 6 Apr 2016 12:00:00 +0000\n\nAdd y.\n---\n"
+                        + diff)
+        outcome = workspace.am(mail)
+        assert outcome.applied, outcome.error
+        assert configured_in_place(top) == []
+        # The commit git am made still tracks the vendor's files.
+        listed = run_git(top, "ls-tree", "-r", "--name-only", "HEAD")
+        assert ".config" in listed.split()
+    repo.close()
+    assert tree_state(tree) == before
+    assert (tree / ".config").read_text() == "CONFIG_MEMORY_FAILURE=y\n"
 
 
 # --- the initramfs ------------------------------------------------------

@@ -87,6 +87,14 @@ def touch_memory_failure(text: str) -> str:
     return text + "\n/* patchgen benchmark: an incremental rebuild */\n"
 
 
+def add_vendor_config(text: str) -> str:
+    """A .config committed at the top of the tree, as vendor trees do: an
+    in-tree build's output that stops every out-of-tree build beside it."""
+    assert text == "", "the tree already tracks a .config"
+    return ("# A vendor's kernel configuration, tracked in git.\n"
+            "CONFIG_64BIT=y\nCONFIG_MEMORY_FAILURE=y\n")
+
+
 VARIANTS = {
     "broken-free-path": ("mm/page_alloc.c", remove_hwpoison_early_return,
                          "mm: let hwpoison pages reach the free lists"),
@@ -98,16 +106,25 @@ VARIANTS = {
                     "mm: a change that does not compile"),
     "touch-memory-failure": ("mm/memory-failure.c", touch_memory_failure,
                              "mm: a comment in memory-failure.c"),
+    "tracked-config": (".config", add_vendor_config,
+                       "vendor: track the kernel configuration"),
+    # On top of tracked-config (PARENTS): a series on a vendor tree.
+    "tracked-config-touch": ("mm/memory-failure.c", touch_memory_failure,
+                             "mm: a comment in memory-failure.c"),
 }
+# A variant made on top of another variant's commit instead of the root.
+PARENTS = {"tracked-config-touch": "tracked-config"}
 
 
 def variant_branch(repo: Path, name: str) -> str:
     """Make (once) the branch patchgen-test/<name> and return its name."""
     path, edit, subject = VARIANTS[name]
     branch = BRANCH_PREFIX + name
-    base = root_commit(repo)
-    original = run(["git", "-C", repo, "show", f"{base}:{path}"],
-                   timeout=60).stdout
+    base = (_git(repo, "rev-parse", variant_branch(repo, PARENTS[name]))
+            if name in PARENTS else root_commit(repo))
+    shown = run(["git", "-C", repo, "show", f"{base}:{path}"], timeout=60,
+                check=False)
+    original = shown.stdout if shown.returncode == 0 else ""
     changed = edit(original)
     blob = _git(repo, "hash-object", "-w", "--stdin", input=changed)
     with tempfile.TemporaryDirectory() as tmp:
