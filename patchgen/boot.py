@@ -48,12 +48,12 @@ class BootResult:
 
 def qemu_argv(kernel: Path, initrd: Path, *, kvm: bool = False,
               memory_mb: int = DEFAULT_MEMORY_MB,
-              extra_kernel_args: tuple = ()) -> list[str]:
+              extra_kernel_args: tuple = (), smp: int = 1) -> list[str]:
     """The qemu command line, as a list (never a shell string)."""
     accel = ["-enable-kvm", "-cpu", "host"] if kvm else ["-accel", "tcg"]
     return [QEMU, *accel,
             "-m", str(memory_mb),
-            "-smp", "1",
+            "-smp", str(smp),
             "-nodefaults", "-no-user-config",
             "-display", "none",
             "-nic", "none",
@@ -89,7 +89,8 @@ def check_kvm(device: Path = KVM_DEVICE) -> None:
 def boot(kernel: Path, initrd: Path, serial_log: Path, *,
          kvm: bool = False, timeout: float = DEFAULT_TIMEOUT,
          memory_mb: int = DEFAULT_MEMORY_MB,
-         on_line: Callable[[str], None] | None = None) -> BootResult:
+         on_line: Callable[[str], None] | None = None,
+         extra_kernel_args: tuple = (), smp: int = 1) -> BootResult:
     """Boot and return what the guest printed; never longer than *timeout*.
 
     A guest that panics, hangs or fails its test is a result, not an error;
@@ -97,7 +98,8 @@ def boot(kernel: Path, initrd: Path, serial_log: Path, *,
     """
     if kvm:
         check_kvm()
-    argv = qemu_argv(kernel, initrd, kvm=kvm, memory_mb=memory_mb)
+    argv = qemu_argv(kernel, initrd, kvm=kvm, memory_mb=memory_mb,
+                     extra_kernel_args=extra_kernel_args, smp=smp)
     result = stream(argv, timeout=timeout, on_line=on_line,
                     log_path=serial_log)
     if not result.timed_out and result.returncode != 0:

@@ -233,14 +233,15 @@ def write_initramfs(out: BinaryIO, *, busybox: bytes, program: bytes,
 
 
 def make_initramfs(stress: int = DEFAULT_STRESS, *,
-                   init: str | None = None) -> Initramfs:
+                   init: str | None = None,
+                   extra_args: tuple = ()) -> Initramfs:
     """Make (or reuse) the initramfs for a verify run.
 
     *init* replaces the /init script (tests use it for a guest that hangs).
     """
     busybox = find_busybox().read_bytes()
     program = compile_test_program().read_bytes()
-    init = init if init is not None else init_script(stress)
+    init = init if init is not None else init_script(stress, extra_args)
     buf = io.BytesIO()
     write_initramfs(buf, busybox=busybox, program=program, init=init)
     data = buf.getvalue()

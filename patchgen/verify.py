@@ -29,9 +29,10 @@ import git
 
 from patchgen.boot import (DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, QEMU,
                            BootResult, boot, check_kvm, qemu_argv)
-from patchgen.build import (DEFAULT_BUILD_TIMEOUT, BuildResult, Progress,
-                            build_kernel, check_kernel_tree,
-                            configured_in_place, refuse_in_place)
+from patchgen.build import (DEFAULT_BUILD_TIMEOUT, BuildResult, GuestConfig,
+                            Progress, build_kernel, check_kernel_tree,
+                            configured_in_place, load_config,
+                            refuse_in_place)
 from patchgen.cache import cache_dir, workdir_for
 from patchgen.errors import (CommandFailed, NotAGitTree, NotASeries,
                              SeriesProblem, ToolMissing, UnknownRevision)
@@ -58,7 +59,9 @@ class VerifyOptions:
     boot_timeout: float = DEFAULT_TIMEOUT
     build_timeout: float = DEFAULT_BUILD_TIMEOUT
     jobs: int | None = None
-    memory_mb: int = DEFAULT_MEMORY_MB
+    memory_mb: int | None = None        # default: the config's, else 256
+    # --config NAME|FILE, or both of --matrix: each is built and booted.
+    configs: tuple = ("default",)
 
 
 @dataclass(frozen=True)
@@ -70,10 +73,19 @@ class Outcome:
     build: BuildResult
     boot: BootResult
     verdict: Verdict
+    config: str = "default"
+
+    @property
+    def name(self) -> str:
+        """The label with the config, for file names and tables."""
+        return (self.label if self.config == "default"
+                else f"{self.label}-{self.config}")
 
     def to_dict(self) -> dict:
         return {
             "label": self.label,
+            "config": self.config,
+            "missing_optional_symbols": list(self.build.missing_optional),
             "revision": self.revision,
             "build": {"tree": str(self.build.tree),
                       "build_dir": str(self.build.build_dir),
@@ -97,8 +109,11 @@ class Report:
 
     @property
     def judged(self) -> Outcome:
-        """The outcome the exit status follows: the tip of a series."""
-        return self.outcomes[-1]
+        """The outcome the exit status follows: the tip of a series (the
+        first failing one of its configs)."""
+        last = [o for o in self.outcomes
+                if o.label == self.outcomes[-1].label]
+        return next((o for o in last if not o.verdict.passed), last[-1])
 
     @property
     def exit_code(self) -> int:
@@ -107,6 +122,8 @@ class Report:
     def to_dict(self) -> dict:
         return {"tree": str(self.tree), "series": self.series,
                 "run_dir": str(self.run_dir),
+                "configs": list(dict.fromkeys(o.config
+                                              for o in self.outcomes)),
                 "verdict": self.judged.verdict.label,
                 "exit_code": self.exit_code,
                 "results": [o.to_dict() for o in self.outcomes]}
@@ -151,37 +168,47 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
                      options: VerifyOptions,
                      progress: ProgressFn | None = None,
                      on_boot: Callable[[list], None] | None = None,
-                     workdir: Path | None = None) -> Outcome:
+                     workdir: Path | None = None,
+                     config: GuestConfig | None = None) -> Outcome:
     """One kernel from source to verdict; its O= folder is in *workdir*
     (default: the cache folder of *tree*)."""
+    config = config or load_config()
     if label == "tree":
         what = f"the kernel in {tree}"
     else:
         what = f"the series' {label} ({(revision or '')[:12]})"
+    name = label if config.name == "default" else f"{label}-{config.name}"
+    if config.name != "default":
+        what += f" with config {config.name}"
 
     def labelled(event: Progress) -> None:
         if progress:
-            progress(replace(event, stage=f"{label} {event.stage}"))
+            progress(replace(event, stage=f"{name} {event.stage}"))
 
     # Keep the kernel that is booted: a later build in the same O= folder
     # (the tip of a series, another run) overwrites the folder's bzImage.
-    build = build_kernel(tree, run_dir / f"{label}-build.log",
+    build = build_kernel(tree, run_dir / f"{name}-build.log",
+                         fragment=config.fragment, optional=config.optional,
                          jobs=options.jobs, timeout=options.build_timeout,
                          progress=labelled, what=what,
-                         copy_to=run_dir / f"{label}-bzImage",
+                         copy_to=run_dir / f"{name}-bzImage",
                          workdir=workdir)
     kernel = build.bzimage
+    memory = options.memory_mb or config.memory_mb or DEFAULT_MEMORY_MB
     if on_boot:
         on_boot(qemu_argv(kernel, initramfs.path, kvm=options.kvm,
-                          memory_mb=options.memory_mb))
+                          memory_mb=memory,
+                          extra_kernel_args=config.kernel_args,
+                          smp=config.smp))
     labelled(Progress("boot", "QEMU", str(kernel), 0, 0.0))
-    booted = boot(kernel, initramfs.path, run_dir / f"{label}-serial.log",
+    booted = boot(kernel, initramfs.path, run_dir / f"{name}-serial.log",
                   kvm=options.kvm, timeout=options.boot_timeout,
-                  memory_mb=options.memory_mb)
+                  memory_mb=memory, extra_kernel_args=config.kernel_args,
+                  smp=config.smp)
     verdict = parse_serial_log(booted.output, timed_out=booted.timed_out,
                                timeout=booted.timeout)
-    outcome = Outcome(label, revision, build, booted, verdict)
-    (run_dir / f"{label}-verdict.json").write_text(
+    outcome = Outcome(label, revision, build, booted, verdict, config.name)
+    (run_dir / f"{name}-verdict.json").write_text(
         json.dumps(outcome.to_dict(), indent=2) + "\n")
     return outcome
 
@@ -189,25 +216,32 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
 def verify(options: VerifyOptions, progress: ProgressFn | None = None,
            on_boot: Callable[[list], None] | None = None,
            initramfs: Initramfs | None = None) -> Report:
-    """Build, boot and judge the tree (or a series' base and tip)."""
+    """Build, boot and judge the tree (or a series' base and tip), once
+    per config asked for."""
     tree = check_kernel_tree(options.tree)
+    configs = [load_config(c) for c in options.configs]
     preflight(options)
     series = resolve_series(tree, options) if options.series else None
-    initramfs = initramfs or make_initramfs(options.stress)
+    initramfs_for = {c.name: initramfs or make_initramfs(
+        options.stress, extra_args=c.guest_args) for c in configs}
     run_dir = new_run_dir()
+
+    def judge_all(root, label, revision, workdir=None):
+        return [build_boot_judge(root, label, revision, initramfs_for[c.name],
+                                 run_dir, options, progress, on_boot,
+                                 workdir=workdir, config=c)
+                for c in configs]
+
     if series is None:
         revision = _head_of(tree)
         if configured_in_place(tree) and revision is not None:
-            outcome = _verify_private_copy(tree, revision, initramfs, run_dir,
-                                           options, progress, on_boot)
+            outcomes = _verify_private_copy(tree, revision, judge_all)
         else:
             refuse_in_place(tree)
-            outcome = build_boot_judge(tree, "tree", revision, initramfs,
-                                       run_dir, options, progress, on_boot)
-        report = Report(tree, run_dir, (outcome,))
+            outcomes = judge_all(tree, "tree", revision)
+        report = Report(tree, run_dir, tuple(outcomes))
     else:
-        report = _verify_series(tree, series, options, initramfs, run_dir,
-                                progress, on_boot)
+        report = _verify_series(tree, series, judge_all, run_dir)
     (run_dir / "report.json").write_text(
         json.dumps(report.to_dict(), indent=2) + "\n")
     return report
@@ -351,9 +385,7 @@ _NOT_BUILD_OUTPUT = [":(top)", *(f":(top,exclude,glob){p}" for p in
                                   "arch/*/include/generated/**"))]
 
 
-def _verify_private_copy(tree: Path, revision: str, initramfs: Initramfs,
-                         run_dir: Path, options: VerifyOptions, progress,
-                         on_boot) -> Outcome:
+def _verify_private_copy(tree: Path, revision: str, judge_all) -> list:
     """A git tree configured in place (a committed .config, or an in-tree
     build): make cannot build it out of tree, and deleting what is there
     could delete the user's tracked files.  Build instead the private
@@ -372,18 +404,15 @@ def _verify_private_copy(tree: Path, revision: str, initramfs: Initramfs,
                     f"the uncommitted changes in {tree} do not apply to a "
                     f"clean copy of its HEAD ({applied.stderr.strip()}): "
                     "commit them, or verify a clean checkout")
-        return build_boot_judge(workspace.kernel_root, "tree", revision,
-                                initramfs, run_dir, options, progress,
-                                on_boot, workdir=workdir_for(tree))
+        return judge_all(workspace.kernel_root, "tree", revision,
+                         workdir_for(tree))
 
 
-def _verify_series(tree: Path, series: Series, options: VerifyOptions,
-                   initramfs: Initramfs, run_dir: Path, progress,
-                   on_boot) -> Report:
+def _verify_series(tree: Path, series: Series, judge_all,
+                   run_dir: Path) -> Report:
     outcomes = []
     with series_workspace(tree, series) as workspace:
         for label, commit in series_steps(workspace, series):
-            outcomes.append(build_boot_judge(
-                workspace.kernel_root, label, commit, initramfs, run_dir,
-                options, progress, on_boot, workdir=workdir_for(tree)))
+            outcomes += judge_all(workspace.kernel_root, label, commit,
+                                  workdir_for(tree))
     return Report(tree, run_dir, tuple(outcomes), series.name)

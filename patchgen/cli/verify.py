@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from patchgen.boot import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
-from patchgen.build import DEFAULT_BUILD_TIMEOUT, Progress
+from patchgen.build import CONFIGS, DEFAULT_BUILD_TIMEOUT, Progress
 from patchgen.initramfs import DEFAULT_STRESS
 from patchgen.verify import Report, VerifyOptions, verify
 
@@ -48,9 +48,22 @@ def add_arguments(parser) -> None:
                              f"{DEFAULT_BUILD_TIMEOUT:.0f})")
     parser.add_argument("-j", "--jobs", type=_count, default=None,
                         metavar="N", help="make -jN (default: all CPUs)")
-    parser.add_argument("--memory", type=_count, default=DEFAULT_MEMORY_MB,
+    parser.add_argument("--memory", type=_count, default=None,
                         metavar="MB",
-                        help=f"guest memory (default {DEFAULT_MEMORY_MB})")
+                        help=f"guest memory (default: the config's, else "
+                             f"{DEFAULT_MEMORY_MB})")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--config", metavar="NAME|FILE", default="default",
+                       help="the kernel config and the checks that go with "
+                            "it: " + ", ".join(CONFIGS) + " (debug: DEBUG_VM, "
+                            "page_owner, memcg, THP, SLUB_DEBUG, memory "
+                            "hotplug, two CPUs; adds the race with unpoison, "
+                            "memory offline and the sysfs interface), or a "
+                            "fragment FILE read after the default one "
+                            "(default: default)")
+    which.add_argument("--matrix", action="store_true",
+                       help="build and boot every named config ("
+                            + ", ".join(CONFIGS) + "), results side by side")
     parser.add_argument("--show-command", action="store_true",
                         help="print each qemu command line before it runs")
     parser.add_argument("--json", action="store_true",
@@ -109,7 +122,9 @@ def run(args) -> int:
                             base=args.base, kvm=args.kvm, stress=args.stress,
                             boot_timeout=args.timeout,
                             build_timeout=args.build_timeout, jobs=args.jobs,
-                            memory_mb=args.memory)
+                            memory_mb=args.memory,
+                            configs=(tuple(CONFIGS) if args.matrix
+                                     else (args.config,)))
     progress = None if args.json else ProgressPrinter()
 
     def show(argv) -> None:
@@ -137,8 +152,13 @@ def format_report(report: Report) -> str:
     for outcome in report.outcomes:
         rev = f" at {outcome.revision[:12]}" if outcome.revision else ""
         v = outcome.verdict
-        lines.append(f"{outcome.label}{rev}: {v.label}"
+        config = ("" if outcome.config == "default"
+                  else f" [config {outcome.config}]")
+        lines.append(f"{outcome.label}{rev}{config}: {v.label}"
                      + ("" if v.passed else f" ({v.kind})"))
+        if outcome.build.missing_optional:
+            lines.append("  note   not in this tree's Kconfig (optional): "
+                         + ", ".join(outcome.build.missing_optional))
         lines.append(f"  build  {_duration(outcome.build.seconds)}, "
                      f"{outcome.build.steps} steps, log {outcome.build.log}")
         lines.append(f"  boot   {_duration(outcome.boot.seconds)}, serial log "
@@ -152,9 +172,13 @@ def format_report(report: Report) -> str:
         if v.offending:
             lines.append("  first offending lines:")
             lines.extend(f"    {line}" for line in v.offending)
-    if len(report.outcomes) == 2:
-        lines.append("")
-        lines.extend(side_by_side(*report.outcomes))
+    for config in dict.fromkeys(o.config for o in report.outcomes):
+        pair = [o for o in report.outcomes if o.config == config]
+        if len(pair) == 2:
+            lines.append("")
+            if len(report.outcomes) > 2:
+                lines.append(f"config {config}:")
+            lines.extend(side_by_side(*pair))
     lines.append(f"run folder: {report.run_dir}")
     return "\n".join(lines)
 

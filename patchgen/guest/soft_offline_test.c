@@ -24,7 +24,12 @@
  * to this very process again (its next page fault or the target of its
  * next migration), where it still carries KPF_HWPOISON.
  *
- * Usage: soft_offline_test [--stress N] [--leak-slack PAGES]
+ * Usage: soft_offline_test [--stress N] [--leak-slack PAGES] [--sysfs N]
+ *                          [--race ROUNDS] [--memory-offline N]
+ *
+ * --sysfs, --race and --memory-offline run only when asked (the "debug"
+ * config of verify asks, its kernel has what they need), and a check
+ * asked for whose interface is missing fails rather than being skipped.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -708,6 +713,346 @@ static void test_stress(long n, long leak_slack)
 	free(pfns);
 }
 
+/* ---- phase 5: the sysfs interface, /sys/devices/system/memory ---- */
+
+#define SYSFS_SOFT_OFFLINE "/sys/devices/system/memory/soft_offline_page"
+
+/*
+ * The same soft offline as madvise, asked through sysfs by physical
+ * address (memory hotplug's interface, CONFIG_MEMORY_HOTPLUG on 4.x and
+ * 6.x): the kernel takes the page without the caller's reference
+ * (soft_offline_page(..., 0)), a different entry into the same path.
+ */
+static void test_sysfs(long n)
+{
+	long kb_per_page = page_size / 1024, i, ok = 0, moved = 0, poisoned = 0;
+	long before, after;
+	unsigned char *buf;
+	char text[64];
+	int err = 0, first_err = 0, tries;
+	uint64_t pfn, flags;
+
+	if (access(SYSFS_SOFT_OFFLINE, W_OK)) {
+		check("sysfs-soft-offline", 0, "cannot write %s: %s",
+		      SYSFS_SOFT_OFFLINE, strerror(errno));
+		return;
+	}
+	buf = mmap(NULL, n * page_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED) {
+		check("sysfs-soft-offline", 0, "cannot map %ld pages", n);
+		return;
+	}
+	fill(buf, n, 0x5eed0005);
+	before = hardware_corrupted_kb();
+	for (i = 0; i < n; i++) {
+		pfn = pfn_of(buf + i * page_size);
+		snprintf(text, sizeof(text), "%#llx\n",
+			 (unsigned long long)(pfn * page_size));
+		for (tries = 0; tries < BUSY_RETRIES; tries++) {
+			err = write_file(SYSFS_SOFT_OFFLINE, text);
+			if (err != -EBUSY)
+				break;
+			usleep(10000);
+		}
+		if (err) {
+			if (!first_err)
+				first_err = -err;
+			continue;
+		}
+		ok++;
+		if (n_offlined < MAX_OFFLINED)
+			offlined[n_offlined++] = pfn;
+		moved += pfn_of(buf + i * page_size) != pfn;
+		if (!page_flags(pfn, &flags) && (flags & (1ULL << KPF_HWPOISON)))
+			poisoned++;
+	}
+	after = hardware_corrupted_kb();
+	check_data("sysfs-data", buf, n, 0x5eed0005);
+	check("sysfs-soft-offline", ok == n && moved == n && poisoned == n &&
+	      after - before == ok * kb_per_page,
+	      "%ld of %ld pages offlined by physical address through %s "
+	      "(first error: %s), %ld moved to a new pfn, %ld old pfns "
+	      "poisoned, HardwareCorrupted %ld -> %ld kB (expected +%ld)",
+	      ok, n, SYSFS_SOFT_OFFLINE, first_err ? strerror(first_err) :
+	      "none", moved, poisoned, before, after, ok * kb_per_page);
+	audit("sysfs");
+}
+
+/* ---- phase 6: soft offline racing with unpoison on another CPU ---- */
+
+#define UNPOISON_PFN "/sys/kernel/debug/hwpoison/unpoison-pfn"
+
+struct race_state {
+	volatile uint64_t pfn;		/* the page being offlined now */
+	volatile int done;
+	volatile long attempts, unpoisoned;
+};
+
+/*
+ * The child: unpoison the pfn the parent is offlining, over and over,
+ * from the moment the parent names it, so that the unpoison lands
+ * anywhere inside soft offline: before the flag is set, between a put
+ * and the reference hwpoison takes back, after.  Bound to the other
+ * CPU when there is one.
+ */
+static void unpoison_forever(struct race_state *race)
+{
+	char text[32];
+	uint64_t pfn;
+
+	while (!race->done) {
+		pfn = race->pfn;
+		if (!pfn)
+			continue;
+		snprintf(text, sizeof(text), "%llu\n", (unsigned long long)pfn);
+		race->attempts++;
+		if (!write_file(UNPOISON_PFN, text))
+			race->unpoisoned++;
+	}
+	_exit(0);
+}
+
+static void test_race(long rounds, long leak_slack)
+{
+	long i, ok = 0, failed = 0, still_poisoned = 0, in_buddy = 0;
+	long free_before, free_after, hc_before, hc_after, missing;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	struct race_state *race;
+	unsigned char *page;
+	uint64_t *pfns, flags;
+	char text[32];
+	int status;
+	pid_t child;
+
+	if (access(UNPOISON_PFN, W_OK)) {
+		check("race-unpoison", 0, "cannot write %s: %s", UNPOISON_PFN,
+		      strerror(errno));
+		return;
+	}
+	race = mmap(NULL, sizeof(*race), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	page = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pfns = calloc(rounds, sizeof(*pfns));
+	if (race == MAP_FAILED || page == MAP_FAILED || !pfns) {
+		check("race-unpoison", 0, "cannot allocate for %ld rounds",
+		      rounds);
+		return;
+	}
+	memset((void *)race, 0, sizeof(*race));
+	fill(page, 1, 0x5eed0006);
+	settle();
+	free_before = zone_free_pages();
+	hc_before = hardware_corrupted_kb();
+	child = fork();
+	if (child == 0)
+		unpoison_forever(race);
+	for (i = 0; i < rounds; i++) {
+		int busy = 0;
+
+		pfns[i] = pfn_of(page);
+		race->pfn = pfns[i];
+		if (soft_offline(page, &busy))
+			failed++;
+		else
+			ok++;
+		/* Give the unpoison a moment after the offline, too. */
+		usleep(200);
+	}
+	race->done = 1;
+	if (child > 0)
+		waitpid(child, &status, 0);
+	check_data("race-data", page, 1, 0x5eed0006);
+	/* Whatever is still poisoned goes back now; then count. */
+	for (i = 0; i < rounds; i++) {
+		snprintf(text, sizeof(text), "%llu\n",
+			 (unsigned long long)pfns[i]);
+		write_file(UNPOISON_PFN, text);
+	}
+	for (i = 0; i < rounds; i++) {
+		if (page_flags(pfns[i], &flags))
+			continue;
+		if (flags & (1ULL << KPF_HWPOISON)) {
+			still_poisoned++;
+			if (flags & (1ULL << KPF_BUDDY))
+				in_buddy++;
+		}
+	}
+	settle();
+	free_after = zone_free_pages();
+	hc_after = hardware_corrupted_kb();
+	missing = free_before - free_after;
+	check("race-unpoison", failed + ok == rounds && still_poisoned == 0 &&
+	      in_buddy == 0 && hc_after == hc_before && missing <= leak_slack,
+	      "%ld rounds on %ld CPUs (%ld offlined, %ld failed), unpoison "
+	      "raced %ld times (%ld took); afterwards %ld pfns still "
+	      "poisoned (%ld of them on the buddy lists), HardwareCorrupted "
+	      "%ld -> %ld kB, free pages %ld -> %ld: %ld missing (slack %ld)",
+	      rounds, cpus, ok, failed, race->attempts, race->unpoisoned,
+	      still_poisoned, in_buddy, hc_before, hc_after, free_before,
+	      free_after, missing, leak_slack);
+	munmap(page, page_size);
+	free(pfns);
+}
+
+/* ---- phase 7: offline a memory block that holds soft-offlined pages ---- */
+
+#define MEMORY_SYSFS "/sys/devices/system/memory"
+
+static long read_long(const char *path, int base)
+{
+	char text[64] = "";
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	return strtol(text, NULL, base);
+}
+
+static int read_text(const char *path, char *text, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, text, size - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	text[n] = '\0';
+	return 0;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Write "offline" to a block's state, at most `seconds` long: 6.1 keeps
+ * retrying a block it cannot offline until a signal comes, 4.x gives up
+ * with -EBUSY.  Returns 0 or -errno.
+ */
+static int offline_block(const char *state, int seconds)
+{
+	struct sigaction sa, old;
+	int err;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;	/* no SA_RESTART: the write ends */
+	sigaction(SIGALRM, &sa, &old);
+	alarm(seconds);
+	err = write_file(state, "offline\n");
+	alarm(0);
+	sigaction(SIGALRM, &old, NULL);
+	return err;
+}
+
+static void test_memory_offline(long n)
+{
+	const long area_pages = (48L << 20) / sysconf(_SC_PAGESIZE);
+	long block_pages, i, j, best = -1, best_count = 0, offlined_here = 0;
+	long block_bytes = read_long(MEMORY_SYSFS "/block_size_bytes", 16);
+	char path[128], zones[256] = "", state[32] = "";
+	unsigned char *area;
+	uint64_t *pfns;
+	long *counts;
+	int err, busy = 0, first_err = 0, online_err;
+
+	if (block_bytes <= 0) {
+		check("memory-offline", 0, "cannot read %s/block_size_bytes "
+		      "(CONFIG_MEMORY_HOTPLUG)", MEMORY_SYSFS);
+		return;
+	}
+	block_pages = block_bytes / page_size;
+	area = mmap(NULL, area_pages * page_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pfns = calloc(area_pages, sizeof(*pfns));
+	counts = calloc(4096, sizeof(*counts));
+	if (area == MAP_FAILED || !pfns || !counts) {
+		check("memory-offline", 0, "cannot allocate %ld pages",
+		      area_pages);
+		return;
+	}
+	fill(area, area_pages, 0x5eed0007);
+	/* The movable block holding most of our pages. */
+	for (i = 0; i < area_pages; i++) {
+		pfns[i] = pfn_of(area + i * page_size);
+		if (pfns[i] && pfns[i] / block_pages < 4096)
+			counts[pfns[i] / block_pages]++;
+	}
+	for (j = 0; j < 4096; j++) {
+		if (counts[j] <= best_count)
+			continue;
+		snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/valid_zones",
+			 j);
+		if (!read_text(path, zones, sizeof(zones)) &&
+		    !strstr(zones, "Movable"))
+			continue;
+		best = j;
+		best_count = counts[j];
+	}
+	if (best < 0) {
+		check("memory-offline", 0, "none of our %ld pages lies in a "
+		      "movable memory block (boot with movablecore=)",
+		      area_pages);
+		return;
+	}
+	/*
+	 * Soft-offline our n lowest pages of the block: the pages of ours
+	 * above them stay in use (on the LRU), so the offline has to walk
+	 * past the poisoned ones to migrate the rest.
+	 */
+	for (j = 0; j < n; j++) {
+		long low = -1;
+
+		for (i = 0; i < area_pages; i++)
+			if (pfns[i] / block_pages == (uint64_t)best &&
+			    pfns[i] && (low < 0 || pfns[i] < pfns[low]))
+				low = i;
+		if (low < 0)
+			break;
+		err = soft_offline(area + low * page_size, &busy);
+		if (err && !first_err)
+			first_err = -err;
+		if (!err)
+			offlined_here++;
+		pfns[low] = 0;
+	}
+	snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/state", best);
+	err = offline_block(path, 20);
+	read_text(path, state, sizeof(state));
+	state[strcspn(state, "\n")] = '\0';
+	check("memory-offline", offlined_here == n && !err,
+	      "block memory%ld (%ld of our pages in it, %s): %ld of %ld "
+	      "lowest pages soft-offlined (first error: %s), then offlining "
+	      "the block %s%s; state now %s", best, best_count,
+	      zones[0] ? strtok(zones, "\n") : "zone unknown", offlined_here,
+	      n, first_err ? strerror(first_err) : "none",
+	      err ? "failed: " : "succeeded", err == -EINTR ?
+	      "no progress within 20 s (interrupted)" : err ?
+	      strerror(-err) : "", state);
+	check_data("memory-offline-data", area, area_pages, 0x5eed0007);
+	if (!err) {
+		online_err = write_file(path, "online_movable\n");
+		if (online_err)
+			online_err = write_file(path, "online\n");
+		if (online_err)
+			say("PATCHGEN: info memory-offline could not online "
+			    "memory%ld again: %s", best, strerror(-online_err));
+	}
+	munmap(area, area_pages * page_size);
+	free(pfns);
+	free(counts);
+}
+
 static int open_or_report(const char *path, const char *why)
 {
 	int fd = open(path, O_RDONLY);
@@ -720,7 +1065,7 @@ static int open_or_report(const char *path, const char *why)
 
 int main(int argc, char **argv)
 {
-	long stress = 64, leak_slack = -1;
+	long stress = 64, leak_slack = -1, sysfs = 0, race = 0, offline = 0;
 	int i;
 
 	open_kmsg();
@@ -730,6 +1075,12 @@ int main(int argc, char **argv)
 			stress = strtol(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--leak-slack") && i + 1 < argc)
 			leak_slack = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--sysfs") && i + 1 < argc)
+			sysfs = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--race") && i + 1 < argc)
+			race = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--memory-offline") && i + 1 < argc)
+			offline = strtol(argv[++i], NULL, 10);
 		else {
 			say("PATCHGEN: result FAIL bad argument %s", argv[i]);
 			return 2;
@@ -769,6 +1120,13 @@ int main(int argc, char **argv)
 	test_single();
 	if (stress > 0)
 		test_stress(stress, leak_slack);
+	if (sysfs > 0)
+		test_sysfs(sysfs);
+	if (race > 0)
+		test_race(race, leak_slack);
+	/* Last: the offlined block's pfns are gone from kpageflags. */
+	if (offline > 0)
+		test_memory_offline(offline);
 out:
 	say("PATCHGEN: result %s %d of %d checks failed",
 	    checks_failed ? "FAIL" : "PASS", checks_failed, checks_run);
