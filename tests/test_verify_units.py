@@ -17,8 +17,9 @@ import pytest
 from conftest import ROOT, need_tool
 from patchgen import boot as bootmod
 from patchgen.build import (FRAGMENT, check_kernel_tree, configured_in_place,
-                            first_errors, refuse_in_place)
-from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT, BootFailed,
+                            first_errors, load_config, refuse_in_place)
+from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT,
+                             BadBuildConfig, BootFailed,
                              CacheFull,
                              KvmUnavailable, NotAKernelTree)
 from patchgen.initramfs import (CpioWriter, compile_test_program,
@@ -190,6 +191,14 @@ def test_each_line_counts_once_when_it_comes_both_ways():
     assert kmsg_only.passed and kmsg_only.checks == plain.checks
 
 
+def test_a_real_log_with_both_channels_counts_each_check_once():
+    verdict = parse_serial_log(log("pass-both-channels-6.1.log"))
+    assert verdict.passed, verdict.reasons
+    names = [c.name for c in verdict.checks]
+    assert len(names) == len(set(names)) == 14
+    assert len(verdict.soft_offlined_pfns) == 65
+
+
 def test_a_console_copy_cut_by_a_kernel_message_loses_to_the_kmsg_copy():
     text = (KERNEL_ONLY
             + "PATCHGEN: info guest up, kernel 6.1\n"
@@ -262,6 +271,42 @@ def test_fragment_asks_for_what_the_test_needs():
         assert f"CONFIG_{name}" in symbols
     # No version-specific symbol: every one of these exists in 4.5 ... 6.x.
     assert len(symbols) == len(set(symbols))
+
+
+def test_the_configs_and_what_they_ask_of_the_boot(tmp_path):
+    default, debug = load_config(), load_config("debug")
+    assert (default.name, default.smp, default.kernel_args) == ("default", 1,
+                                                                 ())
+    assert debug.fragment.startswith(default.fragment)
+    assert debug.smp == 2 and debug.memory_mb == 512
+    assert "page_owner=on" in debug.kernel_args
+    assert any(a.startswith("movablecore=") for a in debug.kernel_args)
+    assert debug.optional == ("CONFIG_MEMCG_KMEM",)
+    for symbol in ("CONFIG_DEBUG_VM", "CONFIG_PAGE_OWNER", "CONFIG_MEMCG",
+                   "CONFIG_TRANSPARENT_HUGEPAGE", "CONFIG_SLUB_DEBUG",
+                   "CONFIG_MEMORY_HOTREMOVE", "CONFIG_SMP"):
+        assert symbol in required_symbols(debug.fragment)
+    assert {"--race", "--memory-offline", "--sysfs"} <= set(debug.guest_args)
+    extra = tmp_path / "mine.config"
+    extra.write_text("# patchgen-cmdline: quiet\nCONFIG_KASAN=y\n")
+    mine = load_config(str(extra))
+    assert mine.name == "mine.config" and mine.kernel_args == ("quiet",)
+    assert mine.fragment.startswith(default.fragment)
+    with pytest.raises(BadBuildConfig, match="no such config"):
+        load_config("nope")
+    extra.write_text("# patchgen-boot: cpus=2\n")
+    with pytest.raises(BadBuildConfig, match="bad patchgen-boot setting"):
+        load_config(str(extra))
+
+
+def test_the_guest_is_asked_for_the_configs_checks():
+    init = init_script(8, load_config("debug").guest_args)
+    assert "/soft_offline_test --stress 8 --sysfs 8 --race 300 " \
+           "--memory-offline 8" in init
+    argv = bootmod.qemu_argv(Path("/k"), Path("/i"), smp=2,
+                             extra_kernel_args=("page_owner=on",))
+    assert argv[argv.index("-smp") + 1] == "2"
+    assert argv[argv.index("-append") + 1].endswith("page_owner=on")
 
 
 def test_missing_symbols_names_each_one():
