@@ -53,7 +53,10 @@ def qemu_argv(kernel: Path, initrd: Path, *, kvm: bool = False,
     accel = ["-enable-kvm", "-cpu", "host"] if kvm else ["-accel", "tcg"]
     return [QEMU, *accel,
             "-m", str(memory_mb),
-            "-smp", str(smp),
+            # One CPU per socket: without ACPI the kernel finds CPUs in
+            # SeaBIOS's MP table, which lists one CPU per package, and
+            # qemu 6.2+ makes "-smp 2" one package of two cores.
+            "-smp", f"{smp},sockets={smp},cores=1,threads=1",
             "-nodefaults", "-no-user-config",
             "-display", "none",
             "-nic", "none",

@@ -110,6 +110,9 @@ def parse_config(name: str, fragment: str) -> GuestConfig:
                         f"config {name}: bad patchgen-boot setting {word!r} "
                         "(smp=N and memory=MB are known)")
                 boot[key] = int(number)
+    # The directives go to the boot, not to Kconfig: without them in the
+    # text, a new boot setting keeps the build folder (keyed by the text).
+    fragment = _DIRECTIVE.sub("", fragment)
     return GuestConfig(name, fragment, tuple(optional), tuple(kernel_args),
                        tuple(guest_args), boot.get("smp", 1),
                        boot.get("memory"))

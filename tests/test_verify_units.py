@@ -305,7 +305,7 @@ def test_the_guest_is_asked_for_the_configs_checks():
            "--memory-offline 8" in init
     argv = bootmod.qemu_argv(Path("/k"), Path("/i"), smp=2,
                              extra_kernel_args=("page_owner=on",))
-    assert argv[argv.index("-smp") + 1] == "2"
+    assert argv[argv.index("-smp") + 1] == "2,sockets=2,cores=1,threads=1"
     assert argv[argv.index("-append") + 1].endswith("page_owner=on")
 
 

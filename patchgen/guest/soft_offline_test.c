@@ -51,7 +51,11 @@
 #define MADV_SOFT_OFFLINE 101
 #endif
 
+#define KPF_LRU		5
+#define KPF_MMAP	11
 #define KPF_BUDDY	10
+#define KPF_ANON	12
+#define KPF_SWAPCACHE	14
 #define KPF_HWPOISON	19
 #define PM_PRESENT	(1ULL << 63)
 #define PM_PFN_MASK	((1ULL << 55) - 1)
@@ -816,7 +820,9 @@ static void unpoison_forever(struct race_state *race)
 static void test_race(long rounds, long leak_slack)
 {
 	long i, ok = 0, failed = 0, still_poisoned = 0, in_buddy = 0;
-	long free_before, free_after, hc_before, hc_after, missing;
+	long leaked = 0, free_before, free_after, hc_before, hc_after, missing;
+	const uint64_t in_use = (1ULL << KPF_MMAP) | (1ULL << KPF_LRU) |
+				(1ULL << KPF_BUDDY) | (1ULL << KPF_SWAPCACHE);
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	struct race_state *race;
 	unsigned char *page;
@@ -878,20 +884,36 @@ static void test_race(long rounds, long leak_slack)
 			if (flags & (1ULL << KPF_BUDDY))
 				in_buddy++;
 		}
+		/*
+		 * Unpoisoned, yet still the old anonymous page that nobody
+		 * maps and no list holds: the reference hwpoison took back
+		 * after an unpoison cleared the flag, i.e. a leaked page.
+		 * (A page really freed has lost its anon mapping.)
+		 */
+		else if ((flags & (1ULL << KPF_ANON)) && !(flags & in_use))
+			leaked++;
 	}
 	settle();
 	free_after = zone_free_pages();
 	hc_after = hardware_corrupted_kb();
 	missing = free_before - free_after;
+	/*
+	 * The free-page count is reported, not judged: with page_owner and
+	 * SLUB debugging it drifts by 20 pages and more on a good kernel
+	 * (measured on 6.1), as much as a handful of leaks.  A leak is seen
+	 * page by page above instead.
+	 */
+	(void)leak_slack;
 	check("race-unpoison", failed + ok == rounds && still_poisoned == 0 &&
-	      in_buddy == 0 && hc_after == hc_before && missing <= leak_slack,
+	      in_buddy == 0 && leaked == 0 && hc_after == hc_before,
 	      "%ld rounds on %ld CPUs (%ld offlined, %ld failed), unpoison "
 	      "raced %ld times (%ld took); afterwards %ld pfns still "
-	      "poisoned (%ld of them on the buddy lists), HardwareCorrupted "
-	      "%ld -> %ld kB, free pages %ld -> %ld: %ld missing (slack %ld)",
+	      "poisoned (%ld of them on the buddy lists), %ld unpoisoned but "
+	      "held by no one (leaked), HardwareCorrupted %ld -> %ld kB, free "
+	      "pages %ld -> %ld (%ld fewer)",
 	      rounds, cpus, ok, failed, race->attempts, race->unpoisoned,
-	      still_poisoned, in_buddy, hc_before, hc_after, free_before,
-	      free_after, missing, leak_slack);
+	      still_poisoned, in_buddy, leaked, hc_before, hc_after,
+	      free_before, free_after, missing);
 	munmap(page, page_size);
 	free(pfns);
 }
