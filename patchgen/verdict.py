@@ -238,8 +238,8 @@ def parse_serial_log(text: str, *, timed_out: bool = False,
     if timed_out:
         kind = "timeout"
         # qemu's own "terminating on signal" line is not the guest's.
-        guest = [line for line in lines if not line.startswith("qemu-system")]
-        last = guest[-1] if guest else "(no output at all)"
+        own = [line for line in lines if not line.startswith("qemu-system")]
+        last = own[-1] if own else "(no output at all)"
         limit = f" within {timeout:.0f} s" if timeout else ""
         reasons.append(f"the guest did not finish{limit} and was stopped; "
                        f"its last line: {last}")

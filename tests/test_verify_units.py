@@ -105,6 +105,19 @@ def test_hung_guest_log_is_a_timeout_verdict():
     assert verdict.reasons[0].endswith("Switched to clocksource tsc")
 
 
+def test_a_test_stopped_at_a_timeout_names_the_tests_last_line():
+    text = (KERNEL_ONLY + "PATCHGEN: info guest up\n"
+            "[    0.6] PATCHGEN: #1 info start stress=0\n"
+            "[    0.7] PATCHGEN: #2 check setup PASS uid 0\n"
+            "[    0.8] process 26 (soft_offline_te) attempted a POSIX timer "
+            "syscall while CONFIG_POSIX_TIMERS is not set\n"
+            "qemu-system-x86_64: terminating on signal 15\n")
+    verdict = parse_serial_log(text, timed_out=True, timeout=90)
+    assert verdict.reasons[0].endswith("CONFIG_POSIX_TIMERS is not set")
+    assert verdict.reasons[1].endswith("its last line: check setup PASS "
+                                       "uid 0")
+
+
 def test_a_log_without_a_result_never_passes():
     text = log("pass-6.1.log")
     cut = "\n".join(line for line in text.splitlines()

@@ -952,7 +952,7 @@ static int read_text(const char *path, char *text, size_t size)
 	return 0;
 }
 
-static void on_alarm(int sig)
+static void on_deadline(int sig)
 {
 	(void)sig;
 }
@@ -960,20 +960,30 @@ static void on_alarm(int sig)
 /*
  * Write "offline" to a block's state, at most `seconds` long: 6.1 keeps
  * retrying a block it cannot offline until a signal comes, 4.x gives up
- * with -EBUSY.  Returns 0 or -errno.
+ * with -EBUSY.  The deadline is a child that sends SIGUSR1 (no alarm():
+ * tinyconfig has no POSIX timers).  Returns 0 or -errno.
  */
 static int offline_block(const char *state, int seconds)
 {
 	struct sigaction sa, old;
-	int err;
+	pid_t parent = getpid(), watcher;
+	int err, status;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;	/* no SA_RESTART: the write ends */
-	sigaction(SIGALRM, &sa, &old);
-	alarm(seconds);
+	sa.sa_handler = on_deadline;	/* no SA_RESTART: the write ends */
+	sigaction(SIGUSR1, &sa, &old);
+	watcher = fork();
+	if (watcher == 0) {
+		usleep(seconds * 1000000L);
+		kill(parent, SIGUSR1);
+		_exit(0);
+	}
 	err = write_file(state, "offline\n");
-	alarm(0);
-	sigaction(SIGALRM, &old, NULL);
+	if (watcher > 0) {
+		kill(watcher, SIGKILL);
+		waitpid(watcher, &status, 0);
+	}
+	sigaction(SIGUSR1, &old, NULL);
 	return err;
 }
 
