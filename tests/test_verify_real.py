@@ -239,3 +239,53 @@ def test_config_symbols_kconfig_drops_are_named(tree, tmp_path):
     assert "CONFIG_MEMORY_FAILURE" in message
     assert "CONFIG_PATCHGEN_NO_SUCH_SYMBOL" in message
     assert "CONFIG_PROC_SYSCTL" not in message
+
+
+# --- the debug config: its checks and their negative controls -------------
+
+@pytest.fixture(scope="module")
+def debug_unmodified(tree):
+    return verify_json("--tree", str(tree), "--config", "debug",
+                       "--timeout", "150")
+
+
+def test_debug_config_passes_on_the_unmodified_tree(debug_unmodified):
+    code, report, stderr = debug_unmodified
+    assert code == 0, stderr
+    (result,) = report["results"]
+    assert result["config"] == "debug"
+    assert result["verdict"] == "PASS", result["reasons"]
+    checks = {c["name"]: c for c in result["checks"]}
+    for name in ("sysfs-soft-offline", "race-unpoison", "memory-offline",
+                 "memory-offline-data"):
+        assert checks[name]["passed"], checks[name]
+    # Two CPUs really (one per socket, see boot.py), and page_owner on.
+    assert "on 2 CPUs" in checks["race-unpoison"]["detail"]
+    assert "page_owner=on" in result["boot"]["command"]
+    assert "Movable" in checks["memory-offline"]["detail"]
+
+
+def debug_series(tree, branch):
+    code, report, stderr = verify_json("--tree", str(tree), "--series",
+                                       branch, "--config", "debug",
+                                       "--timeout", "150")
+    assert report is not None, stderr
+    base, tip = report["results"]
+    assert base["verdict"] == "PASS", base["reasons"]
+    return code, [c["name"] for c in tip["checks"] if not c["passed"]], tip
+
+
+def test_memory_offline_fails_when_offline_refuses_hwpoisoned_pages(
+        tree, branches):
+    code, failed, tip = debug_series(tree, branches["offline-refuses-hwpoison"])
+    assert code == 1
+    assert failed == ["memory-offline"], tip["reasons"]
+    detail = next(c["detail"] for c in tip["checks"]
+                  if c["name"] == "memory-offline")
+    assert "offlining the block failed" in detail
+
+
+def test_sysfs_check_fails_when_the_interface_does_nothing(tree, branches):
+    code, failed, tip = debug_series(tree, branches["sysfs-soft-offline-noop"])
+    assert code == 1
+    assert "sysfs-soft-offline" in failed, tip["reasons"]

@@ -1085,6 +1085,25 @@ static void test_memory_offline(long n)
 	free(counts);
 }
 
+/* How long each phase took, for benchmarks/bench_verify.py. */
+static struct timespec phase_t0;
+
+static void phase_start(void)
+{
+	clock_gettime(CLOCK_MONOTONIC, &phase_t0);
+}
+
+static void phase_end(const char *name)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	say("PATCHGEN: info time %s %.2f s", name,
+	    (now.tv_sec - phase_t0.tv_sec) +
+	    (now.tv_nsec - phase_t0.tv_nsec) / 1e9);
+	phase_t0 = now;
+}
+
 static int open_or_report(const char *path, const char *why)
 {
 	int fd = open(path, O_RDONLY);
@@ -1149,16 +1168,26 @@ int main(int argc, char **argv)
 	if (fresh_area == MAP_FAILED)
 		fresh_area = NULL;
 
+	phase_start();
 	test_single();
-	if (stress > 0)
+	phase_end("single");
+	if (stress > 0) {
 		test_stress(stress, leak_slack);
-	if (sysfs > 0)
+		phase_end("stress");
+	}
+	if (sysfs > 0) {
 		test_sysfs(sysfs);
-	if (race > 0)
+		phase_end("sysfs");
+	}
+	if (race > 0) {
 		test_race(race, leak_slack);
+		phase_end("race");
+	}
 	/* Last: the offlined block's pfns are gone from kpageflags. */
-	if (offline > 0)
+	if (offline > 0) {
 		test_memory_offline(offline);
+		phase_end("memory-offline");
+	}
 out:
 	say("PATCHGEN: result %s %d of %d checks failed",
 	    checks_failed ? "FAIL" : "PASS", checks_failed, checks_run);
