@@ -560,6 +560,47 @@ def test_cli_not_a_kernel_tree(tmp_path):
     assert "not a Linux source tree" in result.stderr
 
 
+def test_cli_a_tree_with_a_tracked_config_is_built_from_the_clone(tmp_path):
+    """Routing only (a kernel-shaped folder has no real Kbuild): verify of a
+    git tree that tracks .config goes to the private clone, with the
+    user's uncommitted change applied there; the tree stays as it was."""
+    from checkhelp import git as run_git, tree_state
+    need_tool("busybox")
+    need_tool("qemu-system-x86_64")
+    tree = kernel_shaped(tmp_path / "vendor")
+    (tree / "arch" / "x86" / "Kconfig").write_text("")   # git keeps files
+    (tree / ".config").write_text("CONFIG_64BIT=y\n")
+    (tree / "mm").mkdir()
+    (tree / "mm" / "x.c").write_text("int x;\n")
+    run_git(tree, "init", "-q")
+    run_git(tree, "add", "-A")
+    run_git(tree, "-c", "user.name=T", "-c", "user.email=t@example.org",
+            "commit", "-qm", "vendor tree")
+    (tree / "mm" / "x.c").write_text("int x;\nint uncommitted;\n")
+    before = tree_state(tree)
+    cache = tmp_path / "cache"
+    result = cli("verify", "--tree", str(tree),
+                 env={"PATCHGEN_CACHE": str(cache)})
+    assert result.returncode == 41, result.stderr   # make tinyconfig fails
+    assert "mrproper" not in result.stderr and "Traceback" not in result.stderr
+    assert str(cache / "workspaces") in result.stderr
+    (clone,) = (cache / "workspaces").glob("*/src")
+    assert not (clone / ".config").exists()
+    assert (clone / "mm" / "x.c").read_text() == "int x;\nint uncommitted;\n"
+    assert tree_state(tree) == before
+
+
+def test_cli_a_configured_tree_outside_git_is_refused_in_one_sentence(
+        tmp_path):
+    tree = kernel_shaped(tmp_path / "linux")
+    (tree / ".config").write_text("CONFIG_64BIT=y\n")
+    result = cli("verify", "--tree", str(tree),
+                 env={"PATCHGEN_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 40
+    one_clear_sentence(result)
+    assert "is not a git repository" in result.stderr
+
+
 def path_without(tmp_path, *missing):
     """A PATH folder with links to the tools verify uses, except *missing*."""
     folder = tmp_path / "bin"
