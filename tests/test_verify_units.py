@@ -314,7 +314,7 @@ def test_the_configs_and_what_they_ask_of_the_boot(tmp_path):
 
 def test_the_guest_is_asked_for_the_configs_checks():
     init = init_script(8, load_config("debug").guest_args)
-    assert "/soft_offline_test --stress 8 --sysfs 8 --race 300 " \
+    assert "/soft_offline_test --stress 8 --sysfs 8 --race 600 " \
            "--memory-offline 8" in init
     argv = bootmod.qemu_argv(Path("/k"), Path("/i"), smp=2,
                              extra_kernel_args=("page_owner=on",))
