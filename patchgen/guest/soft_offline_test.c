@@ -1020,10 +1020,32 @@ static int offline_block(const char *state, int seconds)
 
 #define KEEP_BELOW	16
 #define KEEP_BELOW_TEXT	"16"
+#define KPF_RESERVED	32
+
+/* True when a pfn of [start, start + pages) is PageReserved. */
+static int block_has_reserved(uint64_t start, long pages)
+{
+	uint64_t *flags = malloc(pages * sizeof(*flags));
+	ssize_t want = pages * sizeof(*flags);
+	int found = 0;
+	long i;
+
+	if (!flags || pread(kpageflags_fd, flags, want,
+			    (off_t)(start * sizeof(*flags))) != want) {
+		free(flags);
+		return 1;
+	}
+	for (i = 0; i < pages && !found; i++)
+		found = !!(flags[i] & (1ULL << KPF_RESERVED));
+	free(flags);
+	return found;
+}
 
 static void test_memory_offline(long n)
 {
-	const long area_pages = (48L << 20) / sysconf(_SC_PAGESIZE);
+	/* More than one block's worth, so that a block without reserved
+	 * pages gets enough of ours whichever block fills first. */
+	const long area_pages = (160L << 20) / sysconf(_SC_PAGESIZE);
 	long block_pages, i, j, best = -1, best_count = 0, offlined_here = 0;
 	long block_bytes = read_long(MEMORY_SYSFS "/block_size_bytes", 16);
 	char path[128], zones[256] = "", state[32] = "";
@@ -1055,20 +1077,32 @@ static void test_memory_offline(long n)
 			counts[pfns[i] / block_pages]++;
 	}
 	for (j = 0; j < 4096; j++) {
-		if (counts[j] <= best_count)
+		if (counts[j] <= best_count || counts[j] < KEEP_BELOW + n)
 			continue;
 		snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/valid_zones",
 			 j);
 		if (!read_text(path, zones, sizeof(zones)) &&
 		    !strstr(zones, "Movable"))
 			continue;
+		/* 4.x says whether a block can go (6.1 always says 1). */
+		snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/removable",
+			 j);
+		if (read_long(path, 10) == 0)
+			continue;
+		/*
+		 * Boot-time allocations are made top-down, so the last block
+		 * of a movable zone can hold reserved pages, which no kernel
+		 * offlines: such a block says nothing about hwpoison.
+		 */
+		if (block_has_reserved(j * block_pages, block_pages))
+			continue;
 		best = j;
 		best_count = counts[j];
 	}
 	if (best < 0) {
-		check("memory-offline", 0, "none of our %ld pages lies in a "
-		      "movable memory block (boot with movablecore=)",
-		      area_pages);
+		check("memory-offline", 0, "no movable, removable memory block "
+		      "without reserved pages holds %d of our %ld pages (boot "
+		      "with movablecore=)", KEEP_BELOW + (int)n, area_pages);
 		return;
 	}
 	/*
