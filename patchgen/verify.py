@@ -43,6 +43,9 @@ from patchgen.verdict import Verdict, parse_serial_log
 from patchgen.workspace import Workspace, persistent_workspace
 
 ProgressFn = Callable[[Progress], None]
+# Boots a built kernel another way than boot.boot (lava_run.lava_run_boot):
+# (kernel, initramfs, run_dir, label, options) -> (BootResult, Verdict).
+BootFn = Callable[..., tuple]
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,8 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
                      options: VerifyOptions,
                      progress: ProgressFn | None = None,
                      on_boot: Callable[[list], None] | None = None,
-                     workdir: Path | None = None) -> Outcome:
+                     workdir: Path | None = None,
+                     boot_with: BootFn | None = None) -> Outcome:
     """One kernel from source to verdict; its O= folder is in *workdir*
     (default: the cache folder of *tree*)."""
     if label == "tree":
@@ -174,11 +178,14 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
         on_boot(qemu_argv(kernel, initramfs.path, kvm=options.kvm,
                           memory_mb=options.memory_mb))
     labelled(Progress("boot", "QEMU", str(kernel), 0, 0.0))
-    booted = boot(kernel, initramfs.path, run_dir / f"{label}-serial.log",
-                  kvm=options.kvm, timeout=options.boot_timeout,
-                  memory_mb=options.memory_mb)
-    verdict = parse_serial_log(booted.output, timed_out=booted.timed_out,
-                               timeout=booted.timeout)
+    if boot_with is not None:
+        booted, verdict = boot_with(kernel, initramfs, run_dir, label, options)
+    else:
+        booted = boot(kernel, initramfs.path, run_dir / f"{label}-serial.log",
+                      kvm=options.kvm, timeout=options.boot_timeout,
+                      memory_mb=options.memory_mb)
+        verdict = parse_serial_log(booted.output, timed_out=booted.timed_out,
+                                   timeout=booted.timeout)
     outcome = Outcome(label, revision, build, booted, verdict)
     (run_dir / f"{label}-verdict.json").write_text(
         json.dumps(outcome.to_dict(), indent=2) + "\n")
@@ -187,7 +194,8 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
 
 def verify(options: VerifyOptions, progress: ProgressFn | None = None,
            on_boot: Callable[[list], None] | None = None,
-           initramfs: Initramfs | None = None) -> Report:
+           initramfs: Initramfs | None = None,
+           boot_with: BootFn | None = None) -> Report:
     """Build, boot and judge the tree (or a series' base and tip)."""
     tree = check_kernel_tree(options.tree)
     preflight(options)
@@ -197,11 +205,12 @@ def verify(options: VerifyOptions, progress: ProgressFn | None = None,
     if series is None:
         revision = _head_of(tree)
         outcome = build_boot_judge(tree, "tree", revision, initramfs, run_dir,
-                                   options, progress, on_boot)
+                                   options, progress, on_boot,
+                                   boot_with=boot_with)
         report = Report(tree, run_dir, (outcome,))
     else:
         report = _verify_series(tree, series, options, initramfs, run_dir,
-                                progress, on_boot)
+                                progress, on_boot, boot_with)
     (run_dir / "report.json").write_text(
         json.dumps(report.to_dict(), indent=2) + "\n")
     return report
@@ -339,11 +348,12 @@ def series_steps(workspace: Workspace, series: Series
 
 def _verify_series(tree: Path, series: Series, options: VerifyOptions,
                    initramfs: Initramfs, run_dir: Path, progress,
-                   on_boot) -> Report:
+                   on_boot, boot_with: BootFn | None = None) -> Report:
     outcomes = []
     with series_workspace(tree, series) as workspace:
         for label, commit in series_steps(workspace, series):
             outcomes.append(build_boot_judge(
                 workspace.kernel_root, label, commit, initramfs, run_dir,
-                options, progress, on_boot, workdir=workdir_for(tree)))
+                options, progress, on_boot, workdir=workdir_for(tree),
+                boot_with=boot_with))
     return Report(tree, run_dir, tuple(outcomes), series.name)

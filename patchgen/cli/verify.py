@@ -9,6 +9,7 @@ from pathlib import Path
 
 from patchgen.boot import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from patchgen.build import DEFAULT_BUILD_TIMEOUT, Progress
+from patchgen.cli import lava_modes
 from patchgen.initramfs import DEFAULT_STRESS
 from patchgen.verify import Report, VerifyOptions, verify
 
@@ -55,6 +56,7 @@ def add_arguments(parser) -> None:
                         help="print each qemu command line before it runs")
     parser.add_argument("--json", action="store_true",
                         help="print the verdicts as JSON on stdout")
+    lava_modes.add_arguments(parser)
 
 
 def _count(text: str) -> int:
@@ -117,7 +119,12 @@ def run(args) -> int:
             print(shlex.join(argv), file=sys.stderr if args.json
                   else sys.stdout, flush=True)
 
-    report = verify(options, progress=progress, on_boot=show)
+    written: list = []
+    boot_with = lava_modes.boot_function(args, written)
+    report = verify(options, progress=progress, on_boot=show,
+                    boot_with=boot_with)
+    if args.lava_jobs:
+        return lava_modes.print_written(args, written)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
