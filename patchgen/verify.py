@@ -61,6 +61,9 @@ class VerifyOptions:
     build_timeout: float = DEFAULT_BUILD_TIMEOUT
     jobs: int | None = None
     memory_mb: int = DEFAULT_MEMORY_MB
+    # The config fragment's text (None: patchgen/guest/verify.config); the
+    # verify matrix builds one tree with several.
+    fragment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
                          jobs=options.jobs, timeout=options.build_timeout,
                          progress=labelled, what=what,
                          copy_to=run_dir / f"{label}-bzImage",
-                         workdir=workdir)
+                         workdir=workdir, fragment=options.fragment)
     kernel = build.bzimage
     if on_boot:
         on_boot(qemu_argv(kernel, initramfs.path, kvm=options.kvm,

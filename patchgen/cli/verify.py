@@ -9,7 +9,7 @@ from pathlib import Path
 
 from patchgen.boot import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from patchgen.build import DEFAULT_BUILD_TIMEOUT, Progress
-from patchgen.cli import lava_modes
+from patchgen.cli import lava_modes, matrix_mode
 from patchgen.initramfs import DEFAULT_STRESS
 from patchgen.verify import Report, VerifyOptions, verify
 
@@ -19,8 +19,8 @@ HELP = ("build a kernel tree (or a series' base and tip), boot it in qemu "
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--tree", required=True, type=Path,
-                        help="the kernel source tree to build")
+    parser.add_argument("--tree", type=Path,
+                        help="the kernel source tree to build (or --matrix)")
     parser.add_argument("--series", metavar="BRANCH|SERIES_DIR|MBOX",
                         help="verify the base and the tip of a series: a "
                              "branch of --tree, a folder of patches (git "
@@ -57,6 +57,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the verdicts as JSON on stdout")
     lava_modes.add_arguments(parser)
+    matrix_mode.add_arguments(parser)
 
 
 def _count(text: str) -> int:
@@ -121,6 +122,14 @@ def run(args) -> int:
 
     written: list = []
     boot_with = lava_modes.boot_function(args, written)
+    if args.matrix:
+        return matrix_mode.run(args, options, boot_with)
+    if args.tree is None:
+        # A usage error, as argparse's own (exit 2).
+        print("patchgen verify: error: give --tree (the kernel tree to "
+              "verify) or --matrix (a file of trees and configs)",
+              file=sys.stderr)
+        return 2
     report = verify(options, progress=progress, on_boot=show,
                     boot_with=boot_with)
     if args.lava_jobs:
