@@ -280,3 +280,16 @@ def test_lava_options_that_need_another_are_refused(tmp_path):
          "--lava-run", "--lava-jobs", str(tmp_path)], capture_output=True,
         text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert result.returncode == 2 and "not allowed with" in result.stderr
+
+
+def test_recorded_lava_run_log_of_the_broken_free_path_fails():
+    """lava-run on the 6.1 kernel without the free-path hook: LAVA's cases
+    and patchgen's parser agree on the failing checks."""
+    outcome = read_log((DATA / "lava" /
+                        "broken-free-path-6.1-lava-run.log").read_text())
+    lava_failed = {c.name for c in outcome.guest_cases if c.result == "fail"}
+    assert {"fresh-single", "audit-own-single"} <= lava_failed
+    verdict = lava_verdict(outcome, timeout=60)
+    assert not verdict.passed
+    assert {c.name for c in verdict.checks if not c.passed} == lava_failed
+    assert not any(r.startswith("LAVA recorded") for r in verdict.reasons)
