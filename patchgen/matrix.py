@@ -6,11 +6,12 @@ A matrix file (TOML) names the trees, the series and the configs:
                                      # patches or an mbox (optional)
     base = "v4.14"                   # optional, as verify --base
     trees = ["~/linux-4.9.y", { name = "vendor", path = "/src/vendor-4.18" }]
-    configs = ["verify", { name = "debug", file = "debug.config" }]
+    configs = ["default", { name = "debug", file = "debug.config" }]
 
 A config is verify's own fragment (patchgen/guest/verify.config) with an
-optional fragment appended: "verify" alone, a NAME of another fragment in
-patchgen/guest/ (NAME.config), or a file (relative to the matrix file).
+optional fragment appended: "default" (or "verify") alone, a NAME of
+another fragment in patchgen/guest/ (NAME.config), or a file (relative
+to the matrix file).
 
 Every cell (tree x config) is one `patchgen verify` run with the same
 machinery: the tree built and booted, or with a series its base and its
@@ -33,7 +34,9 @@ from patchgen.kconfig import read_fragment
 from patchgen.verify import Report, VerifyOptions, verify
 
 GUEST_DIR = FRAGMENT.parent
-BASE_CONFIG = FRAGMENT.stem           # "verify"
+# verify's own fragment alone; "verify" (the file's name) means it too.
+BASE_CONFIG = "default"
+BASE_ALIASES = (BASE_CONFIG, FRAGMENT.stem)
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def _config(entry, folder: Path, index: int) -> Config:
     else:
         raise BadMatrix(f"configs[{index}] must be a name or a table with "
                         "name and file")
-    if file is None and name == BASE_CONFIG:
+    if file is None and name in BASE_ALIASES:
         return Config(name, read_fragment(FRAGMENT), str(FRAGMENT))
     if file is None:
         candidate = GUEST_DIR / f"{name}.config"

@@ -38,11 +38,11 @@ def test_a_matrix_file_with_trees_configs_and_a_series(tmp_path):
 series = "hwpoison-put-last"
 base = "v4.14"
 trees = ["a", { name = "vendor", path = "b" }]
-configs = ["verify", { name = "debug", file = "debug.config" }]
+configs = ["default", { name = "debug", file = "debug.config" }]
 """))
     assert [t.name for t in matrix.trees] == ["a", "vendor"]
     assert matrix.trees[1].path == (tmp_path / "b").resolve()
-    assert [c.name for c in matrix.configs] == ["verify", "debug"]
+    assert [c.name for c in matrix.configs] == ["default", "debug"]
     verify, debug = matrix.configs
     assert "CONFIG_MEMORY_FAILURE=y" in verify.fragment
     assert debug.fragment.startswith(verify.fragment)
@@ -50,10 +50,13 @@ configs = ["verify", { name = "debug", file = "debug.config" }]
     assert matrix.series == "hwpoison-put-last" and matrix.base == "v4.14"
 
 
-def test_configs_default_to_verify(tmp_path):
+def test_configs_default_to_verifys_own_fragment(tmp_path):
     (tmp_path / "a").mkdir()
     matrix = load_matrix(write(tmp_path, 'trees = ["a"]\n'))
-    assert [c.name for c in matrix.configs] == ["verify"]
+    assert [c.name for c in matrix.configs] == ["default"]
+    alias = load_matrix(write(tmp_path, 'trees = ["a"]\nconfigs = '
+                              '["verify"]\n', "alias.toml"))
+    assert alias.configs[0].fragment == matrix.configs[0].fragment
 
 
 @pytest.mark.parametrize("text, words", [
