@@ -208,8 +208,15 @@ def run_matrix(matrix: Matrix, options: VerifyOptions, *, jobs: int = 1,
                                   exc.exit_code))
         return cells
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        per_tree = list(pool.map(one_tree, matrix.trees))
+    if jobs <= 1 or len(matrix.trees) == 1:
+        # In this thread, so that Ctrl-C reaches the running make or qemu
+        # (runner.stream stops its process group) and ends the run.
+        per_tree = [one_tree(tree) for tree in matrix.trees]
+    else:
+        # Worker threads never see Ctrl-C: the cells already running end
+        # first (their own timeouts bound them).
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            per_tree = list(pool.map(one_tree, matrix.trees))
     return [cell for cells in per_tree for cell in cells]
 
 
