@@ -81,6 +81,7 @@ def boot_function(args, written: list):
 
 def print_written(args, written: list) -> int:
     """What --lava-jobs wrote, and how to run it here."""
+    print("patchgen: nothing was booted", file=sys.stderr)
     if args.json:
         print(json.dumps({"jobs": [
             {"label": f.label, "job": str(f.job), "device": str(f.device),
@@ -95,5 +96,4 @@ def print_written(args, written: list) -> int:
               f"here with:\n  lava-run --job-id 1 --output-dir "
               f"{device.parent / 'out'} --device {device} "
               f"{written[0].job}")
-    print("nothing was booted", file=sys.stderr)
     return 0
