@@ -13,6 +13,7 @@ that no two mean the same thing:
     20-29 format (series.py, versions.py, format.py)
     30-39 check
     40-49 verify (build, boot)
+    60-69 LAVA jobs and the verify matrix
     70  internal error (a bug in patchgen: please report it)
 """
 
@@ -256,3 +257,48 @@ class GuestProgramFailed(EnvironmentProblem):
     """The static test program or the initramfs could not be made."""
 
     exit_code = 49
+
+
+# --- LAVA jobs and the verify matrix: 60-69 ----------------------------------
+
+class LavaDispatcherMissing(ToolMissing):
+    """--lava-run needs lava-run (Debian package lava-dispatcher)."""
+
+    exit_code = 60
+
+
+class LavaRunFailed(EnvironmentProblem):
+    """lava-run itself failed: no job result, or it refused its input."""
+
+    exit_code = 61
+
+
+class LavaJobRefused(UserError):
+    """A LAVA server refused the job (bad definition, no such device type,
+    no permission)."""
+
+    exit_code = 62
+
+
+class LavaJobTimeout(EnvironmentProblem):
+    """A submitted job did not finish in the lab within the wait."""
+
+    exit_code = 63
+
+
+class LavaServerError(EnvironmentProblem):
+    """A LAVA server could not be reached or gave an unusable answer."""
+
+    exit_code = 64
+
+
+class LavaTokenMissing(UserError):
+    """--token-env names an environment variable that is not set."""
+
+    exit_code = 65
+
+
+class BadMatrix(UserError):
+    """The matrix file is missing, not TOML, or names what does not exist."""
+
+    exit_code = 66

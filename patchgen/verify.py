@@ -45,6 +45,9 @@ from patchgen.verdict import Verdict, parse_serial_log
 from patchgen.workspace import Workspace, persistent_workspace
 
 ProgressFn = Callable[[Progress], None]
+# Boots a built kernel another way than boot.boot (lava_run.lava_run_boot):
+# (kernel, initramfs, run_dir, label, options) -> (BootResult, Verdict).
+BootFn = Callable[..., tuple]
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,8 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
                      progress: ProgressFn | None = None,
                      on_boot: Callable[[list], None] | None = None,
                      workdir: Path | None = None,
-                     config: GuestConfig | None = None) -> Outcome:
+                     config: GuestConfig | None = None,
+                     boot_with: BootFn | None = None) -> Outcome:
     """One kernel from source to verdict; its O= folder is in *workdir*
     (default: the cache folder of *tree*)."""
     config = config or load_config()
@@ -201,12 +205,16 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
                           extra_kernel_args=config.kernel_args,
                           smp=config.smp))
     labelled(Progress("boot", "QEMU", str(kernel), 0, 0.0))
-    booted = boot(kernel, initramfs.path, run_dir / f"{name}-serial.log",
-                  kvm=options.kvm, timeout=options.boot_timeout,
-                  memory_mb=memory, extra_kernel_args=config.kernel_args,
-                  smp=config.smp)
-    verdict = parse_serial_log(booted.output, timed_out=booted.timed_out,
-                               timeout=booted.timeout)
+    if boot_with is not None:
+        booted, verdict = boot_with(kernel, initramfs, run_dir, name, options,
+                                    config)
+    else:
+        booted = boot(kernel, initramfs.path, run_dir / f"{name}-serial.log",
+                      kvm=options.kvm, timeout=options.boot_timeout,
+                      memory_mb=memory, extra_kernel_args=config.kernel_args,
+                      smp=config.smp)
+        verdict = parse_serial_log(booted.output, timed_out=booted.timed_out,
+                                   timeout=booted.timeout)
     outcome = Outcome(label, revision, build, booted, verdict, config.name)
     (run_dir / f"{name}-verdict.json").write_text(
         json.dumps(outcome.to_dict(), indent=2) + "\n")
@@ -215,9 +223,10 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
 
 def verify(options: VerifyOptions, progress: ProgressFn | None = None,
            on_boot: Callable[[list], None] | None = None,
-           initramfs: Initramfs | None = None) -> Report:
+           initramfs: Initramfs | None = None,
+           boot_with: BootFn | None = None) -> Report:
     """Build, boot and judge the tree (or a series' base and tip), once
-    per config asked for."""
+    per config asked for; *boot_with* boots instead of qemu here (LAVA)."""
     tree = check_kernel_tree(options.tree)
     configs = [load_config(c) for c in options.configs]
     preflight(options)
@@ -229,7 +238,7 @@ def verify(options: VerifyOptions, progress: ProgressFn | None = None,
     def judge_all(root, label, revision, workdir=None):
         return [build_boot_judge(root, label, revision, initramfs_for[c.name],
                                  run_dir, options, progress, on_boot,
-                                 workdir=workdir, config=c)
+                                 workdir=workdir, config=c, boot_with=boot_with)
                 for c in configs]
 
     if series is None:

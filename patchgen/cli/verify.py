@@ -9,6 +9,7 @@ from pathlib import Path
 
 from patchgen.boot import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from patchgen.build import CONFIGS, DEFAULT_BUILD_TIMEOUT, Progress
+from patchgen.cli import lava_modes, matrix_mode
 from patchgen.initramfs import DEFAULT_STRESS
 from patchgen.verify import Report, VerifyOptions, verify
 
@@ -18,8 +19,8 @@ HELP = ("build a kernel tree (or a series' base and tip), boot it in qemu "
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--tree", required=True, type=Path,
-                        help="the kernel source tree to build")
+    parser.add_argument("--tree", type=Path,
+                        help="the kernel source tree to build (or --matrix)")
     parser.add_argument("--series", metavar="BRANCH|SERIES_DIR|MBOX",
                         help="verify the base and the tip of a series: a "
                              "branch of --tree, a folder of patches (git "
@@ -52,22 +53,21 @@ def add_arguments(parser) -> None:
                         metavar="MB",
                         help=f"guest memory (default: the config's, else "
                              f"{DEFAULT_MEMORY_MB})")
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--config", metavar="NAME|FILE", default="default",
+    parser.add_argument("--config", metavar="NAME|FILE|all", default="default",
                        help="the kernel config and the checks that go with "
                             "it: " + ", ".join(CONFIGS) + " (debug: DEBUG_VM, "
                             "page_owner, memcg, THP, SLUB_DEBUG, memory "
                             "hotplug, two CPUs; adds the race with unpoison, "
                             "memory offline and the sysfs interface), or a "
-                            "fragment FILE read after the default one "
-                            "(default: default)")
-    which.add_argument("--matrix", action="store_true",
-                       help="build and boot every named config ("
-                            + ", ".join(CONFIGS) + "), results side by side")
+                            "fragment FILE read after the default one; "
+                            "all: every named config, results side by "
+                            "side (default: default)")
     parser.add_argument("--show-command", action="store_true",
                         help="print each qemu command line before it runs")
     parser.add_argument("--json", action="store_true",
                         help="print the verdicts as JSON on stdout")
+    lava_modes.add_arguments(parser)
+    matrix_mode.add_arguments(parser)
 
 
 def _count(text: str) -> int:
@@ -123,7 +123,7 @@ def run(args) -> int:
                             boot_timeout=args.timeout,
                             build_timeout=args.build_timeout, jobs=args.jobs,
                             memory_mb=args.memory,
-                            configs=(tuple(CONFIGS) if args.matrix
+                            configs=(tuple(CONFIGS) if args.config == "all"
                                      else (args.config,)))
     progress = None if args.json else ProgressPrinter()
 
@@ -132,7 +132,20 @@ def run(args) -> int:
             print(shlex.join(argv), file=sys.stderr if args.json
                   else sys.stdout, flush=True)
 
-    report = verify(options, progress=progress, on_boot=show)
+    written: list = []
+    boot_with = lava_modes.boot_function(args, written)
+    if args.matrix:
+        return matrix_mode.run(args, options, boot_with)
+    if args.tree is None:
+        # A usage error, as argparse's own (exit 2).
+        print("patchgen verify: error: give --tree (the kernel tree to "
+              "verify) or --matrix (a file of trees and configs)",
+              file=sys.stderr)
+        return 2
+    report = verify(options, progress=progress, on_boot=show,
+                    boot_with=boot_with)
+    if args.lava_jobs:
+        return lava_modes.print_written(args, written)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
