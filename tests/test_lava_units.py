@@ -39,7 +39,9 @@ def test_qemu_settings_are_the_direct_boots():
     direct = qemu_argv(Path("K"), Path("I"), memory_mb=300)
     assert settings.kernel_args == " ".join(KERNEL_ARGS)
     assert settings.kernel_args == direct[direct.index("-append") + 1]
-    assert "-m 300" in settings.options and "-smp 1" in settings.options
+    smp = direct[direct.index("-smp") + 1]
+    assert "-m 300" in settings.options and f"-smp {smp}" in settings.options
+    assert smp.split(",")[0] == "1"
     assert "-accel tcg" in settings.options
     assert "-no-reboot" in settings.options
     # Every item of qemu's own command line is in the options, except the
@@ -50,6 +52,22 @@ def test_qemu_settings_are_the_direct_boots():
                                                 settings.kernel_args)]
     assert joined == rest
     assert "-enable-kvm" in " ".join(qemu_settings(kvm=True).options)
+
+
+def test_a_configs_boot_settings_reach_the_job():
+    """The debug config boots with two CPUs and its own kernel arguments:
+    its LAVA job must boot that machine, not the default one."""
+    from patchgen.build import load_config
+    from patchgen.lava import settings_for
+    from patchgen.verify import VerifyOptions
+    debug = load_config("debug")
+    settings = settings_for(VerifyOptions(tree=Path(".")), debug)
+    direct = qemu_argv(Path("K"), Path("I"), memory_mb=settings.memory_mb,
+                       extra_kernel_args=debug.kernel_args, smp=debug.smp)
+    assert settings.kernel_args == direct[direct.index("-append") + 1]
+    assert f"-smp {direct[direct.index('-smp') + 1]}" in settings.options
+    assert all(arg in settings.kernel_args for arg in debug.kernel_args)
+    assert debug.smp == 2 and settings.memory_mb == (debug.memory_mb or 256)
 
 
 def test_job_definition_shape():
