@@ -179,12 +179,11 @@ class Cell:
         return self.report.exit_code
 
     def to_dict(self) -> dict:
-        out = {"tree": self.tree.name, "path": str(self.tree.path),
-               "config": self.config.name}
-        if self.report is not None:
-            out.update(self.report.to_dict())
-        else:
-            out.update({"error": self.error, "exit_code": self.error_code})
+        # The report's own "tree" is the path: the cell's name wins.
+        out = self.report.to_dict() if self.report is not None else {
+            "error": self.error, "exit_code": self.error_code}
+        out.update({"tree": self.tree.name, "path": str(self.tree.path),
+                    "config": self.config.name})
         return out
 
 

@@ -139,6 +139,12 @@ def test_table_has_base_and_series_with_failing_checks(cells):
     assert "ERROR (exit 41)" in error and "does not build" in error
     assert "mm/x.c" not in error        # first line only
     assert matrix_exit_code(cells) == 1
+    as_json = [cell.to_dict() for cell in cells]
+    assert [(c["tree"], c["config"]) for c in as_json] == [
+        ("linux61", "verify"), ("vendor", "verify")]
+    assert as_json[0]["path"] == "/t/linux61"
+    assert [r["label"] for r in as_json[0]["results"]] == ["base", "tip"]
+    assert as_json[1]["exit_code"] == 41
 
 
 def test_kcidb_data_is_valid(cells):
