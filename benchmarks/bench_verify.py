@@ -10,17 +10,25 @@ Measures, side by side:
 - with --teeth N: N boots each of the unmodified kernel, the kernel whose
   free path lets poisoned pages through, one whose soft offline keeps no
   reference (unpoison leaks the page), and one that panics at boot, with
-  their PASS/FAIL counts.
+  their PASS/FAIL counts;
+- with --debug-teeth N: the "debug" config (--config debug: two CPUs,
+  memory hotplug, DEBUG_VM, page_owner): N boots each of the unmodified
+  kernel and of the negative control of each of its checks (unpoison
+  without mf_mutex, memory offline that refuses hwpoisoned pages, a sysfs
+  soft_offline_page that does nothing), with how often each check failed
+  and how long each phase of the guest test took (its "info time" lines).
 
 It works in its own worktree of the cached tree (the cache's
 bench-trees/), never in the tests' or the user's.  Run from a checkout:
 
     python3 benchmarks/bench_verify.py [--boots 5] [--teeth 5] [--keep]
+        [--debug-teeth 5]
 
 --keep skips wiping the build folder (no "first full build" number).
 """
 
 import argparse
+import re
 import shutil
 import statistics
 import subprocess
@@ -34,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from patchgen.boot import boot  # noqa: E402
-from patchgen.build import FRAGMENT, build_kernel  # noqa: E402
+from patchgen.build import FRAGMENT, build_kernel, load_config  # noqa: E402
 from patchgen.cache import cache_dir, workdir_for  # noqa: E402
 from patchgen.initramfs import make_initramfs  # noqa: E402
 from patchgen.kconfig import build_dir_for, read_fragment  # noqa: E402
@@ -57,22 +65,73 @@ def checkout(tree: Path, rev: str) -> None:
                     rev], check=True)
 
 
-def timed_build(tree: Path, label: str, logs: Path):
+def timed_build(tree: Path, label: str, logs: Path, config=None):
     start = time.monotonic()
-    result = build_kernel(tree, logs / f"{label}.log")
+    if config is None:
+        result = build_kernel(tree, logs / f"{label}.log")
+    else:
+        result = build_kernel(tree, logs / f"{label}.log", jobs=2,
+                              fragment=config.fragment,
+                              optional=config.optional)
     return time.monotonic() - start, result
 
 
-def boots(kernel: Path, initrd: Path, n: int, logs: Path, label: str):
+def boots(kernel: Path, initrd: Path, n: int, logs: Path, label: str,
+          config=None, outputs: list | None = None):
     verdicts, seconds = [], []
+    extra = {} if config is None else dict(
+        memory_mb=config.memory_mb or 256, smp=config.smp,
+        extra_kernel_args=config.kernel_args)
     for i in range(n):
         start = time.monotonic()
-        booted = boot(kernel, initrd, logs / f"{label}-{i}.log", timeout=180)
+        booted = boot(kernel, initrd, logs / f"{label}-{i}.log", timeout=180,
+                      **extra)
         verdict = parse_serial_log(booted.output, timed_out=booted.timed_out,
                                    timeout=booted.timeout)
         seconds.append(time.monotonic() - start)
         verdicts.append(verdict)
+        if outputs is not None:
+            outputs.append(booted.output)
     return verdicts, seconds
+
+
+_PHASE_TIME = re.compile(r"PATCHGEN: (?:#\d+ )?info time (\S+) ([\d.]+) s")
+
+
+def phase_times(outputs) -> str:
+    """Median seconds of each guest phase over the boots' serial logs."""
+    seen: dict[str, list[float]] = {}
+    for output in outputs:
+        found = dict(_PHASE_TIME.findall(output))
+        for name, value in found.items():
+            seen.setdefault(name, []).append(float(value))
+    return ", ".join(f"{k} {statistics.median(v):.1f} s"
+                     for k, v in seen.items())
+
+
+DEBUG_CONTROLS = ("unpoison-unlocked", "offline-refuses-hwpoison",
+                  "sysfs-soft-offline-noop")
+
+
+def debug_teeth(tree: Path, base: str, n: int, logs: Path) -> None:
+    config = load_config("debug")
+    initrd = make_initramfs(extra_args=config.guest_args).path
+    print(f"\ndebug teeth: {n} boots of each kernel, config debug "
+          f"(-smp {config.smp}, {' '.join(config.kernel_args)})")
+    for name in ("unmodified", *DEBUG_CONTROLS):
+        checkout(tree, base if name == "unmodified"
+                 else variant_branch(tree, name))
+        seconds, built = timed_build(tree, f"debug-{name}", logs, config)
+        kernel = logs / f"debug-{name}-bzImage"
+        shutil.copyfile(built.bzimage, kernel)
+        outputs: list[str] = []
+        verdicts, boot_seconds = boots(kernel, initrd, n, logs,
+                                       f"debug-{name}", config, outputs)
+        print(f"{name:<26}{describe(verdicts)}; build {seconds:.0f} s "
+              f"({built.steps} steps), boot median "
+              f"{statistics.median(boot_seconds):.1f} s; phases: "
+              f"{phase_times(outputs)}", flush=True)
+    checkout(tree, base)
 
 
 def describe(verdicts) -> str:
@@ -98,6 +157,9 @@ def main() -> int:
     parser.add_argument("--boots", type=int, default=5)
     parser.add_argument("--teeth", type=int, default=0, metavar="N")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--debug-teeth", type=int, default=0, metavar="N")
+    parser.add_argument("--only-debug", action="store_true",
+                        help="skip everything but --debug-teeth")
     args = parser.parse_args()
 
     tree = bench_worktree(ensure_linux61())
@@ -106,6 +168,9 @@ def main() -> int:
     logs = cache_dir("bench-logs") / time.strftime("%Y%m%d-%H%M%S")
     logs.mkdir(parents=True)
     rows = []
+    if args.only_debug:
+        debug_teeth(tree, base, args.debug_teeth or 3, logs)
+        return 0
 
     checkout(tree, base)
     build_dir = build_dir_for(workdir_for(tree), tree, read_fragment(FRAGMENT))
@@ -156,6 +221,8 @@ def main() -> int:
             verdicts, seconds = boots(kernel, initrd, args.teeth, logs, name)
             print(f"{name:<19}{describe(verdicts)}; "
                   f"median {statistics.median(seconds):.1f} s")
+    if args.debug_teeth:
+        debug_teeth(tree, base, args.debug_teeth, logs)
     return 0
 
 

@@ -25,8 +25,10 @@ KVM_GET_API_VERSION = 0xAE00
 
 # The kernel command line.  panic=-1: reboot at once on a panic, which with
 # -no-reboot ends qemu, so a panicking kernel gives its verdict in seconds
-# instead of sitting out the timeout.
-KERNEL_ARGS = ("console=ttyS0", "panic=-1")
+# instead of sitting out the timeout.  printk.devkmsg=on: from 4.10 on the
+# kernel rate-limits writes to /dev/kmsg (ten lines, then a pause), and
+# the guest writes every line there; older kernels ignore the parameter.
+KERNEL_ARGS = ("console=ttyS0", "panic=-1", "printk.devkmsg=on")
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,15 @@ class BootResult:
 
 def qemu_argv(kernel: Path, initrd: Path, *, kvm: bool = False,
               memory_mb: int = DEFAULT_MEMORY_MB,
-              extra_kernel_args: tuple = ()) -> list[str]:
+              extra_kernel_args: tuple = (), smp: int = 1) -> list[str]:
     """The qemu command line, as a list (never a shell string)."""
     accel = ["-enable-kvm", "-cpu", "host"] if kvm else ["-accel", "tcg"]
     return [QEMU, *accel,
             "-m", str(memory_mb),
-            "-smp", "1",
+            # One CPU per socket: without ACPI the kernel finds CPUs in
+            # SeaBIOS's MP table, which lists one CPU per package, and
+            # qemu 6.2+ makes "-smp 2" one package of two cores.
+            "-smp", f"{smp},sockets={smp},cores=1,threads=1",
             "-nodefaults", "-no-user-config",
             "-display", "none",
             "-nic", "none",
@@ -87,7 +92,8 @@ def check_kvm(device: Path = KVM_DEVICE) -> None:
 def boot(kernel: Path, initrd: Path, serial_log: Path, *,
          kvm: bool = False, timeout: float = DEFAULT_TIMEOUT,
          memory_mb: int = DEFAULT_MEMORY_MB,
-         on_line: Callable[[str], None] | None = None) -> BootResult:
+         on_line: Callable[[str], None] | None = None,
+         extra_kernel_args: tuple = (), smp: int = 1) -> BootResult:
     """Boot and return what the guest printed; never longer than *timeout*.
 
     A guest that panics, hangs or fails its test is a result, not an error;
@@ -95,7 +101,8 @@ def boot(kernel: Path, initrd: Path, serial_log: Path, *,
     """
     if kvm:
         check_kvm()
-    argv = qemu_argv(kernel, initrd, kvm=kvm, memory_mb=memory_mb)
+    argv = qemu_argv(kernel, initrd, kvm=kvm, memory_mb=memory_mb,
+                     extra_kernel_args=extra_kernel_args, smp=smp)
     result = stream(argv, timeout=timeout, on_line=on_line,
                     log_path=serial_log)
     if not result.timed_out and result.returncode != 0:

@@ -24,13 +24,18 @@ from pathlib import Path
 from typing import Callable
 
 from patchgen.cache import kernel_build_lock, workdir_for
-from patchgen.errors import (BuildFailed, CacheFull, CommandTimeout,
-                             ConfigSymbolMissing, NotAKernelTree)
+from patchgen.errors import (BadBuildConfig, BuildFailed, CacheFull,
+                             CommandTimeout, ConfigSymbolMissing,
+                             NotAKernelTree)
 from patchgen.kconfig import (ConfigTargetFailed, build_dir_for, configure,
                               read_fragment)
 from patchgen.runner import describe, stream
+from patchgen.workspace import in_tree_build_output
 
 FRAGMENT = Path(__file__).resolve().parent / "guest" / "verify.config"
+DEBUG_FRAGMENT = FRAGMENT.with_name("verify-debug.config")
+# --config NAME: the fragments, in order; a FILE is read after FRAGMENT.
+CONFIGS = {"default": (FRAGMENT,), "debug": (FRAGMENT, DEBUG_FRAGMENT)}
 BZIMAGE = Path("arch/x86/boot/bzImage")
 DEFAULT_BUILD_TIMEOUT = 3600
 
@@ -41,6 +46,76 @@ _LINKER_ERROR = re.compile(r"undefined reference to|multiple definition of|"
                            r"^\S*ld(?:\.\S+)?: .*(?:error|cannot find)")
 _MAKE_ERROR = re.compile(r"^make(?:\[\d+\])?: \*\*\* ")
 _CONTEXT = re.compile(r"^\s*(?:\d+\s*)?\|")   # gcc's source/caret lines
+
+
+# What a fragment asks of the boot and of the guest test, as comments
+# (Kconfig ignores them): "# patchgen-boot: smp=2 memory=512", "#
+# patchgen-cmdline: ARGS", "# patchgen-guest: ARGS", "# patchgen-optional:
+# CONFIG_A CONFIG_B" (symbols an era may lack: a note, not an error).
+_DIRECTIVE = re.compile(r"^# patchgen-(boot|cmdline|guest|optional):(.*)$",
+                        re.M)
+
+
+@dataclass(frozen=True)
+class GuestConfig:
+    """One kernel configuration of verify and the boot that goes with it."""
+
+    name: str
+    fragment: str
+    optional: tuple = ()
+    kernel_args: tuple = ()
+    guest_args: tuple = ()
+    smp: int = 1
+    memory_mb: int | None = None
+
+
+def load_config(spec: str | None = None) -> GuestConfig:
+    """The config --config names: "default", "debug", or a fragment FILE
+    (read after the default fragment, its directives included)."""
+    spec = spec or "default"
+    if spec in CONFIGS:
+        paths, name = CONFIGS[spec], spec
+    else:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise BadBuildConfig(
+                f"--config {spec}: there is no such config ("
+                + ", ".join(CONFIGS) + ") and no such file: give one of "
+                "those names or a config fragment file")
+        paths, name = (FRAGMENT, path), path.name
+    try:
+        fragment = "".join(Path(p).read_text() for p in paths)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadBuildConfig(f"cannot read the config fragment for --config "
+                             f"{spec}: {exc}") from None
+    return parse_config(name, fragment)
+
+
+def parse_config(name: str, fragment: str) -> GuestConfig:
+    optional, kernel_args, guest_args = [], [], []
+    boot: dict[str, int] = {}
+    for kind, value in _DIRECTIVE.findall(fragment):
+        words = value.split()
+        if kind == "optional":
+            optional += words
+        elif kind == "cmdline":
+            kernel_args += words
+        elif kind == "guest":
+            guest_args += words
+        else:
+            for word in words:
+                key, _, number = word.partition("=")
+                if key not in ("smp", "memory") or not number.isdigit():
+                    raise BadBuildConfig(
+                        f"config {name}: bad patchgen-boot setting {word!r} "
+                        "(smp=N and memory=MB are known)")
+                boot[key] = int(number)
+    # The directives go to the boot, not to Kconfig: without them in the
+    # text, a new boot setting keeps the build folder (keyed by the text).
+    fragment = _DIRECTIVE.sub("", fragment)
+    return GuestConfig(name, fragment, tuple(optional), tuple(kernel_args),
+                       tuple(guest_args), boot.get("smp", 1),
+                       boot.get("memory"))
 
 
 @dataclass(frozen=True)
@@ -63,6 +138,8 @@ class BuildResult:
     log: Path
     seconds: float
     steps: int          # Kbuild steps make ran (0: nothing to rebuild)
+    # Optional symbols this era's Kconfig does not give (a note, not fatal).
+    missing_optional: tuple = ()
 
 
 ProgressFn = Callable[[Progress], None]
@@ -80,12 +157,28 @@ def check_kernel_tree(tree: Path) -> Path:
         raise NotAKernelTree(f"{tree} is not a Linux source tree (no "
                              "Makefile, Kconfig and arch/x86 at its top): "
                              "give --tree the top folder of one")
-    if (tree / ".config").exists() or (tree / "include" / "config").is_dir():
-        raise NotAKernelTree(f"{tree} has been configured in place, so make "
-                             "cannot build it out of tree: run `make "
-                             "mrproper` in it (this deletes its in-tree "
-                             "build) and retry")
     return tree
+
+
+def configured_in_place(tree: Path) -> list[Path]:
+    """What an in-tree build (or a committed .config) left in *tree* that
+    stops make from building it out of tree; empty when it is clean."""
+    return in_tree_build_output(Path(tree))
+
+
+def refuse_in_place(tree: Path) -> None:
+    """A tree that is not a git repository and was configured in place
+    cannot be built out of tree, and there is no private copy to make:
+    say so (a git tree is built from a private clone instead)."""
+    found = configured_in_place(tree)
+    if found:
+        names = ", ".join(str(p.relative_to(tree)) for p in found[:3])
+        raise NotAKernelTree(f"{tree} has been configured in place ({names}) "
+                             "and is not a git repository, so make cannot "
+                             "build it out of tree and patchgen cannot make a "
+                             "clean private copy of it: build it from a git "
+                             "clone, or run `make mrproper` in it (this "
+                             "deletes its in-tree build) and retry")
 
 
 def first_errors(output: str, limit: int = 8) -> list[str]:
@@ -117,8 +210,9 @@ def _raise_if_disk_full(output: str, build_dir: Path) -> None:
 
 
 def _configure(tree: Path, build_dir: Path, fragment: str, log: Path,
-               what: str) -> None:
-    """kconfig's configure, where every symbol of the fragment is needed."""
+               what: str, optional: tuple = ()) -> list[str]:
+    """kconfig's configure, where every symbol of the fragment is needed
+    but the *optional* ones; returns the optional ones that are not =y."""
     try:
         missing = configure(tree, build_dir, fragment, log)
     except ConfigTargetFailed as failure:
@@ -126,6 +220,8 @@ def _configure(tree: Path, build_dir: Path, fragment: str, log: Path,
         raise BuildFailed(
             f"make {failure.target} failed for {what}: "
             + " / ".join(first_errors(failure.output, 4)) + f" (log: {log})") from None
+    absent = [s for s in missing if s in optional]
+    missing = [s for s in missing if s not in optional]
     if missing:
         raise ConfigSymbolMissing(
             f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
@@ -134,10 +230,11 @@ def _configure(tree: Path, build_dir: Path, fragment: str, log: Path,
             "Kconfig dropped it, so a dependency is missing or the symbol "
             "does not exist in this tree; add the dependency to the "
             "fragment or fix the tree's Kconfig")
+    return absent
 
 
 def build_kernel(tree: Path, log: Path, *, fragment: str | None = None,
-                 jobs: int | None = None,
+                 optional: tuple = (), jobs: int | None = None,
                  timeout: float = DEFAULT_BUILD_TIMEOUT,
                  progress: ProgressFn | None = None,
                  what: str | None = None,
@@ -151,6 +248,7 @@ def build_kernel(tree: Path, log: Path, *, fragment: str | None = None,
     cache folder of *tree*; a private checkout's builds go in the folder
     of the user's tree it was made from)."""
     tree = check_kernel_tree(tree)
+    refuse_in_place(tree)
     what = what or f"the kernel in {tree}"
     fragment = read_fragment(FRAGMENT) if fragment is None else fragment
     build_dir = build_dir_for(workdir or workdir_for(tree), tree, fragment)
@@ -160,12 +258,12 @@ def build_kernel(tree: Path, log: Path, *, fragment: str | None = None,
     with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with kernel_build_lock():
-            return _build_locked(tree, build_dir, log, fragment, jobs,
-                                 timeout, progress, what, copy_to)
+            return _build_locked(tree, build_dir, log, fragment, optional,
+                                 jobs, timeout, progress, what, copy_to)
 
 
-def _build_locked(tree, build_dir, log, fragment, jobs, timeout, progress,
-                  what, copy_to) -> BuildResult:
+def _build_locked(tree, build_dir, log, fragment, optional, jobs, timeout,
+                  progress, what, copy_to) -> BuildResult:
     jobs = jobs or os.cpu_count() or 1
     start = time.monotonic()
     log.write_text("")
@@ -176,7 +274,7 @@ def _build_locked(tree, build_dir, log, fragment, jobs, timeout, progress,
                               time.monotonic() - start))
 
     report("CONFIG", "tinyconfig + verify.config", 0)
-    _configure(tree, build_dir, fragment, log, what)
+    absent = _configure(tree, build_dir, fragment, log, what, optional)
     argv = ["make", "-C", tree, f"O={build_dir}", f"-j{jobs}", "bzImage"]
     with open(log, "a") as out:
         out.write(f"$ {describe(argv)}\n")
@@ -211,4 +309,4 @@ def _build_locked(tree, build_dir, log, fragment, jobs, timeout, progress,
         shutil.copyfile(bzimage, copy_to)
         bzimage = Path(copy_to)
     return BuildResult(tree, build_dir, bzimage, log,
-                       time.monotonic() - start, steps)
+                       time.monotonic() - start, steps, tuple(absent))

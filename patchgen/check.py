@@ -29,7 +29,8 @@ import unidiff
 
 from patchgen.cache import kernel_build_lock, workdir_for
 from patchgen.check_build import (FRAGMENT, Bisector, GccSyntaxBuilder,
-                                  KbuildBuilder, folders_of, is_kbuild_tree)
+                                  KbuildBothSettings, KbuildBuilder, folders_of,
+                                  is_kbuild_tree, memory_failure_off)
 from patchgen.check_mail import (AMBIGUOUS, CommitInfo, check_body_width, check_diff,
                                  check_fixes, check_is_patch, check_signoff,
                                  check_subject)
@@ -557,6 +558,12 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                                         build_dir_for(workdir, workspace.kernel_root,
                                                       fragment),
                                         folders, fragment)
+                off = memory_failure_off(fragment)
+                if off is not None:
+                    builder = KbuildBothSettings(builder, KbuildBuilder(
+                        workspace.kernel_root,
+                        build_dir_for(workdir, workspace.kernel_root, off),
+                        folders, off))
                 builder.configure()
             else:
                 builder = GccSyntaxBuilder(workspace.kernel_root, folders)

@@ -288,6 +288,56 @@ class KbuildBuilder:
                       not (self.build_dir / (s[:-2] + ".o")).exists())
 
 
+_MEMORY_FAILURE_ON = re.compile(r"^CONFIG_MEMORY_FAILURE=y[ \t]*$", re.M)
+_HWPOISON_INJECT = re.compile(r"^CONFIG_HWPOISON_INJECT=[ym][ \t]*\n?", re.M)
+OFF_TAG = " [with CONFIG_MEMORY_FAILURE off]"
+
+
+def memory_failure_off(fragment: str) -> str | None:
+    """*fragment* with MEMORY_FAILURE turned off (and what needs it), or
+    None when the fragment does not turn it on: a series that adds a
+    !CONFIG_MEMORY_FAILURE stub must compile that way too."""
+    if not _MEMORY_FAILURE_ON.search(fragment):
+        return None
+    off = _HWPOISON_INJECT.sub("", fragment)
+    return _MEMORY_FAILURE_ON.sub("# CONFIG_MEMORY_FAILURE is not set", off)
+
+
+class KbuildBothSettings:
+    """Two KbuildBuilders run as one: the fragment as given, and the same
+    with CONFIG_MEMORY_FAILURE off, each in its own O= folder.  What only
+    the second prints is tagged, so a warning or an error of the stub
+    side is named as such; one both print counts once."""
+
+    name = "make"
+
+    def __init__(self, on: KbuildBuilder, off: KbuildBuilder):
+        self.on, self.off = on, off
+        self.root, self.build_dir, self.folders = on.root, on.build_dir, on.folders
+        self.notes = on.notes
+
+    def configure(self) -> None:
+        self.on.configure()
+        self.off.configure()
+        self.notes.extend(note + OFF_TAG for note in self.off.notes
+                          if note not in self.on.notes)
+
+    def build(self, changed: set[str] | None) -> RawBuild:
+        first, second = self.on.build(changed), self.off.build(changed)
+        seen = set(first.diagnostics)
+        extra = tuple(replace(d, text=d.text + OFF_TAG)
+                      for d in second.diagnostics if d not in seen)
+        failure = first.failure or tuple(f + OFF_TAG for f in second.failure)
+        return RawBuild(first.ok and second.ok,
+                        first.output + "\n" + second.output,
+                        first.compiled | second.compiled,
+                        first.diagnostics + extra, first.command,
+                        first.seconds + second.seconds, failure)
+
+    def not_built(self, sources: Iterable[str]) -> list[str]:
+        return self.on.not_built(sources)
+
+
 class Bisector:
     """Runs a builder at the base and after each patch; keeps the warnings
     known so far, in the current commit's line numbers."""

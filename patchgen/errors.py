@@ -14,7 +14,8 @@ that no two mean the same thing:
     30-39 check
     40-49 verify (build, boot)
     50-59 the machine and patchgen's own files (read-only, full, damaged)
-    60-69 format, continued (checkpatch errors, sent versions)
+    60-69 LAVA jobs and the verify matrix
+    80-89 format, continued (checkpatch errors, sent versions)
     70  internal error (a bug in patchgen: please report it)
 """
 
@@ -305,17 +306,62 @@ class DiskFull(EnvironmentProblem):
     exit_code = 54
 
 
-# --- format, continued: 60-69 -------------------------------------------------
+# --- LAVA jobs and the verify matrix: 60-69 ----------------------------------
+
+class LavaDispatcherMissing(ToolMissing):
+    """--lava-run needs lava-run (Debian package lava-dispatcher)."""
+
+    exit_code = 60
+
+
+class LavaRunFailed(EnvironmentProblem):
+    """lava-run itself failed: no job result, or it refused its input."""
+
+    exit_code = 61
+
+
+class LavaJobRefused(UserError):
+    """A LAVA server refused the job (bad definition, no such device type,
+    no permission)."""
+
+    exit_code = 62
+
+
+class LavaJobTimeout(EnvironmentProblem):
+    """A submitted job did not finish in the lab within the wait."""
+
+    exit_code = 63
+
+
+class LavaServerError(EnvironmentProblem):
+    """A LAVA server could not be reached or gave an unusable answer."""
+
+    exit_code = 64
+
+
+class LavaTokenMissing(UserError):
+    """--token-env names an environment variable that is not set."""
+
+    exit_code = 65
+
+
+class BadMatrix(UserError):
+    """The matrix file is missing, not TOML, or names what does not exist."""
+
+    exit_code = 66
+
+
+# --- format, continued: 80-89 -------------------------------------------------
 
 class CheckpatchErrors(UserError):
     """checkpatch.pl found an ERROR in a patch format wrote (the files are
     written, the send line is not printed) and --allow-checkpatch-errors
     was not given."""
 
-    exit_code = 60
+    exit_code = 80
 
 
 class VersionSent(UserError):
     """-v N names a version already marked sent: it is never rewritten."""
 
-    exit_code = 61
+    exit_code = 81

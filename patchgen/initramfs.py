@@ -182,20 +182,29 @@ def compile_test_program(source: Path = TEST_SOURCE) -> Path:
 def init_script(stress: int = DEFAULT_STRESS, extra_args: tuple = ()) -> str:
     """The guest's /init: mount what the test reads, run it, reboot.
 
-    `reboot -f` (not poweroff) because without ACPI poweroff only halts;
-    with qemu's -no-reboot a reboot ends qemu.
+    Each line goes to the console and to the kernel log (/dev/kmsg, a node
+    of the archive itself, so it works before devtmpfs is mounted): on a
+    real 4.9 kernel only the kernel log reached the serial port.  The
+    first line comes before any mount, so a guest whose mounts fail still
+    shows that /init ran.  `reboot -f` (not poweroff) because without ACPI
+    poweroff only halts; with qemu's -no-reboot a reboot ends qemu.
     """
     args = shlex.join(["--stress", str(stress), *map(str, extra_args)])
     return f"""#!/bin/sh
 # /init of the patchgen verify initramfs (made by patchgen).
 bb=/bin/busybox
+say() {{
+	echo "PATCHGEN: $*" >/dev/kmsg
+	echo "PATCHGEN: $*"
+}}
+say "info init started"
 $bb mount -t proc proc /proc
 $bb mount -t sysfs sysfs /sys
 $bb mount -t devtmpfs devtmpfs /dev
 $bb mount -t debugfs debugfs /sys/kernel/debug
-echo "PATCHGEN: info guest up, kernel $($bb uname -r)"
+say "info guest up, kernel $($bb uname -r)"
 /{TEST_PROGRAM} {args}
-echo "PATCHGEN: info test exited with status $?"
+say "info test exited with status $?"
 $bb sync
 $bb reboot -f
 """
@@ -215,6 +224,7 @@ def write_initramfs(out: BinaryIO, *, busybox: bytes, program: bytes,
     for folder in ("bin", "dev", "proc", "sys", "tmp"):
         cpio.add_dir(folder)
     cpio.add_char_device("dev/console", 5, 1)
+    cpio.add_char_device("dev/kmsg", 1, 11, 0o644)
     cpio.add_file("bin/busybox", busybox, 0o755)
     cpio.add_symlink("bin/sh", "busybox")
     cpio.add_file(TEST_PROGRAM, program, 0o755)
@@ -223,14 +233,15 @@ def write_initramfs(out: BinaryIO, *, busybox: bytes, program: bytes,
 
 
 def make_initramfs(stress: int = DEFAULT_STRESS, *,
-                   init: str | None = None) -> Initramfs:
+                   init: str | None = None,
+                   extra_args: tuple = ()) -> Initramfs:
     """Make (or reuse) the initramfs for a verify run.
 
     *init* replaces the /init script (tests use it for a guest that hangs).
     """
     busybox = find_busybox().read_bytes()
     program = compile_test_program().read_bytes()
-    init = init if init is not None else init_script(stress)
+    init = init if init is not None else init_script(stress, extra_args)
     buf = io.BytesIO()
     write_initramfs(buf, busybox=busybox, program=program, init=init)
     data = buf.getvalue()

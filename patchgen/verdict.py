@@ -2,15 +2,20 @@
 
 Two kinds of evidence, both from the one log:
 
-- the guest test's own lines ("PATCHGEN: check NAME PASS|FAIL detail",
-  "PATCHGEN: result PASS|FAIL ..."), written by patchgen/guest/
-  soft_offline_test.c;
+- the guest test's own lines ("PATCHGEN: #SEQ check NAME PASS|FAIL
+  detail", "PATCHGEN: #SEQ result PASS|FAIL ..."), written by patchgen/
+  guest/soft_offline_test.c both to the console and to the kernel log
+  (/dev/kmsg), so each can arrive twice: one copy of each sequence number
+  is kept, the kernel log's when there is one (a printk record reaches the
+  serial port whole; a console write can be cut by one);
 - what the kernel says on its own: BUG:, Bad page state, WARNING:, Oops,
   Call Trace, Kernel panic, RCU stalls, hung tasks.
 
 PASS needs a reported result of PASS, no failed check and no kernel
 complaint.  A log without a result line is a FAIL (the guest crashed,
-panicked or hung), never a PASS by default.  Nothing here is specific to
+panicked or hung), never a PASS by default, and the reason says how far
+the guest got: no output at all, the kernel but no line from /init,
+/init but not the test, or the test's last line before it stopped.  Nothing here is specific to
 one kernel version: 4.x and 6.x print the same markers, and both spellings
 of the soft-offline line are recognised.
 """
@@ -45,10 +50,14 @@ KERNEL_PROBLEMS = (
     ("call trace", re.compile(r"\bCall Trace:")),
 )
 
-_CHECK = re.compile(r"PATCHGEN: check (\S+) (PASS|FAIL)\b ?(.*)")
-_RESULT = re.compile(r"PATCHGEN: result (PASS|FAIL)\b ?(.*)")
-_GUEST_UP = re.compile(r"PATCHGEN: info guest up")
-_EXIT_STATUS = re.compile(r"PATCHGEN: info test exited with status (\d+)")
+# A guest line, found anywhere in a log line (a kernel message can come
+# first); "#SEQ " is absent from /init's lines and from older guests'.
+_GUEST_LINE = re.compile(r"PATCHGEN: (?:#(\d+) )?(.*)")
+_CHECK = re.compile(r"^check (\S+) (PASS|FAIL)\b ?(.*)")
+_RESULT = re.compile(r"^result (PASS|FAIL)\b ?(.*)")
+_INIT_UP = re.compile(r"^info (init started|guest up)")
+_TEST_START = re.compile(r"^info start\b")
+_EXIT_STATUS = re.compile(r"^info test exited with status (\d+)")
 _SOFT_OFFLINE = (
     # 5.x/6.x: "Soft offlining pfn 0x1a0b at process virtual address 0x7f.."
     re.compile(r"Soft offlining pfn (0x[0-9a-fA-F]+) at process virtual address"),
@@ -118,6 +127,44 @@ def strip_timestamp(line: str) -> str:
     return _TIMESTAMP.sub("", line.rstrip("\r\n"))
 
 
+def guest_lines(raw_lines) -> list[str]:
+    """The guest's own lines (without "PATCHGEN: " and the sequence
+    number), one copy of each, in the order the guest wrote them.
+
+    A numbered line that came through the kernel log (a printk timestamp
+    before it) replaces a console copy of the same number; unnumbered
+    lines (/init's) are kept once per text.
+    """
+    entries: list[list] = []        # [seq or None, text, from_kmsg]
+    by_seq: dict[int, list] = {}
+    texts: set[str] = set()
+    for raw in raw_lines:
+        raw = raw.rstrip("\r\n")
+        from_kmsg = bool(_TIMESTAMP.match(raw))
+        match = _GUEST_LINE.search(strip_timestamp(raw))
+        if not match:
+            continue
+        text = match.group(2).rstrip()
+        if match.group(1) is None:
+            if text not in texts:
+                texts.add(text)
+                entries.append([None, text, from_kmsg])
+            continue
+        seq = int(match.group(1))
+        if seq not in by_seq:
+            by_seq[seq] = [seq, text, from_kmsg]
+            entries.append(by_seq[seq])
+        elif from_kmsg and not by_seq[seq][2]:
+            by_seq[seq][1:] = [text, True]
+    # The two copies interleave in the log: numbered lines go back into
+    # their own order, in the slots numbered lines took.
+    slots = [i for i, e in enumerate(entries) if e[0] is not None]
+    for slot, entry in zip(slots, sorted((entries[i] for i in slots),
+                                         key=lambda e: e[0])):
+        entries[slot] = entry
+    return [e[1] for e in entries]
+
+
 def soft_offlined_pfns(lines) -> list[int]:
     """The pfns the kernel said it soft-offlined, in log order."""
     pfns = []
@@ -157,23 +204,30 @@ def find_kernel_problems(lines) -> list[KernelProblem]:
 def parse_serial_log(text: str, *, timed_out: bool = False,
                      timeout: float | None = None) -> Verdict:
     """The verdict for one boot's serial log."""
-    lines = [strip_timestamp(line) for line in text.splitlines()]
+    raw = text.splitlines()
+    lines = [strip_timestamp(line) for line in raw]
     lines = [line for line in lines if line.strip()]
-    checks, result, guest_up, status = [], None, False, None
-    for line in lines:
-        if _GUEST_UP.search(line):
-            guest_up = True
+    guest = guest_lines(raw)
+    checks, result, init_up, started, status = [], None, False, False, None
+    for line in guest:
+        if _INIT_UP.search(line):
+            init_up = True
+        if _TEST_START.search(line):
+            started = True
         match = _EXIT_STATUS.search(line)
         if match:
             status = int(match.group(1))
         match = _CHECK.search(line)
         if match:
+            started = True
             checks.append(Check(match.group(1), match.group(2) == "PASS",
                                 match.group(3).strip()))
             continue
         match = _RESULT.search(line)
         if match:
+            started = True
             result = match.group(1)
+    init_up = init_up or started
     problems = find_kernel_problems(lines)
     version = next((m.group(1) for m in map(_LINUX_VERSION.search, lines) if m),
                    None)
@@ -184,8 +238,8 @@ def parse_serial_log(text: str, *, timed_out: bool = False,
     if timed_out:
         kind = "timeout"
         # qemu's own "terminating on signal" line is not the guest's.
-        guest = [line for line in lines if not line.startswith("qemu-system")]
-        last = guest[-1] if guest else "(no output at all)"
+        own = [line for line in lines if not line.startswith("qemu-system")]
+        last = own[-1] if own else "(no output at all)"
         limit = f" within {timeout:.0f} s" if timeout else ""
         reasons.append(f"the guest did not finish{limit} and was stopped; "
                        f"its last line: {last}")
@@ -204,16 +258,8 @@ def parse_serial_log(text: str, *, timed_out: bool = False,
         if not check.passed:
             reasons.append(f"check {check.name} failed: {check.detail}")
             offending.append(f"PATCHGEN: check {check.name} FAIL {check.detail}")
-    if result is None and not timed_out:
-        if not guest_up:
-            reasons.append("the guest never reached the test (no line from "
-                           "its /init)")
-        elif status is not None and status > 128:
-            reasons.append("the guest test was killed by "
-                           f"{_signal_name(status - 128)} before it reported "
-                           "a result")
-        else:
-            reasons.append("the guest test never reported a result")
+    if result is None:
+        reasons.append(_how_far(lines, guest, init_up, started, status))
     if result == "FAIL" and not any(not c.passed for c in checks):
         reasons.append("the guest test reported FAIL")
 
@@ -225,6 +271,29 @@ def parse_serial_log(text: str, *, timed_out: bool = False,
                    checks=tuple(checks), problems=tuple(problems),
                    soft_offlined_pfns=tuple(soft_offlined_pfns(lines)),
                    kernel_version=version, guest_result=result)
+
+
+def _how_far(lines, guest, init_up, started, status) -> str:
+    """Why there is no result: how far the guest got, in one sentence."""
+    own = [line for line in lines if not line.startswith("qemu-system")]
+    if not own:
+        return ("the guest produced no output at all (not even the "
+                "kernel's first line on the serial console)")
+    if not init_up:
+        return ("the kernel booted but its /init never wrote a line (no "
+                "\"PATCHGEN: info\" line on the console or in the kernel "
+                "log)")
+    exited = ("" if status is None else
+              f"; /init saw it exit with status {status}"
+              + (f", killed by {_signal_name(status - 128)}"
+                 if status > 128 else ""))
+    if not started:
+        return ("/init ran but the test program never started (no line "
+                f"from it){exited}")
+    last = next((line for line in reversed(guest)
+                 if not line.startswith("info test exited")), "")
+    return ("the test started but stopped midway, before its result; "
+            f"its last line: {last}{exited}")
 
 
 def _signal_name(number: int) -> str:

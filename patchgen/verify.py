@@ -29,8 +29,10 @@ import git
 
 from patchgen.boot import (DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, QEMU,
                            BootResult, boot, check_kvm, qemu_argv)
-from patchgen.build import (DEFAULT_BUILD_TIMEOUT, BuildResult, Progress,
-                            build_kernel, check_kernel_tree)
+from patchgen.build import (DEFAULT_BUILD_TIMEOUT, BuildResult, GuestConfig,
+                            Progress, build_kernel, check_kernel_tree,
+                            configured_in_place, load_config,
+                            refuse_in_place)
 from patchgen.cache import cache_dir, workdir_for
 from patchgen.errors import (CommandFailed, NotAGitTree, NotASeries,
                              SeriesProblem, ToolMissing, UnknownRevision)
@@ -44,6 +46,9 @@ from patchgen.workspace import (Workspace, first_that_does_not_apply,
                                 persistent_workspace)
 
 ProgressFn = Callable[[Progress], None]
+# Boots a built kernel another way than boot.boot (lava_run.lava_run_boot):
+# (kernel, initramfs, run_dir, label, options) -> (BootResult, Verdict).
+BootFn = Callable[..., tuple]
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,9 @@ class VerifyOptions:
     boot_timeout: float = DEFAULT_TIMEOUT
     build_timeout: float = DEFAULT_BUILD_TIMEOUT
     jobs: int | None = None
-    memory_mb: int = DEFAULT_MEMORY_MB
+    memory_mb: int | None = None        # default: the config's, else 256
+    # --config NAME|FILE, or both of --matrix: each is built and booted.
+    configs: tuple = ("default",)
 
 
 @dataclass(frozen=True)
@@ -70,10 +77,19 @@ class Outcome:
     build: BuildResult
     boot: BootResult
     verdict: Verdict
+    config: str = "default"
+
+    @property
+    def name(self) -> str:
+        """The label with the config, for file names and tables."""
+        return (self.label if self.config == "default"
+                else f"{self.label}-{self.config}")
 
     def to_dict(self) -> dict:
         return {
             "label": self.label,
+            "config": self.config,
+            "missing_optional_symbols": list(self.build.missing_optional),
             "revision": self.revision,
             "build": {"tree": str(self.build.tree),
                       "build_dir": str(self.build.build_dir),
@@ -97,8 +113,11 @@ class Report:
 
     @property
     def judged(self) -> Outcome:
-        """The outcome the exit status follows: the tip of a series."""
-        return self.outcomes[-1]
+        """The outcome the exit status follows: the tip of a series (the
+        first failing one of its configs)."""
+        last = [o for o in self.outcomes
+                if o.label == self.outcomes[-1].label]
+        return next((o for o in last if not o.verdict.passed), last[-1])
 
     @property
     def exit_code(self) -> int:
@@ -107,6 +126,8 @@ class Report:
     def to_dict(self) -> dict:
         return {"tree": str(self.tree), "series": self.series,
                 "run_dir": str(self.run_dir),
+                "configs": list(dict.fromkeys(o.config
+                                              for o in self.outcomes)),
                 "verdict": self.judged.verdict.label,
                 "exit_code": self.exit_code,
                 "results": [o.to_dict() for o in self.outcomes]}
@@ -151,58 +172,86 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
                      options: VerifyOptions,
                      progress: ProgressFn | None = None,
                      on_boot: Callable[[list], None] | None = None,
-                     workdir: Path | None = None) -> Outcome:
+                     workdir: Path | None = None,
+                     config: GuestConfig | None = None,
+                     boot_with: BootFn | None = None) -> Outcome:
     """One kernel from source to verdict; its O= folder is in *workdir*
     (default: the cache folder of *tree*)."""
+    config = config or load_config()
     if label == "tree":
         what = f"the kernel in {tree}"
     else:
         what = f"the series' {label} ({(revision or '')[:12]})"
+    name = label if config.name == "default" else f"{label}-{config.name}"
+    if config.name != "default":
+        what += f" with config {config.name}"
 
     def labelled(event: Progress) -> None:
         if progress:
-            progress(replace(event, stage=f"{label} {event.stage}"))
+            progress(replace(event, stage=f"{name} {event.stage}"))
 
     # Keep the kernel that is booted: a later build in the same O= folder
     # (the tip of a series, another run) overwrites the folder's bzImage.
-    build = build_kernel(tree, run_dir / f"{label}-build.log",
+    build = build_kernel(tree, run_dir / f"{name}-build.log",
+                         fragment=config.fragment, optional=config.optional,
                          jobs=options.jobs, timeout=options.build_timeout,
                          progress=labelled, what=what,
-                         copy_to=run_dir / f"{label}-bzImage",
+                         copy_to=run_dir / f"{name}-bzImage",
                          workdir=workdir)
     kernel = build.bzimage
+    memory = options.memory_mb or config.memory_mb or DEFAULT_MEMORY_MB
     if on_boot:
         on_boot(qemu_argv(kernel, initramfs.path, kvm=options.kvm,
-                          memory_mb=options.memory_mb))
+                          memory_mb=memory,
+                          extra_kernel_args=config.kernel_args,
+                          smp=config.smp))
     labelled(Progress("boot", "QEMU", str(kernel), 0, 0.0))
-    booted = boot(kernel, initramfs.path, run_dir / f"{label}-serial.log",
-                  kvm=options.kvm, timeout=options.boot_timeout,
-                  memory_mb=options.memory_mb)
-    verdict = parse_serial_log(booted.output, timed_out=booted.timed_out,
-                               timeout=booted.timeout)
-    outcome = Outcome(label, revision, build, booted, verdict)
-    (run_dir / f"{label}-verdict.json").write_text(
+    if boot_with is not None:
+        booted, verdict = boot_with(kernel, initramfs, run_dir, name, options,
+                                    config)
+    else:
+        booted = boot(kernel, initramfs.path, run_dir / f"{name}-serial.log",
+                      kvm=options.kvm, timeout=options.boot_timeout,
+                      memory_mb=memory, extra_kernel_args=config.kernel_args,
+                      smp=config.smp)
+        verdict = parse_serial_log(booted.output, timed_out=booted.timed_out,
+                                   timeout=booted.timeout)
+    outcome = Outcome(label, revision, build, booted, verdict, config.name)
+    (run_dir / f"{name}-verdict.json").write_text(
         json.dumps(outcome.to_dict(), indent=2) + "\n")
     return outcome
 
 
 def verify(options: VerifyOptions, progress: ProgressFn | None = None,
            on_boot: Callable[[list], None] | None = None,
-           initramfs: Initramfs | None = None) -> Report:
-    """Build, boot and judge the tree (or a series' base and tip)."""
+           initramfs: Initramfs | None = None,
+           boot_with: BootFn | None = None) -> Report:
+    """Build, boot and judge the tree (or a series' base and tip), once
+    per config asked for; *boot_with* boots instead of qemu here (LAVA)."""
     tree = check_kernel_tree(options.tree)
+    configs = [load_config(c) for c in options.configs]
     preflight(options)
     series = resolve_series(tree, options) if options.series else None
-    initramfs = initramfs or make_initramfs(options.stress)
+    initramfs_for = {c.name: initramfs or make_initramfs(
+        options.stress, extra_args=c.guest_args) for c in configs}
     run_dir = new_run_dir()
+
+    def judge_all(root, label, revision, workdir=None):
+        return [build_boot_judge(root, label, revision, initramfs_for[c.name],
+                                 run_dir, options, progress, on_boot,
+                                 workdir=workdir, config=c, boot_with=boot_with)
+                for c in configs]
+
     if series is None:
         revision = _head_of(tree)
-        outcome = build_boot_judge(tree, "tree", revision, initramfs, run_dir,
-                                   options, progress, on_boot)
-        report = Report(tree, run_dir, (outcome,))
+        if configured_in_place(tree) and revision is not None:
+            outcomes = _verify_private_copy(tree, revision, judge_all)
+        else:
+            refuse_in_place(tree)
+            outcomes = judge_all(tree, "tree", revision)
+        report = Report(tree, run_dir, tuple(outcomes))
     else:
-        report = _verify_series(tree, series, options, initramfs, run_dir,
-                                progress, on_boot)
+        report = _verify_series(tree, series, judge_all, run_dir)
     (run_dir / "report.json").write_text(
         json.dumps(report.to_dict(), indent=2) + "\n")
     return report
@@ -350,13 +399,42 @@ def series_steps(workspace: Workspace, series: Series
     yield "tip", workspace.head()
 
 
-def _verify_series(tree: Path, series: Series, options: VerifyOptions,
-                   initramfs: Initramfs, run_dir: Path, progress,
-                   on_boot) -> Report:
+# The uncommitted changes a private copy takes from the user's tree: every
+# tracked file but the in-tree build output (workspace.py) the copy drops.
+_NOT_BUILD_OUTPUT = [":(top)", *(f":(top,exclude,glob){p}" for p in
+                                 (".config", "include/config/**",
+                                  "include/generated/**",
+                                  "arch/*/include/generated/**"))]
+
+
+def _verify_private_copy(tree: Path, revision: str, judge_all) -> list:
+    """A git tree configured in place (a committed .config, or an in-tree
+    build): make cannot build it out of tree, and deleting what is there
+    could delete the user's tracked files.  Build instead the private
+    clone (the one --series and check --build use) at HEAD, with the
+    user's uncommitted changes to tracked files applied there."""
+    diff = _git(tree, "diff", "--binary", "--no-color", "--no-ext-diff",
+                "HEAD", "--", *_NOT_BUILD_OUTPUT).stdout
+    series = Series("HEAD", revision, None, ())
+    with series_workspace(tree, series) as workspace:
+        if diff.strip():
+            applied = run(["git", "-C", workspace.top, "apply", "--binary",
+                           "--whitespace=nowarn", "-"], input=diff,
+                          check=False, timeout=600)
+            if applied.returncode != 0:
+                raise SeriesProblem(
+                    f"the uncommitted changes in {tree} do not apply to a "
+                    f"clean copy of its HEAD ({applied.stderr.strip()}): "
+                    "commit them, or verify a clean checkout")
+        return judge_all(workspace.kernel_root, "tree", revision,
+                         workdir_for(tree))
+
+
+def _verify_series(tree: Path, series: Series, judge_all,
+                   run_dir: Path) -> Report:
     outcomes = []
     with series_workspace(tree, series) as workspace:
         for label, commit in series_steps(workspace, series):
-            outcomes.append(build_boot_judge(
-                workspace.kernel_root, label, commit, initramfs, run_dir,
-                options, progress, on_boot, workdir=workdir_for(tree)))
+            outcomes += judge_all(workspace.kernel_root, label, commit,
+                                  workdir_for(tree))
     return Report(tree, run_dir, tuple(outcomes), series.name)

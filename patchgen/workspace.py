@@ -17,6 +17,7 @@ Two kinds:
 """
 
 import fcntl
+import glob
 import os
 import re
 import shutil
@@ -43,6 +44,23 @@ NEUTRAL_CONFIG = ["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false"
                   "-c", "gc.auto=0",
                   "-c", "am.threeWay=false", "-c", "am.keepcr=false",
                   "-c", "core.autocrlf=false", "-c", "apply.whitespace=nowarn"]
+
+
+# What an in-tree build leaves and Kbuild refuses to build out of tree
+# beside ("source tree is not clean": 4.x checks the first two, 6.1 also
+# arch/*/include/generated), plus include/generated, which an O= build's
+# include path would read before its own.  A tree that tracks one of them
+# in git (vendor trees commit their .config) has it in the private clone.
+IN_TREE_BUILD_OUTPUT = (".config", "include/config", "include/generated",
+                        "arch/*/include/generated")
+
+
+def in_tree_build_output(root: Path) -> list[Path]:
+    """The in-tree build output present in the kernel tree *root*."""
+    found = []
+    for pattern in IN_TREE_BUILD_OUTPUT:
+        found.extend(Path(p) for p in sorted(glob.glob(str(root / pattern))))
+    return [p for p in found if p.is_file() or p.is_dir()]
 
 
 @dataclass(frozen=True)
@@ -78,6 +96,18 @@ class Workspace:
         those get new times and a build folder beside stays incremental."""
         self.git("am", "--abort", check=False)
         self.git("checkout", "--quiet", "--force", "--detach", commit, timeout=1800)
+        self.clear_in_tree_build()
+
+    def clear_in_tree_build(self) -> None:
+        """Remove, from this private checkout only, the in-tree build
+        output the commit tracks (a committed .config): left there, it
+        stops every out-of-tree build.  The clone's index keeps them, so
+        git am and the commits it makes are unchanged."""
+        for path in in_tree_build_output(self.kernel_root):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
     def am(self, mail_file: Path) -> AmOutcome:
         """Apply one mail with git am, as a maintainer would (no 3-way)."""
@@ -86,6 +116,7 @@ class Workspace:
             args.append(f"--directory={self.prefix.rstrip('/')}")
         result = self.git(*args, str(mail_file), check=False)
         if result.returncode == 0:
+            self.clear_in_tree_build()
             return AmOutcome(True, self.head(), "")
         words = [line[len("error: "):] for line in
                  (result.stderr + "\n" + result.stdout).splitlines()

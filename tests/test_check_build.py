@@ -242,3 +242,16 @@ def test_check_notes_what_kconfig_drops_where_verify_stops(linux61, tmp_path):
     # What verify's build makes of the same .config: an error naming both.
     assert missing_symbols((build_dir / ".config").read_text(), fragment) == [
         "CONFIG_MEMORY_FAILURE", "CONFIG_PATCHGEN_NO_SUCH_SYMBOL"]
+
+
+def test_check_build_also_builds_with_memory_failure_off():
+    """A series that adds a !CONFIG_MEMORY_FAILURE stub must compile that
+    way too: the second setting of a real tree's build."""
+    from patchgen.check_build import memory_failure_off
+    fragment = read_fragment(FRAGMENT) + "CONFIG_HWPOISON_INJECT=y\n"
+    off = memory_failure_off(fragment)
+    assert "# CONFIG_MEMORY_FAILURE is not set" in off
+    assert "CONFIG_MEMORY_FAILURE=y" not in off
+    assert "HWPOISON_INJECT" not in off
+    assert "CONFIG_COMPACTION=y" in off
+    assert memory_failure_off("CONFIG_64BIT=y\n") is None

@@ -1,4 +1,4 @@
-"""A checkpatch ERROR fails format (exit 60) unless --allow-checkpatch-errors:
+"""A checkpatch ERROR fails format (exit 80) unless --allow-checkpatch-errors:
 the real 6.1 checkpatch.pl on a commit without Signed-off-by: (with the
 user's format.signOff set, which format does not apply) and on a style
 error."""
@@ -36,7 +36,7 @@ def test_missing_signoff_under_format_signoff(tree, tmp_path, capsys, linux61):
     developer_commit(tree, "/* a note */\n",
                      "mm/migrate: add a note\n\nThe note explains nothing at all.\n")
     code, stdout, stderr = fmt(capsys, tree, tmp_path / "series", linux61)
-    assert code == CheckpatchErrors.exit_code == 60, stderr
+    assert code == CheckpatchErrors.exit_code == 80, stderr
     assert "ERROR:MISSING_SIGN_OFF" in stdout
     assert "format never adds a Signed-off-by:, whatever format.signOff says" in stderr
     assert "--allow-checkpatch-errors" in stderr
@@ -60,7 +60,7 @@ def test_style_error(tree, tmp_path, capsys, linux61):
                      "mm/migrate: add migrate_note()\n\nA helper that returns "
                      f"its argument.\n\nSigned-off-by: {name} <{address}>\n")
     code, stdout, stderr = fmt(capsys, tree, tmp_path / "series", linux61)
-    assert code == 60, stderr
+    assert code == 80, stderr
     assert "ERROR:SPACING: space prohibited after that open parenthesis" in stdout
     assert "checkpatch found 1 error in 0001-mm-migrate-add-migrate_note.patch" \
         in stderr

@@ -60,7 +60,7 @@ def test_sent_version_is_never_rewritten(v1, capsys):
     assert "already marked sent" in stdout
     # -v 1 of a sent version refuses, with its own exit code.
     _, stderr = fmt(capsys, tree, out, "-v", "1", code=VersionSent.exit_code)
-    assert VersionSent.exit_code == 61
+    assert VersionSent.exit_code == 81
     assert "v1 of hwpoison-put-last was sent" in stderr and "write v2" in stderr
     # Without -v the next run is v2; v1 stays as it was sent.
     rework_branch(tree)
@@ -73,7 +73,7 @@ def test_sent_version_is_never_rewritten(v1, capsys):
     # v2 is not sent: a rerun replaces it, and -v 1 points there.
     _, stderr = fmt(capsys, tree, out)
     assert "replacing that folder only" in stderr
-    _, stderr = fmt(capsys, tree, out, "-v", "1", code=61)
+    _, stderr = fmt(capsys, tree, out, "-v", "1", code=81)
     assert "leave out -v to write v2" in stderr
 
 

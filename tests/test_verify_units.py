@@ -16,8 +16,10 @@ import pytest
 
 from conftest import ROOT, need_tool
 from patchgen import boot as bootmod
-from patchgen.build import FRAGMENT, check_kernel_tree, first_errors
-from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT, BootFailed,
+from patchgen.build import (FRAGMENT, check_kernel_tree, configured_in_place,
+                            first_errors, load_config, refuse_in_place)
+from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT,
+                             BadBuildConfig, BootFailed,
                              CacheFull,
                              KvmUnavailable, NotAKernelTree)
 from patchgen.initramfs import (CpioWriter, compile_test_program,
@@ -90,7 +92,7 @@ def test_panic_log_fails_as_panic_with_the_panic_line():
     assert verdict.exit_code == EXIT_GUEST_PANIC
     assert any("Kernel panic - not syncing: patchgen test" in line
                for line in verdict.offending)
-    assert any("never reached the test" in r for r in verdict.reasons)
+    assert any("its /init never wrote a line" in r for r in verdict.reasons)
 
 
 def test_hung_guest_log_is_a_timeout_verdict():
@@ -103,14 +105,126 @@ def test_hung_guest_log_is_a_timeout_verdict():
     assert verdict.reasons[0].endswith("Switched to clocksource tsc")
 
 
+def test_a_test_stopped_at_a_timeout_names_the_tests_last_line():
+    text = (KERNEL_ONLY + "PATCHGEN: info guest up\n"
+            "[    0.6] PATCHGEN: #1 info start stress=0\n"
+            "[    0.7] PATCHGEN: #2 check setup PASS uid 0\n"
+            "[    0.8] process 26 (soft_offline_te) attempted a POSIX timer "
+            "syscall while CONFIG_POSIX_TIMERS is not set\n"
+            "qemu-system-x86_64: terminating on signal 15\n")
+    verdict = parse_serial_log(text, timed_out=True, timeout=90)
+    assert verdict.reasons[0].endswith("CONFIG_POSIX_TIMERS is not set")
+    assert verdict.reasons[1].endswith("its last line: check setup PASS "
+                                       "uid 0")
+
+
 def test_a_log_without_a_result_never_passes():
     text = log("pass-6.1.log")
     cut = "\n".join(line for line in text.splitlines()
                     if "PATCHGEN: result" not in line)
     verdict = parse_serial_log(cut)
     assert not verdict.passed
-    assert any("never reported a result" in r for r in verdict.reasons)
+    assert any("stopped midway, before its result; its last line: check "
+               "unpoison-data PASS" in r for r in verdict.reasons)
     assert not parse_serial_log("").passed
+
+
+# --- how far a guest got: written logs in the shape of real ones ---------
+
+KERNEL_ONLY = """\
+[    0.000000] Linux version 4.9.154 (root@vm) (gcc version 12.2.0) #1
+[    0.000000] Command line: console=ttyS0 panic=-1 printk.devkmsg=on
+[    0.412345] Freeing unused kernel memory: 1024K
+"""
+
+
+def test_no_output_at_all_is_its_own_reason():
+    for text in ("", "qemu-system-x86_64: terminating on signal 15\n"):
+        verdict = parse_serial_log(text)
+        assert not verdict.passed
+        assert verdict.reasons == ("the guest produced no output at all (not "
+                                   "even the kernel's first line on the "
+                                   "serial console)",)
+
+
+def test_a_kernel_without_a_line_from_init():
+    verdict = parse_serial_log(KERNEL_ONLY)
+    assert not verdict.passed
+    (reason,) = verdict.reasons
+    assert reason.startswith("the kernel booted but its /init never wrote")
+
+
+def test_init_ran_but_the_test_never_started():
+    text = (KERNEL_ONLY + "PATCHGEN: info init started\n"
+            "[    0.5] PATCHGEN: info guest up, kernel 4.9.154\n"
+            "/bin/sh: /soft_offline_test: not found\n"
+            "PATCHGEN: info test exited with status 127\n")
+    (reason,) = parse_serial_log(text).reasons
+    assert reason == ("/init ran but the test program never started (no line "
+                      "from it); /init saw it exit with status 127")
+
+
+def test_the_test_stopped_midway_names_its_last_line():
+    text = (KERNEL_ONLY + "[    0.5] PATCHGEN: info init started\n"
+            "[    0.6] PATCHGEN: #1 info start stress=64 leak-slack=20\n"
+            "[    0.7] PATCHGEN: #2 check setup PASS uid 0\n"
+            "[    0.9] PATCHGEN: info test exited with status 137\n")
+    (reason,) = parse_serial_log(text).reasons
+    assert reason == ("the test started but stopped midway, before its "
+                      "result; its last line: check setup PASS uid 0; /init "
+                      "saw it exit with status 137, killed by SIGKILL "
+                      "(signal 9)")
+
+
+def _both_channels(text: str, drop_console: bool = False) -> str:
+    """*text*'s PATCHGEN lines as the new guest writes them: numbered, each
+    once through the kernel log (timestamped) and once on the console."""
+    out, seq = [], 0
+    for line in text.splitlines():
+        body = strip_timestamp(line)
+        if not body.startswith("PATCHGEN: ") or " info guest up" in body \
+                or " info test exited" in body:
+            out.append(line)
+            continue
+        seq += 1
+        numbered = body.replace("PATCHGEN: ", f"PATCHGEN: #{seq} ", 1)
+        out.append(f"[    9.{seq:06d}] {numbered}")
+        if not drop_console:
+            out.append(numbered)
+    return "\n".join(out) + "\n"
+
+
+def test_each_line_counts_once_when_it_comes_both_ways():
+    plain = parse_serial_log(log("pass-6.1.log"))
+    doubled = parse_serial_log(_both_channels(log("pass-6.1.log")))
+    assert doubled.passed
+    assert doubled.checks == plain.checks
+    # The 4.9 case: nothing written to the console arrived.
+    kmsg_only = parse_serial_log(_both_channels(log("pass-6.1.log"), True))
+    assert kmsg_only.passed and kmsg_only.checks == plain.checks
+
+
+def test_a_real_log_with_both_channels_counts_each_check_once():
+    verdict = parse_serial_log(log("pass-both-channels-6.1.log"))
+    assert verdict.passed, verdict.reasons
+    names = [c.name for c in verdict.checks]
+    assert len(names) == len(set(names)) == 14
+    assert len(verdict.soft_offlined_pfns) == 65
+
+
+def test_a_console_copy_cut_by_a_kernel_message_loses_to_the_kmsg_copy():
+    text = (KERNEL_ONLY
+            + "PATCHGEN: info guest up, kernel 6.1\n"
+            "PATCHGEN: #1 info start stress=0\n"
+            "PATCHGEN: #2 check setup PA[    1.0] Soft offlining pfn 0x10 at "
+            "process virtual address 0x7f00\n"
+            "SS uid 0\n"
+            "[    1.1] PATCHGEN: #2 check setup PASS uid 0\n"
+            "[    1.0] PATCHGEN: #1 info start stress=0\n"
+            "[    1.2] PATCHGEN: #3 result PASS 0 of 1 checks failed\n")
+    verdict = parse_serial_log(text)
+    assert verdict.passed, verdict.reasons
+    assert [(c.name, c.passed) for c in verdict.checks] == [("setup", True)]
 
 
 @pytest.mark.parametrize("line,kind", [
@@ -172,6 +286,42 @@ def test_fragment_asks_for_what_the_test_needs():
     assert len(symbols) == len(set(symbols))
 
 
+def test_the_configs_and_what_they_ask_of_the_boot(tmp_path):
+    default, debug = load_config(), load_config("debug")
+    assert (default.name, default.smp, default.kernel_args) == ("default", 1,
+                                                                 ())
+    assert debug.fragment.startswith(default.fragment)
+    assert debug.smp == 2 and debug.memory_mb == 512
+    assert "page_owner=on" in debug.kernel_args
+    assert any(a.startswith("movablecore=") for a in debug.kernel_args)
+    assert debug.optional == ("CONFIG_MEMCG_KMEM",)
+    for symbol in ("CONFIG_DEBUG_VM", "CONFIG_PAGE_OWNER", "CONFIG_MEMCG",
+                   "CONFIG_TRANSPARENT_HUGEPAGE", "CONFIG_SLUB_DEBUG",
+                   "CONFIG_MEMORY_HOTREMOVE", "CONFIG_SMP"):
+        assert symbol in required_symbols(debug.fragment)
+    assert {"--race", "--memory-offline", "--sysfs"} <= set(debug.guest_args)
+    extra = tmp_path / "mine.config"
+    extra.write_text("# patchgen-cmdline: quiet\nCONFIG_KASAN=y\n")
+    mine = load_config(str(extra))
+    assert mine.name == "mine.config" and mine.kernel_args == ("quiet",)
+    assert mine.fragment.startswith(default.fragment)
+    with pytest.raises(BadBuildConfig, match="no such config"):
+        load_config("nope")
+    extra.write_text("# patchgen-boot: cpus=2\n")
+    with pytest.raises(BadBuildConfig, match="bad patchgen-boot setting"):
+        load_config(str(extra))
+
+
+def test_the_guest_is_asked_for_the_configs_checks():
+    init = init_script(8, load_config("debug").guest_args)
+    assert "/soft_offline_test --stress 8 --sysfs 8 --race 600 " \
+           "--memory-offline 8" in init
+    argv = bootmod.qemu_argv(Path("/k"), Path("/i"), smp=2,
+                             extra_kernel_args=("page_owner=on",))
+    assert argv[argv.index("-smp") + 1] == "2,sockets=2,cores=1,threads=1"
+    assert argv[argv.index("-append") + 1].endswith("page_owner=on")
+
+
 def test_missing_symbols_names_each_one():
     fragment = "CONFIG_A=y\nCONFIG_B=y\n# CONFIG_C is not set\nCONFIG_D=y\n"
     config = "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_D=m\nCONFIG_DX=y\n"
@@ -212,8 +362,59 @@ def test_tree_checks(tmp_path):
     tree = kernel_shaped(tmp_path / "linux")
     assert check_kernel_tree(tree) == tree.resolve()
     (tree / ".config").write_text("CONFIG_X=y\n")
-    with pytest.raises(NotAKernelTree, match="make mrproper"):
-        check_kernel_tree(tree)
+    # Configured in place is still a tree; only a build of it, outside git,
+    # is refused (verify builds a git tree from a private clone instead).
+    assert check_kernel_tree(tree) == tree.resolve()
+    assert configured_in_place(tree) == [tree / ".config"]
+    with pytest.raises(NotAKernelTree, match="is not a git repository"):
+        refuse_in_place(tree)
+
+
+def test_a_tracked_config_stays_in_the_users_tree_and_leaves_the_clone(
+        tmp_path):
+    """A vendor tree that commits its .config (and generated headers): the
+    private clone drops them after every checkout and git am, the user's
+    tree and repository keep them untouched."""
+    from checkhelp import git as run_git, tree_state
+    from patchgen.tree import GitKernelTree
+    from patchgen.workspace import persistent_workspace
+    import git as gitpython
+
+    tree = kernel_shaped(tmp_path / "vendor")
+    (tree / ".config").write_text("CONFIG_MEMORY_FAILURE=y\n")
+    (tree / "include" / "generated").mkdir(parents=True)
+    (tree / "include" / "generated" / "autoconf.h").write_text("#define X 1\n")
+    (tree / "arch" / "x86" / "include" / "generated").mkdir(parents=True)
+    (tree / "arch" / "x86" / "include" / "generated" / "a.h").write_text("\n")
+    (tree / "mm").mkdir()
+    (tree / "mm" / "x.c").write_text("int x;\n")
+    run_git(tree, "init", "-q")
+    run_git(tree, "add", "-A")
+    run_git(tree, "-c", "user.name=T", "-c", "user.email=t@example.org",
+            "commit", "-qm", "vendor tree")
+    before = tree_state(tree)
+    repo = gitpython.Repo(tree)
+    with persistent_workspace(GitKernelTree(tree, repo, ""), "HEAD",
+                              tmp_path / "work") as workspace:
+        top = workspace.kernel_root
+        assert (top / "mm" / "x.c").is_file()
+        assert configured_in_place(top) == []
+        mail = tmp_path / "0001.patch"
+        (top / "mm" / "x.c").write_text("int x;\nint y;\n")
+        diff = run_git(top, "diff", "HEAD", "--", "mm/x.c")
+        run_git(top, "checkout", "-q", "--", "mm/x.c")
+        mail.write_text("From: T <t@example.org>\nSubject: [PATCH] mm: y\n"
+                        "Date: Wed, 6 Apr 2016 12:00:00 +0000\n\nAdd y.\n---\n"
+                        + diff)
+        outcome = workspace.am(mail)
+        assert outcome.applied, outcome.error
+        assert configured_in_place(top) == []
+        # The commit git am made still tracks the vendor's files.
+        listed = run_git(top, "ls-tree", "-r", "--name-only", "HEAD")
+        assert ".config" in listed.split()
+    repo.close()
+    assert tree_state(tree) == before
+    assert (tree / ".config").read_text() == "CONFIG_MEMORY_FAILURE=y\n"
 
 
 # --- the initramfs ------------------------------------------------------
@@ -357,6 +558,47 @@ def test_cli_not_a_kernel_tree(tmp_path):
     assert result.returncode == 40
     one_clear_sentence(result)
     assert "not a Linux source tree" in result.stderr
+
+
+def test_cli_a_tree_with_a_tracked_config_is_built_from_the_clone(tmp_path):
+    """Routing only (a kernel-shaped folder has no real Kbuild): verify of a
+    git tree that tracks .config goes to the private clone, with the
+    user's uncommitted change applied there; the tree stays as it was."""
+    from checkhelp import git as run_git, tree_state
+    need_tool("busybox")
+    need_tool("qemu-system-x86_64")
+    tree = kernel_shaped(tmp_path / "vendor")
+    (tree / "arch" / "x86" / "Kconfig").write_text("")   # git keeps files
+    (tree / ".config").write_text("CONFIG_64BIT=y\n")
+    (tree / "mm").mkdir()
+    (tree / "mm" / "x.c").write_text("int x;\n")
+    run_git(tree, "init", "-q")
+    run_git(tree, "add", "-A")
+    run_git(tree, "-c", "user.name=T", "-c", "user.email=t@example.org",
+            "commit", "-qm", "vendor tree")
+    (tree / "mm" / "x.c").write_text("int x;\nint uncommitted;\n")
+    before = tree_state(tree)
+    cache = tmp_path / "cache"
+    result = cli("verify", "--tree", str(tree),
+                 env={"PATCHGEN_CACHE": str(cache)})
+    assert result.returncode == 41, result.stderr   # make tinyconfig fails
+    assert "mrproper" not in result.stderr and "Traceback" not in result.stderr
+    assert str(cache / "workspaces") in result.stderr
+    (clone,) = (cache / "workspaces").glob("*/src")
+    assert not (clone / ".config").exists()
+    assert (clone / "mm" / "x.c").read_text() == "int x;\nint uncommitted;\n"
+    assert tree_state(tree) == before
+
+
+def test_cli_a_configured_tree_outside_git_is_refused_in_one_sentence(
+        tmp_path):
+    tree = kernel_shaped(tmp_path / "linux")
+    (tree / ".config").write_text("CONFIG_64BIT=y\n")
+    result = cli("verify", "--tree", str(tree),
+                 env={"PATCHGEN_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 40
+    one_clear_sentence(result)
+    assert "is not a git repository" in result.stderr
 
 
 def path_without(tmp_path, *missing):

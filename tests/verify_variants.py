@@ -87,6 +87,53 @@ def touch_memory_failure(text: str) -> str:
     return text + "\n/* patchgen benchmark: an incremental rebuild */\n"
 
 
+def unpoison_without_mf_mutex(text: str) -> str:
+    """unpoison_memory() without mf_mutex, as in 5.10 and 4.x: unpoison no
+    longer waits for a soft offline in flight, so it can land between the
+    put and the reference hwpoison takes back (the race the check with
+    unpoison guards)."""
+    start = text.index("int unpoison_memory(unsigned long pfn)\n{\n")
+    end = text.index("\n}\n", start)
+    body = text[start:end]
+    if (body.count("\tmutex_lock(&mf_mutex);\n") != 1
+            or body.count("\tmutex_unlock(&mf_mutex);\n") != 1):
+        raise AssertionError("unpoison_memory() does not take mf_mutex once")
+    body = (body.replace("\tmutex_lock(&mf_mutex);\n", "")
+            .replace("\tmutex_unlock(&mf_mutex);\n", ""))
+    return text[:start] + body + text[end:]
+
+
+def offline_refuses_hwpoison(text: str) -> str:
+    """__test_page_isolated_in_pageblock() without its PageHWPoison skip:
+    a soft-offlined page (hwpoison holds a reference, it is on no free
+    list) then keeps its memory block from going offline, as 4.14's
+    do_migrate_range() refuses a pinned page that is neither LRU nor
+    movable (what the memory-offline check guards)."""
+    skip = ("\t\telse if ((flags & MEMORY_OFFLINE) && PageHWPoison(page))\n"
+            "\t\t\t/* A HWPoisoned page cannot be also PageBuddy */\n"
+            "\t\t\tpfn++;\n")
+    if text.count(skip) != 1:
+        raise AssertionError("no PageHWPoison skip in page_isolation.c")
+    return text.replace(skip, "")
+
+
+def sysfs_soft_offline_does_nothing(text: str) -> str:
+    """/sys/devices/system/memory/soft_offline_page accepts the address
+    and does nothing with it (what the sysfs check guards)."""
+    call = "\tret = soft_offline_page(pfn, 0);\n"
+    if text.count(call) != 1:
+        raise AssertionError("no soft_offline_page() call in memory.c")
+    return text.replace(call, "\tret = 0;\n")
+
+
+def add_vendor_config(text: str) -> str:
+    """A .config committed at the top of the tree, as vendor trees do: an
+    in-tree build's output that stops every out-of-tree build beside it."""
+    assert text == "", "the tree already tracks a .config"
+    return ("# A vendor's kernel configuration, tracked in git.\n"
+            "CONFIG_64BIT=y\nCONFIG_MEMORY_FAILURE=y\n")
+
+
 VARIANTS = {
     "broken-free-path": ("mm/page_alloc.c", remove_hwpoison_early_return,
                          "mm: let hwpoison pages reach the free lists"),
@@ -98,22 +145,40 @@ VARIANTS = {
                     "mm: a change that does not compile"),
     "touch-memory-failure": ("mm/memory-failure.c", touch_memory_failure,
                              "mm: a comment in memory-failure.c"),
+    "unpoison-unlocked": ("mm/memory-failure.c", unpoison_without_mf_mutex,
+                          "mm: unpoison without mf_mutex"),
+    "offline-refuses-hwpoison": ("mm/page_isolation.c",
+                                 offline_refuses_hwpoison,
+                                 "mm: offline refuses hwpoisoned pages"),
+    "sysfs-soft-offline-noop": ("drivers/base/memory.c",
+                                sysfs_soft_offline_does_nothing,
+                                "drivers/base: ignore soft_offline_page"),
+    "tracked-config": (".config", add_vendor_config,
+                       "vendor: track the kernel configuration"),
+    # On top of tracked-config (PARENTS): a series on a vendor tree.
+    "tracked-config-touch": ("mm/memory-failure.c", touch_memory_failure,
+                             "mm: a comment in memory-failure.c"),
 }
+# A variant made on top of another variant's commit instead of the root.
+PARENTS = {"tracked-config-touch": "tracked-config"}
 
 
 def variant_branch(repo: Path, name: str) -> str:
     """Make (once) the branch patchgen-test/<name> and return its name."""
     path, edit, subject = VARIANTS[name]
     branch = BRANCH_PREFIX + name
-    base = root_commit(repo)
-    original = run(["git", "-C", repo, "show", f"{base}:{path}"],
-                   timeout=60).stdout
+    base = (_git(repo, "rev-parse", variant_branch(repo, PARENTS[name]))
+            if name in PARENTS else root_commit(repo))
+    shown = run(["git", "-C", repo, "show", f"{base}:{path}"], timeout=60,
+                check=False)
+    original = shown.stdout if shown.returncode == 0 else ""
     changed = edit(original)
     blob = _git(repo, "hash-object", "-w", "--stdin", input=changed)
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(FIXED_IDENTITY, GIT_INDEX_FILE=os.path.join(tmp, "index"))
         _git(repo, "read-tree", base, env=env)
-        _git(repo, "update-index", "--cacheinfo", f"100644,{blob},{path}",
+        _git(repo, "update-index", "--add", "--cacheinfo",
+             f"100644,{blob},{path}",
              env=env)
         tree = _git(repo, "write-tree", env=env)
         commit = _git(repo, "commit-tree", tree, "-p", base, "-m",

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 from patchgen.boot import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
-from patchgen.build import DEFAULT_BUILD_TIMEOUT, Progress
+from patchgen.build import CONFIGS, DEFAULT_BUILD_TIMEOUT, Progress
+from patchgen.cli import lava_modes, matrix_mode
 from patchgen.initramfs import DEFAULT_STRESS
 from patchgen.verify import Report, VerifyOptions, verify
 
@@ -21,7 +22,7 @@ HELP = ("build a kernel tree (or a series' base and tip), boot it in qemu "
 def add_arguments(parser) -> None:
     parser.add_argument("--tree", type=Path,
                         help="the kernel source tree to build (default: the "
-                             "one the current folder is in)")
+                             "one the current folder is in; not with --matrix)")
     parser.add_argument("--series", metavar="BRANCH|SERIES_DIR|MBOX",
                         help="verify the base and the tip of a series: a "
                              "branch of --tree, a folder of patches (git "
@@ -50,13 +51,25 @@ def add_arguments(parser) -> None:
                              f"{DEFAULT_BUILD_TIMEOUT:.0f})")
     parser.add_argument("-j", "--jobs", type=_count, default=None,
                         metavar="N", help="make -jN (default: all CPUs)")
-    parser.add_argument("--memory", type=_megabytes, default=DEFAULT_MEMORY_MB,
+    parser.add_argument("--memory", type=_megabytes, default=None,
                         metavar="MB",
-                        help=f"guest memory (default {DEFAULT_MEMORY_MB})")
+                        help=f"guest memory (default: the config's, else "
+                             f"{DEFAULT_MEMORY_MB})")
+    parser.add_argument("--config", metavar="NAME|FILE|all", default="default",
+                       help="the kernel config and the checks that go with "
+                            "it: " + ", ".join(CONFIGS) + " (debug: DEBUG_VM, "
+                            "page_owner, memcg, THP, SLUB_DEBUG, memory "
+                            "hotplug, two CPUs; adds the race with unpoison, "
+                            "memory offline and the sysfs interface), or a "
+                            "fragment FILE read after the default one; "
+                            "all: every named config, results side by "
+                            "side (default: default)")
     parser.add_argument("--show-command", action="store_true",
                         help="print each qemu command line before it runs")
     parser.add_argument("--json", action="store_true",
                         help="print the verdicts as JSON on stdout")
+    lava_modes.add_arguments(parser)
+    matrix_mode.add_arguments(parser)
 
 
 def _count(text: str) -> int:
@@ -120,7 +133,9 @@ def run(args) -> int:
                             base=args.base, kvm=args.kvm, stress=args.stress,
                             boot_timeout=args.timeout,
                             build_timeout=args.build_timeout, jobs=args.jobs,
-                            memory_mb=args.memory)
+                            memory_mb=args.memory,
+                            configs=(tuple(CONFIGS) if args.config == "all"
+                                     else (args.config,)))
     progress = None if args.json else ProgressPrinter()
 
     def show(argv) -> None:
@@ -128,7 +143,20 @@ def run(args) -> int:
             print(shlex.join(argv), file=sys.stderr if args.json
                   else sys.stdout, flush=True)
 
-    report = verify(options, progress=progress, on_boot=show)
+    written: list = []
+    boot_with = lava_modes.boot_function(args, written)
+    if args.matrix:
+        return matrix_mode.run(args, options, boot_with)
+    if args.tree is None:
+        # A usage error, as argparse's own (exit 2).
+        print("patchgen verify: error: give --tree (the kernel tree to "
+              "verify) or --matrix (a file of trees and configs)",
+              file=sys.stderr)
+        return 2
+    report = verify(options, progress=progress, on_boot=show,
+                    boot_with=boot_with)
+    if args.lava_jobs:
+        return lava_modes.print_written(args, written)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -148,8 +176,13 @@ def format_report(report: Report) -> str:
     for outcome in report.outcomes:
         rev = f" at {outcome.revision[:12]}" if outcome.revision else ""
         v = outcome.verdict
-        lines.append(f"{outcome.label}{rev}: {v.label}"
+        config = ("" if outcome.config == "default"
+                  else f" [config {outcome.config}]")
+        lines.append(f"{outcome.label}{rev}{config}: {v.label}"
                      + ("" if v.passed else f" ({v.kind})"))
+        if outcome.build.missing_optional:
+            lines.append("  note   not in this tree's Kconfig (optional): "
+                         + ", ".join(outcome.build.missing_optional))
         lines.append(f"  build  {_duration(outcome.build.seconds)}, "
                      f"{outcome.build.steps} steps, log {outcome.build.log}")
         lines.append(f"  boot   {_duration(outcome.boot.seconds)}, serial log "
@@ -163,9 +196,13 @@ def format_report(report: Report) -> str:
         if v.offending:
             lines.append("  first offending lines:")
             lines.extend(f"    {line}" for line in v.offending)
-    if len(report.outcomes) == 2:
-        lines.append("")
-        lines.extend(side_by_side(*report.outcomes))
+    for config in dict.fromkeys(o.config for o in report.outcomes):
+        pair = [o for o in report.outcomes if o.config == config]
+        if len(pair) == 2:
+            lines.append("")
+            if len(report.outcomes) > 2:
+                lines.append(f"config {config}:")
+            lines.extend(side_by_side(*pair))
     lines.append(f"run folder: {report.run_dir}")
     return "\n".join(lines)
 

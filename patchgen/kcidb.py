@@ -1,0 +1,88 @@
+"""A verify matrix as KCIDB data (KernelCI's reporting format, schema v5).
+
+One checkout per tree and commit built, one build per checkout and config,
+and per build one test node "patchgen.soft_offline" with a child per guest
+check ("patchgen.soft_offline.<check>").  Ids start with the origin
+"patchgen:", as KCIDB requires.  The kcidb-io package validates this in
+the tests; patchgen itself does not need it.
+"""
+
+import hashlib
+import re
+from pathlib import Path
+
+ORIGIN = "patchgen"
+SCHEMA_VERSION = {"major": 5, "minor": 3}
+TEST_PATH = "patchgen.soft_offline"
+_HEX40 = re.compile(r"^[0-9a-f]{40}$")
+
+
+def _id(*parts: str) -> str:
+    digest = hashlib.sha1("\0".join(parts).encode()).hexdigest()[:16]
+    return f"{ORIGIN}:{digest}"
+
+
+def _path_part(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name) or "_"
+
+
+def _status(verdict) -> str:
+    if verdict.passed:
+        return "PASS"
+    # A guest that hung or panicked before reporting is still a FAIL of
+    # the tested code: it is what the kernel did.
+    return "FAIL"
+
+
+def matrix_kcidb(cells, series: str | None) -> dict:
+    """KCIDB data for the cells of a matrix run."""
+    checkouts, builds, tests = {}, [], []
+    for cell in cells:
+        if cell.report is None:
+            continue
+        for outcome in cell.report.outcomes:
+            revision = outcome.revision or ""
+            checkout_id = _id("checkout", str(cell.tree.path), revision,
+                              outcome.label)
+            if checkout_id not in checkouts:
+                checkout = {"id": checkout_id, "origin": ORIGIN,
+                            "tree_name": cell.tree.name, "valid": True}
+                if _HEX40.match(revision):
+                    checkout["git_commit_hash"] = revision
+                if series and outcome.label == "tip":
+                    checkout["comment"] = f"{series} on {cell.tree.name}"
+                checkouts[checkout_id] = checkout
+            build_id = _id("build", checkout_id, cell.config.name)
+            builds.append({
+                "id": build_id, "checkout_id": checkout_id, "origin": ORIGIN,
+                "architecture": "x86_64", "config_name": cell.config.name,
+                "duration": round(outcome.build.seconds, 1),
+                "log_url": Path(outcome.build.log).resolve().as_uri(),
+                "status": "PASS",
+                "misc": {"label": outcome.label,
+                         "kbuild_steps": outcome.build.steps},
+            })
+            verdict = outcome.verdict
+            log_url = Path(outcome.boot.serial_log).resolve().as_uri()
+            tests.append({
+                "id": _id("test", build_id, TEST_PATH), "build_id": build_id,
+                "origin": ORIGIN, "path": TEST_PATH,
+                "status": _status(verdict),
+                "duration": round(outcome.boot.seconds, 1),
+                "log_url": log_url,
+                "comment": "; ".join(verdict.reasons)[:1000] or "PASS",
+                "environment": {"comment": "qemu-system-x86_64 (TCG)"},
+                "misc": {"kind": verdict.kind, "boot": outcome.boot.command},
+            })
+            for check in verdict.checks:
+                path = f"{TEST_PATH}.{_path_part(check.name)}"
+                tests.append({
+                    "id": _id("test", build_id, path), "build_id": build_id,
+                    "origin": ORIGIN, "path": path,
+                    "status": "PASS" if check.passed else "FAIL",
+                    "log_url": log_url,
+                    "comment": check.detail[:1000],
+                })
+    return {"version": dict(SCHEMA_VERSION),
+            "checkouts": list(checkouts.values()), "builds": builds,
+            "tests": tests}

@@ -1,0 +1,166 @@
+"""The verify matrix without a build: the matrix file (each mistake one
+sentence, exit 66), the table and the KCIDB data (validated by the
+kcidb-io package) of cells made from serial logs recorded on real boots.
+test_lava_real.py runs a real matrix.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from patchgen.boot import BootResult
+from patchgen.build import BuildResult
+from patchgen.errors import BadMatrix
+from patchgen.kcidb import matrix_kcidb
+from patchgen.matrix import (Cell, Config, MatrixTree, load_matrix,
+                             matrix_exit_code, table)
+from patchgen.verdict import parse_serial_log
+from patchgen.verify import Outcome, Report
+
+DATA = Path(__file__).resolve().parent / "data" / "verify"
+
+
+def write(tmp_path, text, name="matrix.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_matrix_file_with_trees_configs_and_a_series(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "debug.config").write_text("CONFIG_DEBUG_VM=y\n")
+    matrix = load_matrix(write(tmp_path, """
+series = "hwpoison-put-last"
+base = "v4.14"
+trees = ["a", { name = "vendor", path = "b" }]
+configs = ["default", { name = "debug", file = "debug.config" }]
+"""))
+    assert [t.name for t in matrix.trees] == ["a", "vendor"]
+    assert matrix.trees[1].path == (tmp_path / "b").resolve()
+    assert [c.name for c in matrix.configs] == ["default", "debug"]
+    verify, debug = matrix.configs
+    assert "CONFIG_MEMORY_FAILURE=y" in verify.fragment
+    assert debug.fragment.startswith(verify.fragment)
+    assert debug.fragment.endswith("CONFIG_DEBUG_VM=y\n")
+    assert matrix.series == "hwpoison-put-last" and matrix.base == "v4.14"
+
+
+def test_configs_default_to_verifys_own_fragment(tmp_path):
+    (tmp_path / "a").mkdir()
+    matrix = load_matrix(write(tmp_path, 'trees = ["a"]\n'))
+    assert [c.name for c in matrix.configs] == ["default"]
+    alias = load_matrix(write(tmp_path, 'trees = ["a"]\nconfigs = '
+                              '["verify"]\n', "alias.toml"))
+    assert alias.configs[0].fragment == matrix.configs[0].fragment
+
+
+@pytest.mark.parametrize("text, words", [
+    ("trees = [", "is not TOML"),
+    ("configs = ['verify']\n", "names no trees"),
+    ("trees = ['nowhere']\n", "there is no folder"),
+    ("trees = ['a']\nconfigs = ['no-such']\n", "is neither a fragment"),
+    ("trees = ['a']\nconfigs = [{ name = 'x', file = 'x.config' }]\n",
+     "there is no fragment file"),
+    ("trees = ['a', 'a']\n", "two trees are called 'a'"),
+    ("trees = ['a']\nseries = 3\n", "series must be a string"),
+    ("trees = ['a']\nbranch = 'x'\n", "unknown key 'branch'"),
+])
+def test_matrix_mistakes_are_one_sentence(tmp_path, text, words):
+    (tmp_path / "a").mkdir()
+    with pytest.raises(BadMatrix) as caught:
+        load_matrix(write(tmp_path, text))
+    assert words in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert caught.value.exit_code == 66
+
+
+def test_cli_bad_matrix_exit_66(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "patchgen", "verify", "--matrix",
+         str(write(tmp_path, "trees = [\n"))], capture_output=True,
+        text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 66
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_matrix_with_tree_is_refused(tmp_path):
+    (tmp_path / "a").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "patchgen", "verify", "--matrix",
+         str(write(tmp_path, "trees = ['a']\n")), "--tree", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 28
+    assert "drop --tree" in result.stderr
+
+
+# --- cells made from recorded serial logs ---------------------------------
+
+def outcome(label, log_name, tmp_path, revision="a" * 40):
+    text = (DATA / log_name).read_text()
+    serial = tmp_path / f"{label}-{log_name}"
+    serial.write_text(text)
+    build = BuildResult(Path("/src"), Path("/build"), Path("/b/bzImage"),
+                        tmp_path / "build.log", 12.5, 3)
+    (tmp_path / "build.log").write_text("")
+    boot = BootResult(("qemu-system-x86_64",), serial, text, 2.1, 0, False,
+                      60)
+    return Outcome(label, revision, build, boot, parse_serial_log(text))
+
+
+@pytest.fixture
+def cells(tmp_path):
+    config = Config("verify", "", "patchgen/guest/verify.config")
+    good = MatrixTree("linux61", Path("/t/linux61"))
+    other = MatrixTree("vendor", Path("/t/vendor"))
+    series_report = Report(Path("/t/linux61"), tmp_path, (
+        outcome("base", "pass-6.1.log", tmp_path),
+        outcome("tip", "broken-free-path-6.1.log", tmp_path,
+                revision="b" * 40)), "fix")
+    return [Cell(good, config, series_report),
+            Cell(other, config, None, "the series' tip (1234) does not "
+                 "build; first errors:\n  mm/x.c:1: error: y", 41)]
+
+
+def test_table_has_base_and_series_with_failing_checks(cells):
+    lines = table(cells, "fix")
+    assert lines[0].split() == ["TREE", "CONFIG", "BASE", "SERIES",
+                                "FAILING"]
+    row = lines[1]
+    assert row.startswith("linux61") and "PASS" in row and "FAIL" in row
+    assert "series: " in row and "fresh-single" in row
+    assert "audit-own-single" in row
+    error = lines[2]
+    assert "ERROR (exit 41)" in error and "does not build" in error
+    assert "mm/x.c" not in error        # first line only
+    assert matrix_exit_code(cells) == 1
+    as_json = [cell.to_dict() for cell in cells]
+    assert [(c["tree"], c["config"]) for c in as_json] == [
+        ("linux61", "verify"), ("vendor", "verify")]
+    assert as_json[0]["path"] == "/t/linux61"
+    assert [r["label"] for r in as_json[0]["results"]] == ["base", "tip"]
+    assert as_json[1]["exit_code"] == 41
+
+
+def test_kcidb_data_is_valid(cells):
+    # kcidb-io is in the test extra; under CI its absence is a failure.
+    if os.environ.get("CI"):
+        import kcidb_io
+    else:
+        kcidb_io = pytest.importorskip("kcidb_io")
+    data = matrix_kcidb(cells, "fix")
+    kcidb_io.schema.LATEST.validate(data)
+    assert kcidb_io.schema.LATEST.is_valid(data)
+    assert len(data["checkouts"]) == 2 and len(data["builds"]) == 2
+    overall = [t for t in data["tests"] if t["path"] == "patchgen.soft_offline"]
+    assert sorted(t["status"] for t in overall) == ["FAIL", "PASS"]
+    failed = {t["path"] for t in data["tests"] if t["status"] == "FAIL"}
+    assert "patchgen.soft_offline.fresh-single" in failed
+    assert all(t["id"].startswith("patchgen:") for t in data["tests"])
+    build_ids = {b["id"] for b in data["builds"]}
+    assert all(t["build_id"] in build_ids for t in data["tests"])
