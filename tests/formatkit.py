@@ -3,6 +3,8 @@ CLI, normalising generated files for golden comparison."""
 
 import re
 import subprocess
+
+import pytest
 from pathlib import Path
 
 from patchgen.apply import apply_rule
@@ -94,3 +96,11 @@ def normalise(text: str) -> str:
     text = SIGNATURE.sub("-- \nGIT-VERSION", text)
     text = PATCHGEN_VERSION.sub("patchgen VERSION", text)
     return CHANGE_ID.sub(r"change-id: DATE-\1-RANDOM", text)
+
+
+@pytest.fixture
+def e3(tmp_path, monkeypatch):
+    fix_dates(monkeypatch)
+    tree = applied_fixture("e3-v4.14", tmp_path / "e3")
+    assert tree is not None
+    return tree

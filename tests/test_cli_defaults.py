@@ -3,19 +3,13 @@
 
 import pytest
 
-from formatkit import applied_fixture, fix_dates, run_cli
+from formatkit import run_cli
+from formatkit import e3  # noqa: F401  (a fixture)
 from patchgen.cli import build_parser
 from patchgen.errors import NotAGitTree
 
 TOPIC = "hwpoison-put-last"
 
-
-@pytest.fixture
-def e3(tmp_path, monkeypatch):
-    fix_dates(monkeypatch)
-    tree = applied_fixture("e3-v4.14", tmp_path / "e3")
-    assert tree is not None
-    return tree
 
 
 def test_every_command_takes_the_tree_it_runs_in(e3, tmp_path, capsys, monkeypatch):

@@ -11,6 +11,7 @@ import pytest
 
 from formatkit import (applied_fixture, cover_file, fix_dates, git,
                        patch_files, run_cli, series_fixtures)
+from formatkit import e3  # noqa: F401  (a fixture)
 from patchgen.fixtures import materialize
 from patchgen.recipients import from_maintainers, parse_maintainers, pattern_matches
 from patchgen.rules import get_rule
@@ -28,13 +29,6 @@ def headers(path: Path):
 def subject_of(path: Path) -> str:
     return " ".join(str(headers(path)["Subject"]).split())
 
-
-@pytest.fixture
-def e3(tmp_path, monkeypatch):
-    fix_dates(monkeypatch)
-    tree = applied_fixture("e3-v4.14", tmp_path / "e3")
-    assert tree is not None
-    return tree
 
 
 def format_ok(capsys, tree, out, *extra):

@@ -8,19 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from formatkit import applied_fixture, cover_file, fix_dates, git, patch_files, run_cli
+from formatkit import cover_file, fix_dates, git, patch_files, run_cli
+from formatkit import e3  # noqa: F401  (a fixture)
 from test_format import commit_file, headers, subject_of
 from test_format_send import send_dry_run
 
 TOPIC = "hwpoison-put-last"
 
-
-@pytest.fixture
-def e3(tmp_path, monkeypatch):
-    fix_dates(monkeypatch)
-    tree = applied_fixture("e3-v4.14", tmp_path / "e3")
-    assert tree is not None
-    return tree
 
 
 def fmt(capsys, tree, out, *extra, code=0):
