@@ -4,9 +4,7 @@ read back with the real git (mailinfo, patch-id, mailsplit, am) and git
 send-email --dry-run."""
 
 import subprocess
-from pathlib import Path
 
-import pytest
 
 from formatkit import cover_file, fix_dates, git, patch_files, run_cli
 from formatkit import e3  # noqa: F401  (a fixture)
