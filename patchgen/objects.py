@@ -121,6 +121,16 @@ def reader(top: str) -> ObjectReader:
     return _readers[top]
 
 
+def close_under(folder) -> None:
+    """Stop the readers of repositories inside *folder*, which is about to
+    be removed (a scratch clone of check or format): a long-lived
+    `git cat-file --batch` must not outlive the repository it reads."""
+    prefix = os.path.join(os.path.abspath(str(folder)), "")
+    for top in [t for t in _readers
+                if os.path.join(os.path.abspath(t), "").startswith(prefix)]:
+        _readers.pop(top).close()
+
+
 @atexit.register
 def close_all() -> None:
     for one in list(_readers.values()):

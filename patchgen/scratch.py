@@ -84,4 +84,6 @@ def scratch_folder(kind: str) -> Iterator[Path]:
     try:
         yield path
     finally:
+        from patchgen.objects import close_under   # objects imports runner
+        close_under(path)
         shutil.rmtree(path, ignore_errors=True)
