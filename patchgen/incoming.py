@@ -205,11 +205,24 @@ def _split_body(text: str) -> tuple[dict, str, str, str]:
     return in_body, message, notes, diff + "\n" if diff else ""
 
 
+def _header(message, name: str):
+    """A header of *message*, parsed, or as written when Python's header
+    parser fails on it (a hostile From: can raise IndexError in the
+    address parser): one bad header must not end the review."""
+    try:
+        return message.get(name)
+    except Exception:       # the stdlib parser's own errors, whatever they are
+        for key, value in message.raw_items():
+            if key.lower() == name.lower():
+                return " ".join(str(value).split())
+        return None
+
+
 def parse_mail(raw: bytes, position: int, source: str) -> Mail:
     """Parse one message; a text that is not a patch mail gets `problem`."""
     message = email.message_from_bytes(raw, policy=policy.default)
-    subject, subject_problem = _one_line(str(message.get("Subject") or "").strip())
-    from_header = str(message.get("From") or "").strip()
+    subject, subject_problem = _one_line(str(_header(message, "Subject") or "").strip())
+    from_header = str(_header(message, "From") or "").strip()
     text, transfer_problem = _text_of(message)
     in_body, body, notes, diff = _split_body(text)
     if "subject" in in_body:
@@ -229,8 +242,8 @@ def parse_mail(raw: bytes, position: int, source: str) -> Mail:
         position=position, source=source, raw=raw, subject=subject,
         tags=parse_subject(subject), author_name=name.strip(),
         author_email=address.strip(),
-        message_id=_angle(message.get("Message-Id")),
-        in_reply_to=_angle(message.get("In-Reply-To")),
+        message_id=_angle(_header(message, "Message-Id")),
+        in_reply_to=_angle(_header(message, "In-Reply-To")),
         message=body, notes=notes, diff=diff,
         base_commit=base.group(1) if base else None,
         transfer_problem=transfer_problem, problem=problem,

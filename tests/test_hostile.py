@@ -180,6 +180,27 @@ def test_malformed_mails_fail_alone(fixture_tree, tmp_path):
     assert rows[("3/3", "diff")][0] == "pass"
 
 
+def test_a_from_header_pythons_parser_cannot_read(fixture_tree, tmp_path):
+    """`From: a<` makes Python's address parser raise IndexError (found by
+    tests/test_cli_fuzz.py): that mail fails its own checks, the others
+    pass, and check says so without a traceback."""
+    tree = fixture_tree("e3-v4.14")
+    folder = tmp_path / "mails"
+    folder.mkdir()
+    (folder / "0001-a.patch").write_text(
+        _mail(1, 2, "mm: one", _new_file("mm/one.c")).replace(
+            "From: A U Thor <a@example.org>", "From: a<"))
+    (folder / "0002-b.patch").write_text(
+        _mail(2, 2, "mm: two", _new_file("mm/two.c")))
+    code, out, err = patchgen("check", folder, "--tree", tree)
+    assert code == 1, out + err
+    assert "Traceback" not in err and "internal error" not in err, err
+    rows = _rows(out)
+    assert any(state == "fail" for (patch, _), (state, _) in rows.items()
+               if patch == "1/2")
+    assert rows[("2/2", "mail")][0] == "pass"
+
+
 @pytest.mark.parametrize("content", [b"\x7fELF\x02\x01\x01\x00binary\xff",
                                      b"This is not perl (April 2016).\n", None])
 def test_checkpatch_that_is_not_perl_is_one_sentence(fixture_tree, tmp_path, content):
