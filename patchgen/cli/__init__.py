@@ -200,7 +200,8 @@ def _run(args, restore_signals: bool) -> int:
         else None
     _install_signal_handlers()
     try:
-        if getattr(args, "tree", False) is None:
+        # A matrix file names its own trees: no tree from the folder.
+        if getattr(args, "tree", False) is None and not getattr(args, "matrix", None):
             args.tree = default_tree(args.command)
         return args._run(args)
     except PatchgenError as exc:
