@@ -15,7 +15,6 @@
 #include "internal.h"
 
 #define NR_OFFLINE_AT_ONCE_PAGES	256
-#define PFN_SECTION_SHIFT		15
 
 static struct page *new_node_page(struct page *page, unsigned long private,
 		int **result)
@@ -38,18 +37,9 @@ do_migrate_range(unsigned long start_pfn, unsigned long end_pfn)
 			continue;
 		page = pfn_to_page(pfn);
 
-		if (PageHuge(page)) {
-			struct page *head = compound_head(page);
-
-			pfn = page_to_pfn(head) + (1<<compound_order(head)) - 1;
-			if (compound_order(head) > PFN_SECTION_SHIFT) {
-				ret = -EBUSY;
-				break;
-			}
-			if (isolate_huge_page(page, &source))
-				move_pages -= 1 << compound_order(head);
+		/* Huge pages take a path of their own, not shown here. */
+		if (PageHuge(page))
 			continue;
-		}
 
 		if (!get_page_unless_zero(page))
 			continue;

@@ -16,15 +16,12 @@
 #include "internal.h"
 
 #define NR_OFFLINE_AT_ONCE_PAGES	256
-#define PFN_SECTION_SHIFT		15
 
 static struct page *new_node_page(struct page *page, unsigned long private,
 		int **result)
 {
 	return alloc_pages_node(page_to_nid(page), GFP_HIGHUSER_MOVABLE, 0);
 }
-
-#define NO_HUGE_MIGRATION 0
 
 static int
 do_migrate_range(unsigned long start_pfn, unsigned long end_pfn)
@@ -41,20 +38,9 @@ do_migrate_range(unsigned long start_pfn, unsigned long end_pfn)
 			continue;
 		page = pfn_to_page(pfn);
 
-		if (PageHuge(page)) {
-			struct page *head = compound_head(page);
-
-			pfn = page_to_pfn(head) + (1<<compound_order(head)) - 1;
-			if (compound_order(head) > PFN_SECTION_SHIFT) {
-				ret = -EBUSY;
-				break;
-			}
-			if (isolate_huge_page(page, &source))
-				move_pages -= 1 << compound_order(head);
+		/* Huge pages take a path of their own, not shown here. */
+		if (PageHuge(page))
 			continue;
-		} else if (NO_HUGE_MIGRATION && PageTransHuge(page))
-			pfn = page_to_pfn(compound_head(page))
-				+ hpage_nr_pages(page) - 1;
 
 		if (!get_page_unless_zero(page))
 			continue;
@@ -70,10 +56,6 @@ do_migrate_range(unsigned long start_pfn, unsigned long end_pfn)
 			put_page(page);
 			list_add_tail(&page->lru, &source);
 			move_pages--;
-			if (!__PageMovable(page))
-				inc_node_page_state(page, NR_ISOLATED_ANON +
-						    page_is_file_cache(page));
-
 		} else {
 			put_page(page);
 			/* Still in use by someone: this range cannot go. */
