@@ -7,11 +7,11 @@ import mailbox
 import subprocess
 from pathlib import Path
 
-import pytest
 
-from formatkit import applied_fixture, cover_file, fix_dates, git, run_cli
+from formatkit import cover_file, git, run_cli
 from patchgen.errors import VersionSent
 from test_format_versions import rework_branch
+from test_format_versions import v1  # noqa: F401  (a fixture)
 
 TOPIC = "hwpoison-put-last"
 
@@ -29,15 +29,6 @@ def state_of(out: Path) -> dict:
 
 def snapshot(folder: Path) -> dict:
     return {p.name: p.read_bytes() for p in folder.iterdir()}
-
-
-@pytest.fixture
-def v1(tmp_path, capsys, monkeypatch):
-    fix_dates(monkeypatch)
-    tree = applied_fixture("e3-v4.14", tmp_path / "e3")
-    out = tmp_path / "series"
-    fmt(capsys, tree, out)
-    return tree, out
 
 
 def test_sent_version_is_never_rewritten(v1, capsys):
