@@ -614,7 +614,7 @@ static void test_stress(long n, long leak_slack)
 	long freed_early = 0, unpoison_errors = 0, fresh_poisoned = 0;
 	long fresh_seen = 0, fresh_start = fresh_used, missing;
 	uint64_t fresh_pfn, first_fresh_pfn = 0;
-	int busy = 0, first_err = 0, stress_start = n_offlined, status;
+	int busy = 0, first_err = 0, stress_start = n_offlined, status, tries;
 	int token[2];
 	unsigned char *buf;
 	uint64_t *pfns, flags;
@@ -713,6 +713,23 @@ static void test_stress(long n, long leak_slack)
 			still_poisoned++;
 	settle();
 	free_after = zone_free_pages();
+	/*
+	 * A leak is for good; what RCU callbacks, deferred frees and the
+	 * other CPU hold for a moment is not (measured on a debug 6.1 guest
+	 * with 2 CPUs: once 109 pages short right after unpoisoning, then
+	 * back).  Look again, a second apart, before calling it a leak.
+	 */
+	for (tries = 0; tries < 5 && free_after >= 0 &&
+	     free_before - free_after - (fresh_used - fresh_start) > leak_slack;
+	     tries++) {
+		long again;
+
+		sleep(1);
+		settle();
+		again = zone_free_pages();
+		if (again > free_after)
+			free_after = again;
+	}
 	hc_after = hardware_corrupted_kb();
 	check("unpoison", unpoison_errors == 0 && still_poisoned == 0 &&
 	      hc_after == hc_before,
@@ -725,8 +742,8 @@ static void test_stress(long n, long leak_slack)
 	      missing <= leak_slack,
 	      "free pages (buddy + per-cpu) %ld before offlining, %ld after "
 	      "unpoisoning %ld and faulting in %ld fresh pages: %ld missing "
-	      "(slack %ld)", free_before, free_after, ok,
-	      fresh_used - fresh_start, missing, leak_slack);
+	      "(slack %ld, %d second looks)", free_before, free_after, ok,
+	      fresh_used - fresh_start, missing, leak_slack, tries);
 	/* The old pages are free again; the data must not have moved. */
 	check_data("unpoison-data", buf, n, 0x5eed0002);
 	n_offlined = stress_start;
