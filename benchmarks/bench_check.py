@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from patchgen.fixtures import materialize  # noqa: E402
+from patchgen.engine.fixtures import materialize  # noqa: E402
 
 
 def make_series(tree: Path, count: int) -> None:

@@ -23,11 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from patchgen.boot import boot  # noqa: E402
-from patchgen.initramfs import make_initramfs  # noqa: E402
-from patchgen.lava import lava_verdict, qemu_settings, write_job  # noqa: E402
-from patchgen.lava_run import run_job  # noqa: E402
-from patchgen.verdict import parse_serial_log  # noqa: E402
+from patchgen.vm.boot import boot  # noqa: E402
+from patchgen.vm.initramfs import make_initramfs  # noqa: E402
+from patchgen.vm.lava import lava_verdict, qemu_settings, write_job  # noqa: E402
+from patchgen.vm.lava_run import run_job  # noqa: E402
+from patchgen.vm.verdict import parse_serial_log  # noqa: E402
 
 
 def main() -> int:

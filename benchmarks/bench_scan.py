@@ -43,7 +43,7 @@ def main():
     if args.tree:
         tree = Path(args.tree)
     else:
-        from patchgen.realtree import ensure_linux61
+        from patchgen.kernel.realtree import ensure_linux61
         tree = ensure_linux61()
     env_python = [sys.executable, "-m", "patchgen"]
     commands = {

@@ -41,13 +41,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from patchgen.boot import boot  # noqa: E402
-from patchgen.build import FRAGMENT, build_kernel, load_config  # noqa: E402
-from patchgen.cache import cache_dir, workdir_for  # noqa: E402
-from patchgen.initramfs import make_initramfs  # noqa: E402
-from patchgen.kconfig import build_dir_for, read_fragment  # noqa: E402
-from patchgen.realtree import ensure_linux61  # noqa: E402
-from patchgen.verdict import parse_serial_log  # noqa: E402
+from patchgen.vm.boot import boot  # noqa: E402
+from patchgen.vm.kbuild import FRAGMENT, build_kernel, load_config  # noqa: E402
+from patchgen.infra.cache import cache_dir, workdir_for  # noqa: E402
+from patchgen.vm.initramfs import make_initramfs  # noqa: E402
+from patchgen.kernel.kconfig import build_dir_for, read_fragment  # noqa: E402
+from patchgen.kernel.realtree import ensure_linux61  # noqa: E402
+from patchgen.vm.verdict import parse_serial_log  # noqa: E402
 from verify_variants import root_commit, variant_branch  # noqa: E402
 
 

@@ -32,12 +32,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from patchgen.boot import DEFAULT_MEMORY_MB, boot  # noqa: E402
-from patchgen.build import CONFIGS, load_config  # noqa: E402
-from patchgen.cache import cache_dir  # noqa: E402
-from patchgen.initramfs import make_initramfs  # noqa: E402
-from patchgen.realtree import ensure_linux61  # noqa: E402
-from patchgen.verdict import parse_serial_log  # noqa: E402
+from patchgen.vm.boot import DEFAULT_MEMORY_MB, boot  # noqa: E402
+from patchgen.vm.kbuild import CONFIGS, load_config  # noqa: E402
+from patchgen.infra.cache import cache_dir  # noqa: E402
+from patchgen.vm.initramfs import make_initramfs  # noqa: E402
+from patchgen.kernel.realtree import ensure_linux61  # noqa: E402
+from patchgen.vm.verdict import parse_serial_log  # noqa: E402
 
 BRANCH = "hwpoison-put-last"
 

@@ -9,7 +9,7 @@ modified: each is cloned with `git clone --shared` into the scratch folder)
 it prints what `patchgen scan` concludes and what `patchgen apply` makes.
 For the trees named with --build it also builds mm/ at the base and after
 each patch, with CONFIG_MEMORY_FAILURE on and off (tinyconfig plus
-patchgen/check-build.config plus memory hot-remove, so that
+patchgen/rules/hwpoison/check-build.config plus memory hot-remove, so that
 mm/memory_hotplug.c is compiled too), compares the warnings of each patch
 with those of the base by file and text, and runs the tree's own
 scripts/checkpatch.pl, plain and --strict, on each patch.  Progress goes
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from patchgen.rules import get_rule  # noqa: E402
-from patchgen.tree import open_worktree  # noqa: E402
+from patchgen.engine.sources import open_worktree  # noqa: E402
 
 RULE = get_rule("hwpoison-put-last")
 ENABLE = ["64BIT", "X86_MCE", "MEMORY_FAILURE", "COMPACTION", "MIGRATION",

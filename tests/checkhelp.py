@@ -12,10 +12,10 @@ import re
 import shutil
 from pathlib import Path
 
-from patchgen.apply import apply_rule
+from patchgen.engine.apply import apply_rule
 from patchgen.cli import main
 from patchgen.rules import DEFAULT_RULE, REWRITE
-from patchgen.runner import run
+from patchgen.infra.runner import run
 
 BRANCH = DEFAULT_RULE
 
@@ -49,7 +49,7 @@ def applied_tree(fixture_tree, name: str) -> Path:
 
 def generated_series(fixture_tree, name: str, out: Path) -> tuple[Path, Path]:
     """apply + patchgen format: the series a user would mail."""
-    from patchgen.format import FormatOptions, format_series as patchgen_format
+    from patchgen.series.format import FormatOptions, format_series as patchgen_format
     tree = applied_tree(fixture_tree, name)
     result = patchgen_format(FormatOptions(tree=tree, branch=BRANCH, output=out,
                                            checkpatch=False))

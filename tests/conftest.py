@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from patchgen.fixtures import materialize  # noqa: E402
+from patchgen.engine.fixtures import materialize  # noqa: E402
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -57,7 +57,7 @@ def fixture_tree(tmp_path):
 @pytest.fixture(scope="session")
 def linux61():
     """The real Debian 6.1 tree as a git repo in the cache (read-only use)."""
-    from patchgen.realtree import TARBALL, ensure_linux61
+    from patchgen.kernel.realtree import TARBALL, ensure_linux61
     need(TARBALL.exists(), "the Debian package linux-source-6.1")
     return ensure_linux61()
 

@@ -7,10 +7,10 @@ import subprocess
 import pytest
 from pathlib import Path
 
-from patchgen.apply import apply_rule
+from patchgen.engine.apply import apply_rule
 from patchgen.cli import main
-from patchgen.errors import RuleRefused
-from patchgen.fixtures import fixture_names, materialize
+from patchgen.infra.errors import RuleRefused
+from patchgen.engine.fixtures import fixture_names, materialize
 from patchgen.rules import DEFAULT_RULE
 
 # Commits made in tests get these dates, so their ids do not change from
@@ -51,7 +51,7 @@ def series_fixtures() -> list[str]:
     """The fixture eras apply makes a series for (scan says "rewrite")."""
     import tempfile
     from patchgen.rules import REWRITE, get_rule
-    from patchgen.tree import open_worktree
+    from patchgen.engine.sources import open_worktree
     names = []
     with tempfile.TemporaryDirectory() as scratch:
         for name in fixture_names():

@@ -9,12 +9,12 @@ import re
 import pytest
 
 from patchgen.cli import main
-from patchgen.commits import Patch, commit_series
-from patchgen.errors import (ApplyFailed, BranchExists, DirtyTree, IdentityUnset,
+from patchgen.engine.commits import Patch, commit_series
+from patchgen.infra.errors import (ApplyFailed, BranchExists, DirtyTree, IdentityUnset,
                              MissingFile, NotAGitTree, RuleRefused, UnparseableSite)
-from patchgen.gitenv import FIXED_IDENTITY
-from patchgen.runner import run
-from patchgen.tree import open_git_tree
+from patchgen.infra.gitenv import FIXED_IDENTITY
+from patchgen.infra.runner import run
+from patchgen.engine.sources import open_git_tree
 
 BRANCH = "hwpoison-put-last"
 

@@ -78,7 +78,7 @@ def du(path: Path) -> int:
 
 
 def test_show_sizes_as_du_counts_them(cache, capsys):
-    from patchgen.cache_usage import disk_size, usage
+    from patchgen.infra.cache_usage import disk_size, usage
     found = usage()
     assert [e.path.name for e in found.folders] == ["runs", "trees", "workspaces"]
     for entry in found.folders + found.workspaces:

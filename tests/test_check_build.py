@@ -14,10 +14,10 @@ import unidiff
 
 from checkhelp import check_json, git, line_of, result_for, tree_state
 from conftest import need_tool
-from patchgen.check_build import (FRAGMENT, Bisector, Diagnostic, KbuildBuilder,
+from patchgen.review.build import (FRAGMENT, Bisector, Diagnostic, KbuildBuilder,
                                   LineMap, RawBuild, parse_diagnostics)
-from patchgen.kconfig import build_dir_for, missing_symbols, read_fragment
-from patchgen.runner import describe, run
+from patchgen.kernel.kconfig import build_dir_for, missing_symbols, read_fragment
+from patchgen.infra.runner import describe, run
 
 
 def diff_of(tmp_path: Path, old: str, new: str, name: str = "mm/x.c") -> unidiff.PatchSet:
@@ -247,7 +247,7 @@ def test_check_notes_what_kconfig_drops_where_verify_stops(linux61, tmp_path):
 def test_check_build_also_builds_with_memory_failure_off():
     """A series that adds a !CONFIG_MEMORY_FAILURE stub must compile that
     way too: the second setting of a real tree's build."""
-    from patchgen.check_build import memory_failure_off
+    from patchgen.review.build import memory_failure_off
     fragment = read_fragment(FRAGMENT) + "CONFIG_HWPOISON_INJECT=y\n"
     off = memory_failure_off(fragment)
     assert "# CONFIG_MEMORY_FAILURE is not set" in off

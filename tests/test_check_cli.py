@@ -4,9 +4,9 @@ import json
 
 from checkhelp import copy_series, edit, generated_series, patch_files
 from conftest import need_tool
-from patchgen.check import PATCH_CHECKS, SERIES_CHECKS
+from patchgen.review.check import PATCH_CHECKS, SERIES_CHECKS
 from patchgen.cli import main
-from patchgen.runner import run
+from patchgen.infra.runner import run
 
 
 def test_table_has_one_row_per_patch_and_check(fixture_tree, tmp_path, capsys, linux61):

@@ -1,9 +1,9 @@
 """Reading one mail the way git am does, and the checks of one mail."""
 
 from checkhelp import git
-from patchgen.check_mail import (check_body_width, check_diff, check_fixes,
+from patchgen.review.mail import (check_body_width, check_diff, check_fixes,
                                  check_signoff, check_subject, parse_diffstat)
-from patchgen.incoming import parse_mail, parse_subject
+from patchgen.series.incoming import parse_mail, parse_subject
 
 
 def test_subject_prefixes():

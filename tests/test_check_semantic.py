@@ -11,8 +11,8 @@ import re
 from checkhelp import (applied_tree, check_json, commit_edit, failures, format_series,
                        git, line_of, new_branch, result_for, series_commits)
 from patchgen.rules import REVIEW_FAIL, get_rule
-from patchgen.rules.hwpoison_review import review
-from patchgen.tree import open_git_tree, open_worktree
+from patchgen.rules.hwpoison.review import review
+from patchgen.engine.sources import open_git_tree, open_worktree
 
 
 def race_line(migrate_c: str) -> int:
@@ -135,8 +135,8 @@ def test_a_patch_that_brings_the_race_back(fixture_tree, tmp_path, capsys):
 def test_searches_after_each_patch_match_a_grep_of_the_commit(fixture_tree):
     """check answers a rule's files_containing() from the base's grep and
     the files the series changed; it must equal grepping each commit."""
-    from patchgen.check import AfterPatches, BaseGrep
-    from patchgen.rules.hwpoison import SITE_WORDS
+    from patchgen.review.check import AfterPatches, BaseGrep
+    from patchgen.rules.hwpoison.rule import SITE_WORDS
     tree = applied_tree(fixture_tree, "e3-v4.14")
     git_tree = open_git_tree(tree)
     base = BaseGrep(git_tree.at(git_tree.resolve("master")))

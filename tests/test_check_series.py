@@ -13,11 +13,11 @@ from checkhelp import (applied_tree, check_json, copy_series, edit, failures,
                        patch_files, result_for, series_commits, subject_of,
                        tree_state)
 from conftest import need_tool
-from patchgen.apply import apply_rule
-from patchgen.check import PATCH_CHECKS
-from patchgen.fixtures import fixture_names
+from patchgen.engine.apply import apply_rule
+from patchgen.review.check import PATCH_CHECKS
+from patchgen.engine.fixtures import fixture_names
 from patchgen.rules import DEFAULT_RULE, REWRITE
-from patchgen.scan import scan_tree
+from patchgen.engine.scan import scan_tree
 
 
 @pytest.fixture(scope="session")

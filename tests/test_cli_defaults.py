@@ -6,7 +6,7 @@ import pytest
 from formatkit import run_cli
 from formatkit import e3  # noqa: F401  (a fixture)
 from patchgen.cli import build_parser
-from patchgen.errors import NotAGitTree
+from patchgen.infra.errors import NotAGitTree
 
 TOPIC = "hwpoison-put-last"
 
@@ -33,7 +33,7 @@ def test_a_kernel_tree_below_the_repository_top(tmp_path, capsys, monkeypatch):
     """A kernel tree in a subfolder of a repository: the nearest folder of
     the kernel's shape, not the repository's top."""
     from patchgen.cli import default_tree
-    from patchgen.fixtures import materialize
+    from patchgen.engine.fixtures import materialize
     import subprocess
     top = tmp_path / "repo"
     materialize("e3-v4.14", top / "linux", git=False)

@@ -18,7 +18,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from patchgen.cli import main
-from patchgen.fixtures import materialize
+from patchgen.engine.fixtures import materialize
 
 SANDBOX = Path(tempfile.mkdtemp(prefix="patchgen-fuzz-"))
 TREE = SANDBOX / "linux"

@@ -2,9 +2,9 @@
 
 import pytest
 
-from patchgen.edits import (Edit, apply_edits, checked_result, columns,
+from patchgen.engine.edits import (Edit, apply_edits, checked_result, columns,
                             fit_comments)
-from patchgen.errors import BadRule
+from patchgen.infra.errors import BadRule
 
 
 def test_edits_apply_in_any_order():

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from patchgen.fixtures import materialize
+from patchgen.engine.fixtures import materialize
 
 ROOT = Path(__file__).resolve().parent.parent
 BRANCH = "hwpoison-put-last"

@@ -12,11 +12,11 @@ import pytest
 from formatkit import (applied_fixture, cover_file, fix_dates, git,
                        patch_files, run_cli, series_fixtures)
 from formatkit import e3  # noqa: F401  (a fixture)
-from patchgen.fixtures import materialize
-from patchgen.recipients import from_maintainers, parse_maintainers, pattern_matches
+from patchgen.engine.fixtures import materialize
+from patchgen.series.recipients import from_maintainers, parse_maintainers, pattern_matches
 from patchgen.rules import get_rule
-from patchgen.tree import makefile_version, version_text
-from patchgen.tree import open_git_tree
+from patchgen.engine.sources import makefile_version, version_text
+from patchgen.engine.sources import open_git_tree
 
 TOPIC = "hwpoison-put-last"
 

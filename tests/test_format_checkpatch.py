@@ -6,8 +6,8 @@ error."""
 import pytest
 
 from formatkit import fix_dates, git, run_cli
-from patchgen.errors import CheckpatchErrors
-from patchgen.fixtures import materialize
+from patchgen.infra.errors import CheckpatchErrors
+from patchgen.engine.fixtures import materialize
 
 pytestmark = pytest.mark.realtree
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-import patchgen.format
+import patchgen.series.format
 from formatkit import applied_fixture, fix_dates, git, run_cli
-from patchgen import errors
+from patchgen.infra import errors
 
 TOPIC = "hwpoison-put-last"
 
@@ -208,7 +208,7 @@ def test_failure_after_writing_started_leaves_nothing(e3, tmp_path, capsys,
     assert fmt(capsys, e3, out)[0] == 0
     v1 = {p.name: p.read_bytes() for p in (out / TOPIC / "v1").iterdir()}
     state = (out / TOPIC / "series.json").read_bytes()
-    monkeypatch.setattr(patchgen.format, "tree_of", lambda tree, rev: "0" * 40)
+    monkeypatch.setattr(patchgen.series.format, "tree_of", lambda tree, rev: "0" * 40)
     sentence = assert_one_sentence(*fmt(capsys, e3, out, "-v", "1"),
                                    errors.RoundTripFailed.exit_code)
     assert "left as it was" in sentence

@@ -64,7 +64,7 @@ def test_in_reply_to(e3, tmp_path, capsys):
 
 def test_base_with_range_names_prerequisites(tmp_path, capsys, monkeypatch):
     fix_dates(monkeypatch)
-    from patchgen.fixtures import materialize
+    from patchgen.engine.fixtures import materialize
     tree = materialize("e3-v4.14", tmp_path / "dev")
     git(tree, "checkout", "-q", "-b", "work")
     prereq = commit_file(tree, "mm/migrate.c", "/* prerequisite */\n",
@@ -129,8 +129,8 @@ def test_recipient_headers_keep_a_latin1_diff_byte_for_byte(tmp_path, monkeypatc
     the headers and keeps every other byte, and git am still applies it.
     (format itself cannot write such a series yet: its round trip feeds
     the file to git mailinfo as UTF-8 text; see issue 10.)"""
-    from patchgen.fixtures import materialize
-    from patchgen.patchfiles import add_recipients
+    from patchgen.engine.fixtures import materialize
+    from patchgen.series.patchfiles import add_recipients
     fix_dates(monkeypatch)
     tree = materialize("e3-v4.14", tmp_path / "dev")
     git(tree, "checkout", "-q", "-b", "latin1")

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from formatkit import applied_fixture, fix_dates, git, patch_files, series_fixtures
-from patchgen.format import FormatOptions, format_series
-from patchgen.recipients import from_maintainers, trailer_addresses
+from patchgen.series.format import FormatOptions, format_series
+from patchgen.series.recipients import from_maintainers, trailer_addresses
 
 pytestmark = pytest.mark.realtree
 

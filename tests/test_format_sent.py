@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 from formatkit import cover_file, git, run_cli
-from patchgen.errors import VersionSent
+from patchgen.infra.errors import VersionSent
 from test_format_versions import rework_branch
 from test_format_versions import v1  # noqa: F401  (a fixture)
 

@@ -12,8 +12,8 @@ import pytest
 
 from formatkit import (applied_fixture, cover_file, fix_dates, git, patch_files,
                        run_cli)
-from patchgen.tree import open_git_tree
-from patchgen.versions import parse_range_diff, range_diff
+from patchgen.engine.sources import open_git_tree
+from patchgen.series.versions import parse_range_diff, range_diff
 
 TOPIC = "hwpoison-put-last"
 
@@ -175,7 +175,7 @@ def test_developer_branch_v2_starts_where_v1_did(tmp_path, capsys, monkeypatch):
     """A branch with no upstream and no patchgen paragraph: v1 needs
     --base, v2 finds it in series.json."""
     fix_dates(monkeypatch)
-    from patchgen.fixtures import materialize
+    from patchgen.engine.fixtures import materialize
     tree = materialize("e3-v4.14", tmp_path / "dev")
     git(tree, "checkout", "-q", "-b", "mine")
     for name in ("one", "two"):
@@ -199,7 +199,7 @@ def test_developer_branch_v2_starts_where_v1_did(tmp_path, capsys, monkeypatch):
 
 def test_single_patch_versions_keep_notes_below_the_line(tmp_path, capsys, monkeypatch):
     fix_dates(monkeypatch)
-    from patchgen.fixtures import materialize
+    from patchgen.engine.fixtures import materialize
     tree = materialize("e3-v4.14", tmp_path / "one")
     git(tree, "checkout", "-q", "-b", "fix")
     (tree / "mm" / "migrate.c").write_text(

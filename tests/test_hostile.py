@@ -245,7 +245,7 @@ def test_cover_template_cannot_run_code(applied, tmp_path):
 
 def test_rule_templates_are_sandboxed_too(tmp_path):
     import jinja2.sandbox
-    from patchgen.templates import environment
+    from patchgen.infra.templates import environment
     assert isinstance(environment(), jinja2.sandbox.SandboxedEnvironment)
     marker = tmp_path / "ran"
     with pytest.raises(jinja2.sandbox.SecurityError):
@@ -445,8 +445,8 @@ def test_two_interrupts_and_a_large_blob(fixture_tree, tmp_path):
 
 
 def test_the_cache_clone_recovers_its_stale_index_lock(fixture_tree, tmp_path):
-    from patchgen.tree import open_git_tree
-    from patchgen.workspace import persistent_workspace
+    from patchgen.engine.sources import open_git_tree
+    from patchgen.kernel.workspace import persistent_workspace
     tree = open_git_tree(fixture_tree("e3-v4.14"))
     base = tree.head()
     workdir = tmp_path / "work"

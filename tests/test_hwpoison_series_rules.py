@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from patchgen.apply import apply_rule
-from patchgen.errors import BadRule, RuleRefused
-from patchgen.parse import (call_args, call_name, calls, find_function, normalized,
+from patchgen.engine.apply import apply_rule
+from patchgen.infra.errors import BadRule, RuleRefused
+from patchgen.engine.parse import (call_args, call_name, calls, find_function, normalized,
                             parse, statements, walk)
 from patchgen.rules import REWRITE, get_rule
-from patchgen.rules.hwpoison import (HELPER, find_put_then_poison_sites,
+from patchgen.rules.hwpoison.rule import (HELPER, find_put_then_poison_sites,
                                      find_surplus_poisoning)
-from patchgen.runner import run
-from patchgen.tree import open_worktree
+from patchgen.infra.runner import run
+from patchgen.engine.sources import open_worktree
 
 RULE = get_rule("hwpoison-put-last")
 SNIPPETS = Path(__file__).parent / "snippets" / "hwpoison-put-last" / "related"
@@ -312,7 +312,7 @@ def test_cover_letter_answers_why_not_backport_for_the_tree(fixture_tree, tmp_pa
 # --- provenance ------------------------------------------------------------------------
 
 def test_a_message_template_without_the_provenance_line_is_refused(fixture_tree, monkeypatch):
-    from patchgen import rewrite
+    from patchgen.engine import rewrite
     real = rewrite.render
 
     def without(name, **values):
@@ -325,8 +325,8 @@ def test_a_message_template_without_the_provenance_line_is_refused(fixture_tree,
 
 
 def test_format_recognises_the_series_by_its_provenance_line(applied):
-    from patchgen.series import read_commits
-    from patchgen.tree import open_git_tree
+    from patchgen.series.select import read_commits
+    from patchgen.engine.sources import open_git_tree
     name, tree = applied
     base = git(tree, "rev-parse", "master").strip()
     tip = git(tree, "rev-parse", RULE.default_branch).strip()

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, need_tool
-from patchgen.boot import boot
-from patchgen.initramfs import make_initramfs
-from patchgen.lava import SUITE, read_log
-from patchgen.verdict import parse_serial_log
+from patchgen.vm.boot import boot
+from patchgen.vm.initramfs import make_initramfs
+from patchgen.vm.lava import SUITE, read_log
+from patchgen.vm.verdict import parse_serial_log
 from verify_variants import root_commit, variant_branch, verify_worktree
 
 pytestmark = [pytest.mark.slow, pytest.mark.realtree]

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from patchgen.errors import LavaJobRefused, LavaJobTimeout, LavaServerError
-from patchgen.initramfs import Initramfs
-from patchgen.lava import SUITE, case_key, read_log
-from patchgen.lava_submit import LavaServer, submit_boot
-from patchgen.verify import VerifyOptions
+from patchgen.infra.errors import LavaJobRefused, LavaJobTimeout, LavaServerError
+from patchgen.vm.initramfs import Initramfs
+from patchgen.vm.lava import SUITE, case_key, read_log
+from patchgen.vm.lava_submit import LavaServer, submit_boot
+from patchgen.vm.verify import VerifyOptions
 
 DATA = Path(__file__).resolve().parent / "data" / "lava"
 TOKEN = "s3cret-token"

@@ -16,13 +16,13 @@ import pytest
 import yaml
 
 from conftest import ROOT, need_tool
-from patchgen.boot import KERNEL_ARGS, qemu_argv
-from patchgen.errors import LavaDispatcherMissing
-from patchgen.lava import (BOOT_PROMPT, MONITOR_END, MONITOR_PATTERN,
+from patchgen.vm.boot import KERNEL_ARGS, qemu_argv
+from patchgen.infra.errors import LavaDispatcherMissing
+from patchgen.vm.lava import (BOOT_PROMPT, MONITOR_END, MONITOR_PATTERN,
                            MONITOR_START, SUITE, LavaCase, LavaOutcome,
                            case_key, device_dictionary, job_definition,
                            lava_verdict, qemu_settings, read_log, write_job)
-from patchgen.lava_run import find_lava_run
+from patchgen.vm.lava_run import find_lava_run
 
 DATA = Path(__file__).resolve().parent / "data"
 PASS_LOG = DATA / "lava" / "pass-6.1-lava-run.log"
@@ -57,9 +57,9 @@ def test_qemu_settings_are_the_direct_boots():
 def test_a_configs_boot_settings_reach_the_job():
     """The debug config boots with two CPUs and its own kernel arguments:
     its LAVA job must boot that machine, not the default one."""
-    from patchgen.build import load_config
-    from patchgen.lava import settings_for
-    from patchgen.verify import VerifyOptions
+    from patchgen.vm.kbuild import load_config
+    from patchgen.vm.lava import settings_for
+    from patchgen.vm.verify import VerifyOptions
     debug = load_config("debug")
     settings = settings_for(VerifyOptions(tree=Path(".")), debug)
     direct = qemu_argv(Path("K"), Path("I"), memory_mb=settings.memory_mb,

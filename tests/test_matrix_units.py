@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from patchgen.boot import BootResult
-from patchgen.build import BuildResult
-from patchgen.errors import BadMatrix
-from patchgen.kcidb import matrix_kcidb
-from patchgen.matrix import (Cell, Config, MatrixTree, load_matrix,
+from patchgen.vm.boot import BootResult
+from patchgen.vm.kbuild import BuildResult
+from patchgen.infra.errors import BadMatrix
+from patchgen.vm.kcidb import matrix_kcidb
+from patchgen.vm.matrix import (Cell, Config, MatrixTree, load_matrix,
                              matrix_exit_code, table)
-from patchgen.verdict import parse_serial_log
-from patchgen.verify import Outcome, Report
+from patchgen.vm.verdict import parse_serial_log
+from patchgen.vm.verify import Outcome, Report
 
 DATA = Path(__file__).resolve().parent / "data" / "verify"
 
@@ -115,7 +115,7 @@ def outcome(label, log_name, tmp_path, revision="a" * 40):
 
 @pytest.fixture
 def cells(tmp_path):
-    config = Config("verify", "", "patchgen/guest/verify.config")
+    config = Config("verify", "", "patchgen/rules/hwpoison/guest/verify.config")
     good = MatrixTree("linux61", Path("/t/linux61"))
     other = MatrixTree("vendor", Path("/t/vendor"))
     series_report = Report(Path("/t/linux61"), tmp_path, (

@@ -3,8 +3,8 @@ readers with the folder: no reader process outlives what it reads."""
 
 import subprocess
 
-from patchgen import objects
-from patchgen.scratch import scratch_folder
+from patchgen.infra import objects
+from patchgen.infra.scratch import scratch_folder
 
 
 def test_scratch_folder_stops_the_readers_inside_it(tmp_path, monkeypatch):

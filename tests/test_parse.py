@@ -1,6 +1,6 @@
 """The tree-sitter layer: functions behind macro headers, errors, helpers."""
 
-from patchgen.parse import (call_args, call_name, calls, compares, conjuncts,
+from patchgen.engine.parse import (call_args, call_name, calls, compares, conjuncts,
                             count_errors, find_function, functions, normalized,
                             parse, statements)
 

@@ -7,14 +7,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patchgen.errors import PatchgenError
-from patchgen.fixtures import materialize
-from patchgen.parse import parse
-from patchgen.rewrite import MessageFacts, build_patches
+from patchgen.infra.errors import PatchgenError
+from patchgen.engine.fixtures import materialize
+from patchgen.engine.parse import parse
+from patchgen.engine.rewrite import MessageFacts, build_patches
 from patchgen.rules import REWRITE, get_rule
-from patchgen.rules.hwpoison import (HELPER, STEP_CALL_SITE, find_helper_calls,
+from patchgen.rules.hwpoison.rule import (HELPER, STEP_CALL_SITE, find_helper_calls,
                                      find_put_then_poison_sites, gather)
-from patchgen.tree import Overlay, WorkTree
+from patchgen.engine.sources import Overlay, WorkTree
 
 RULE = get_rule("hwpoison-put-last")
 MIGRATE = "mm/migrate.c"
@@ -82,7 +82,7 @@ def test_any_spelling_is_found_and_rewritten_once(base, site):
 
     result = STEP_CALL_SITE.make(source, None)
     assert len(result.edits) == 1
-    from patchgen.edits import checked_result
+    from patchgen.engine.edits import checked_result
     rewritten = checked_result(MIGRATE, migrate.encode(), list(result.edits))
     assert parse(rewritten).error_count() <= parse(migrate.encode()).error_count()
     parsed = parse(rewritten, MIGRATE)

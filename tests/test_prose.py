@@ -1,6 +1,6 @@
 """Commit-message wrapping: paragraphs reflowed, tags and code kept."""
 
-from patchgen.prose import wrap_message
+from patchgen.infra.prose import wrap_message
 
 
 def test_paragraphs_are_wrapped_and_tags_kept():

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from patchgen.cli import main
-from patchgen.runner import run
+from patchgen.infra.runner import run
 
 pytestmark = pytest.mark.realtree
 

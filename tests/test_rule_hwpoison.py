@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from patchgen.errors import RuleRefused
-from patchgen.fixtures import fixture_names
-from patchgen.parse import parse
+from patchgen.infra.errors import RuleRefused
+from patchgen.engine.fixtures import fixture_names
+from patchgen.engine.parse import parse
 from patchgen.rules import ALREADY_APPLIED, NOT_AFFECTED, REFUSED, REWRITE, get_rule
-from patchgen.rules.hwpoison import (HELPER, PREREQUISITE, find_helper_calls,
+from patchgen.rules.hwpoison.rule import (HELPER, PREREQUISITE, find_helper_calls,
                                      find_put_then_poison_sites)
-from patchgen.tree import open_worktree
+from patchgen.engine.sources import open_worktree
 
 SNIPPETS = Path(__file__).parent / "snippets" / "hwpoison-put-last"
 RULE = get_rule("hwpoison-put-last")
@@ -156,8 +156,8 @@ def test_e5_names_the_upstream_mechanisms_where_they_are(fixture_tree):
 
 
 def test_a_tree_with_the_series_applied_is_already_applied(fixture_tree, tmp_path):
-    from patchgen.apply import apply_rule
-    from patchgen.runner import run
+    from patchgen.engine.apply import apply_rule
+    from patchgen.infra.runner import run
     tree = fixture_tree("e3-v4.14")
     apply_rule(tree, RULE.id)
     run(["git", "-C", tree, "checkout", "-q", RULE.default_branch])
@@ -167,8 +167,8 @@ def test_a_tree_with_the_series_applied_is_already_applied(fixture_tree, tmp_pat
 
 
 def test_a_partly_applied_series_gets_only_the_missing_patches(fixture_tree):
-    from patchgen.apply import apply_rule
-    from patchgen.runner import run
+    from patchgen.engine.apply import apply_rule
+    from patchgen.infra.runner import run
     tree = fixture_tree("e2-v4.7")
     full = apply_rule(tree, RULE.id)
     # A tree that already has the free-path hook (patch 1) and nothing else.

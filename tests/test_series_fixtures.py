@@ -8,16 +8,16 @@ import pytest
 from conftest import need
 from kbuild import syntax_errors
 from patchgen import __version__
-from patchgen.apply import apply_rule
-from patchgen.checkpatch import run_checkpatch
-from patchgen.edits import columns
-from patchgen.fixtures import fixture_names
-from patchgen.gitenv import FIXED_IDENTITY
-from patchgen.parse import parse
+from patchgen.engine.apply import apply_rule
+from patchgen.kernel.checkpatch import run_checkpatch
+from patchgen.engine.edits import columns
+from patchgen.engine.fixtures import fixture_names
+from patchgen.infra.gitenv import FIXED_IDENTITY
+from patchgen.engine.parse import parse
 from patchgen.rules import REWRITE, get_rule
-from patchgen.rules.hwpoison import FIXES_SUBJECT, HELPER
-from patchgen.runner import run
-from patchgen.tree import open_worktree
+from patchgen.rules.hwpoison.rule import FIXES_SUBJECT, HELPER
+from patchgen.infra.runner import run
+from patchgen.engine.sources import open_worktree
 
 RULE = get_rule("hwpoison-put-last")
 SIGNER = "Fixture Author <fixture@example.org>"

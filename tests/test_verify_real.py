@@ -17,13 +17,13 @@ import pytest
 
 from checkhelp import tree_state
 from conftest import ROOT, need_tool
-from patchgen.boot import boot
-from patchgen.build import FRAGMENT, build_kernel, load_config
-from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT,
+from patchgen.vm.boot import boot
+from patchgen.vm.kbuild import FRAGMENT, build_kernel, load_config
+from patchgen.infra.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT,
                              ConfigSymbolMissing)
-from patchgen.initramfs import make_initramfs
-from patchgen.kconfig import read_fragment
-from patchgen.verdict import parse_serial_log
+from patchgen.vm.initramfs import make_initramfs
+from patchgen.kernel.kconfig import read_fragment
+from patchgen.vm.verdict import parse_serial_log
 from verify_variants import (VARIANTS, root_commit, verify_worktree,
                              variant_branch)
 

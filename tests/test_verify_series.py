@@ -13,10 +13,10 @@ import pytest
 from checkhelp import (BRANCH, applied_tree, generated_series, git, patch_files,
                        tree_state)
 from conftest import need_tool
-from patchgen.cache import workdir_for
-from patchgen.errors import SeriesProblem
-from patchgen.runner import run
-from patchgen.verify import (VerifyOptions, resolve_series, series_steps,
+from patchgen.infra.cache import workdir_for
+from patchgen.infra.errors import SeriesProblem
+from patchgen.infra.runner import run
+from patchgen.vm.verify import (VerifyOptions, resolve_series, series_steps,
                              series_workspace)
 
 CHANGED = "mm/memory-failure.c"     # the rule's series changes it

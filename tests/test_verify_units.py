@@ -15,19 +15,19 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, need_tool
-from patchgen import boot as bootmod
-from patchgen.build import (FRAGMENT, check_kernel_tree, configured_in_place,
+from patchgen.vm import boot as bootmod
+from patchgen.vm.kbuild import (FRAGMENT, check_kernel_tree, configured_in_place,
                             first_errors, load_config, refuse_in_place)
-from patchgen.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT,
+from patchgen.infra.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT,
                              BadBuildConfig, BootFailed,
                              CacheFull,
                              KvmUnavailable, NotAKernelTree)
-from patchgen.initramfs import (CpioWriter, compile_test_program,
+from patchgen.vm.initramfs import (CpioWriter, compile_test_program,
                                 find_busybox, init_script, is_static_elf,
                                 read_cpio, write_all, write_initramfs)
-from patchgen.kconfig import missing_symbols, read_fragment, required_symbols
-from patchgen.runner import stream
-from patchgen.verdict import (parse_serial_log, soft_offlined_pfns,
+from patchgen.kernel.kconfig import missing_symbols, read_fragment, required_symbols
+from patchgen.infra.runner import stream
+from patchgen.vm.verdict import (parse_serial_log, soft_offlined_pfns,
                               strip_timestamp)
 
 DATA = Path(__file__).resolve().parent / "data" / "verify"
@@ -376,8 +376,8 @@ def test_a_tracked_config_stays_in_the_users_tree_and_leaves_the_clone(
     private clone drops them after every checkout and git am, the user's
     tree and repository keep them untouched."""
     from checkhelp import git as run_git, tree_state
-    from patchgen.tree import GitKernelTree
-    from patchgen.workspace import persistent_workspace
+    from patchgen.engine.sources import GitKernelTree
+    from patchgen.kernel.workspace import persistent_workspace
     import git as gitpython
 
     tree = kernel_shaped(tmp_path / "vendor")
@@ -479,7 +479,7 @@ def test_busybox_and_the_test_program_are_static():
 
 def test_the_guest_program_compiles_without_warnings(tmp_path):
     need_tool("gcc")
-    from patchgen.initramfs import TEST_SOURCE
+    from patchgen.vm.initramfs import TEST_SOURCE
     result = subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra",
                              "-Werror", "-o", tmp_path / "t", TEST_SOURCE],
                             capture_output=True, text=True)

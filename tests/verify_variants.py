@@ -15,9 +15,9 @@ import re
 import tempfile
 from pathlib import Path
 
-from patchgen.cache import cache_dir
-from patchgen.gitenv import FIXED_IDENTITY
-from patchgen.runner import run
+from patchgen.infra.cache import cache_dir
+from patchgen.infra.gitenv import FIXED_IDENTITY
+from patchgen.infra.runner import run
 
 BRANCH_PREFIX = "patchgen-test/"
 

@@ -23,11 +23,11 @@ import threading
 from pathlib import Path
 
 from patchgen import __version__
-from patchgen.cache import cache_root
-from patchgen.errors import (CacheFull, DiskFull, NotAGitTree, OutputUnwritable,
+from patchgen.infra.cache import cache_root
+from patchgen.infra.errors import (CacheFull, DiskFull, NotAGitTree, OutputUnwritable,
                              PatchgenError, ReadOnly)
-from patchgen.runner import run
-from patchgen.scratch import made_for_user
+from patchgen.infra.runner import run
+from patchgen.infra.scratch import made_for_user
 from patchgen.cli import apply, cache, check, demo, format, scan, verify
 
 COMMANDS = [scan, apply, format, check, verify, demo, cache]

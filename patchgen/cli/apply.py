@@ -2,7 +2,7 @@
 
 import sys
 
-from patchgen.apply import apply_rule
+from patchgen.engine.apply import apply_rule
 from patchgen.cli.output import report_text
 from patchgen.rules import DEFAULT_RULE, REWRITE
 

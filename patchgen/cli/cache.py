@@ -3,7 +3,7 @@
 import sys
 import time
 
-from patchgen.cache_usage import prune, usage
+from patchgen.infra.cache_usage import prune, usage
 
 NAME = "cache"
 HELP = ("show the cache folder's size per folder, workspace and build; "

@@ -5,8 +5,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from patchgen.check import CheckOptions, CheckReport, run_check
-from patchgen.check_result import FAIL, PATCHWORK_STATE, SKIP, WARN
+from patchgen.review.check import CheckOptions, CheckReport, run_check
+from patchgen.review.result import FAIL, PATCHWORK_STATE, SKIP, WARN
 
 NAME = "check"
 HELP = ("check a series (folder of .patch files, mbox, or range of the tree) "

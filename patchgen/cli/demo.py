@@ -3,14 +3,14 @@
 import tempfile
 from pathlib import Path
 
-from patchgen.apply import apply_rule
+from patchgen.engine.apply import apply_rule
 from patchgen.cli.apply import print_result
 from patchgen.cli.output import report_text
-from patchgen.errors import FolderExists
-from patchgen.fixtures import fixture_description, fixture_names, materialize
+from patchgen.infra.errors import FolderExists
+from patchgen.engine.fixtures import fixture_description, fixture_names, materialize
 from patchgen.rules import DEFAULT_RULE
-from patchgen.runner import run as run_command
-from patchgen.scan import scan_tree
+from patchgen.infra.runner import run as run_command
+from patchgen.engine.scan import scan_tree
 
 NAME = "demo"
 HELP = "copy a bundled fixture tree to a temporary git repo, scan it and apply the rule there"

@@ -6,8 +6,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from patchgen.errors import CheckpatchErrors
-from patchgen.format import (FormatOptions, FormatResult, SentResult,
+from patchgen.infra.errors import CheckpatchErrors
+from patchgen.series.format import (FormatOptions, FormatResult, SentResult,
                              format_series, mark_sent)
 
 NAME = "format"

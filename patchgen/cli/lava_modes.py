@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from patchgen.errors import BadArgument, LavaTokenMissing
+from patchgen.infra.errors import BadArgument, LavaTokenMissing
 
 DEFAULT_WAIT = 3600
 
@@ -56,15 +56,15 @@ def boot_function(args, written: list):
         raise BadArgument("--token-env goes with --lava-submit: add it, or "
                           "drop --token-env")
     if args.lava_jobs:
-        from patchgen.lava import job_writer
+        from patchgen.vm.lava import job_writer
         return job_writer(args.lava_jobs, url_prefix=args.lava_url,
                           written=written)
     if args.lava_run:
-        from patchgen.lava_run import find_lava_run, lava_run_boot
+        from patchgen.vm.lava_run import find_lava_run, lava_run_boot
         find_lava_run()
         return lava_run_boot
     if args.lava_submit:
-        from patchgen.lava_submit import LavaServer, submit_boot
+        from patchgen.vm.lava_submit import LavaServer, submit_boot
         token = None
         if args.token_env:
             token = os.environ.get(args.token_env)

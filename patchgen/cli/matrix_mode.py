@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from patchgen.build import Progress
-from patchgen.errors import BadArgument
-from patchgen.verify import VerifyOptions
+from patchgen.vm.kbuild import Progress
+from patchgen.infra.errors import BadArgument
+from patchgen.vm.verify import VerifyOptions
 
 
 def add_arguments(parser) -> None:
@@ -59,8 +59,8 @@ class CellProgress:
 
 
 def run(args, options: VerifyOptions, boot_with) -> int:
-    from patchgen.kcidb import matrix_kcidb
-    from patchgen.matrix import (load_matrix, matrix_exit_code, run_matrix,
+    from patchgen.vm.kcidb import matrix_kcidb
+    from patchgen.vm.matrix import (load_matrix, matrix_exit_code, run_matrix,
                                  table, to_dict)
     if args.tree or args.series or args.base:
         raise BadArgument("--matrix names the trees, the series and the base "

@@ -2,7 +2,7 @@
 
 from patchgen.cli.output import report_json, report_text
 from patchgen.rules import DEFAULT_RULE
-from patchgen.scan import scan_tree
+from patchgen.engine.scan import scan_tree
 
 NAME = "scan"
 HELP = "report where the rule's pattern is, its era and what apply would do (read-only)"

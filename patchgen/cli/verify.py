@@ -8,11 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from patchgen.boot import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
-from patchgen.build import CONFIGS, DEFAULT_BUILD_TIMEOUT, Progress
+from patchgen.vm.boot import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+from patchgen.vm.kbuild import CONFIGS, DEFAULT_BUILD_TIMEOUT, Progress
 from patchgen.cli import lava_modes, matrix_mode
-from patchgen.initramfs import DEFAULT_STRESS
-from patchgen.verify import Report, VerifyOptions, verify
+from patchgen.vm.initramfs import DEFAULT_STRESS
+from patchgen.vm.verify import Report, VerifyOptions, verify
 
 NAME = "verify"
 HELP = ("build a kernel tree (or a series' base and tip), boot it in qemu "

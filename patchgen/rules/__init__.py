@@ -11,10 +11,10 @@ must compile and its steps must be well formed.
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from patchgen.edits import Edit
-from patchgen.errors import BadRule, UserError
-from patchgen.templates import check_templates
-from patchgen.tree import FileSource
+from patchgen.engine.edits import Edit
+from patchgen.infra.errors import BadRule, UserError
+from patchgen.infra.templates import check_templates
+from patchgen.engine.sources import FileSource
 
 # What a scan concluded, and what apply does about it.
 REWRITE = "rewrite"                  # apply makes a series

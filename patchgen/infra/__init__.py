@@ -1,0 +1,1 @@
+"""Infrastructure every layer uses: the one runner, the cache, scratch, templates, prose, errors."""

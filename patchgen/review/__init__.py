@@ -1,0 +1,1 @@
+"""`patchgen check`: a reviewer's checks on any series."""

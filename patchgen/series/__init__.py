@@ -1,0 +1,1 @@
+"""A series as mail: select the commits, format them, recipients, versions, what arrives."""

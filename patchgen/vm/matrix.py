@@ -1,0 +1,287 @@
+"""patchgen verify --matrix: one series on several trees and configs.
+
+A matrix file (TOML) names the trees, the series and the configs:
+
+    series = "hwpoison-put-last"     # a branch of each tree, a folder of
+                                     # patches or an mbox (optional)
+    base = "v4.14"                   # optional, as verify --base
+    trees = ["~/linux-4.9.y", { name = "vendor", path = "/src/vendor-4.18" }]
+    configs = ["default", { name = "debug", file = "debug.config" }]
+
+A config is verify's own fragment (patchgen/rules/hwpoison/guest/verify.config) with an
+optional fragment appended: "default" (or "verify") alone, a NAME of
+another fragment in patchgen/rules/hwpoison/guest/ (NAME.config), or a file (relative
+to the matrix file).
+
+Every cell (tree x config) is one `patchgen verify` run with the same
+machinery: the tree built and booted, or with a series its base and its
+tip, each in the tree's private clone in the cache, incremental.  Cells
+of one tree run one after the other (they share that clone); with
+--jobs N up to N trees run at once.  Kernel builds take the machine-wide
+build lock (cache.kernel_build_lock), so builds never overlap: --jobs N
+overlaps one tree's boots and checkouts with another's build.
+"""
+
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from patchgen.vm.kbuild import CONFIGS, FRAGMENT
+from patchgen.infra.errors import BadMatrix, PatchgenError
+from patchgen.kernel.kconfig import read_fragment
+from patchgen.vm.verify import Report, VerifyOptions, verify
+
+GUEST_DIR = FRAGMENT.parent
+# verify's own fragment alone; "verify" (the file's name) means it too.
+BASE_CONFIG = "default"
+BASE_ALIASES = (BASE_CONFIG, FRAGMENT.stem)
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    fragment: str                     # the full fragment text
+    source: str                       # where it came from, for the report
+    spec: str = BASE_CONFIG           # what verify's --config takes for it
+
+
+@dataclass(frozen=True)
+class MatrixTree:
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Matrix:
+    file: Path
+    trees: tuple
+    configs: tuple
+    series: str | None = None
+    base: str | None = None
+
+
+def _config(entry, folder: Path, index: int) -> Config:
+    if isinstance(entry, str):
+        name, file = entry, None
+    elif isinstance(entry, dict) and isinstance(entry.get("name", ""), str):
+        name = entry.get("name")
+        file = entry.get("file")
+        if file is not None and not isinstance(file, str):
+            raise BadMatrix(f"configs[{index}].file must be a path string")
+        name = name or (Path(file).stem if file else None)
+        if not name:
+            raise BadMatrix(f"configs[{index}] needs a name or a file")
+    else:
+        raise BadMatrix(f"configs[{index}] must be a name or a table with "
+                        "name and file")
+    if file is None and name in BASE_ALIASES:
+        return Config(name, read_fragment(FRAGMENT), str(FRAGMENT))
+    if file is None and name in CONFIGS:
+        # verify's own named configs (build.CONFIGS), with their boot
+        # settings (kernel arguments, CPUs, memory).
+        paths = CONFIGS[name]
+        return Config(name, read_fragment(*paths),
+                      ", ".join(str(p) for p in paths), name)
+    if file is None:
+        candidate = GUEST_DIR / f"{name}.config"
+        if not candidate.is_file():
+            candidate = folder / name
+        if not candidate.is_file():
+            known = sorted(p.stem for p in GUEST_DIR.glob("*.config"))
+            raise BadMatrix(f"config {name!r} is neither a fragment in "
+                            f"{GUEST_DIR} ({', '.join(known)}) nor a file "
+                            f"next to the matrix file")
+        path = candidate
+    else:
+        path = (folder / Path(file).expanduser()).resolve()
+        if not path.is_file():
+            raise BadMatrix(f"config {name!r}: there is no fragment file "
+                            f"{path}")
+    return Config(name, read_fragment(FRAGMENT, path), str(path), str(path))
+
+
+def _tree(entry, folder: Path, index: int) -> MatrixTree:
+    if isinstance(entry, str):
+        path, name = entry, None
+    elif isinstance(entry, dict) and isinstance(entry.get("path"), str):
+        path, name = entry["path"], entry.get("name")
+    else:
+        raise BadMatrix(f"trees[{index}] must be a path or a table with a "
+                        "path (and a name)")
+    resolved = (folder / Path(path).expanduser()).resolve()
+    if not resolved.is_dir():
+        raise BadMatrix(f"trees[{index}]: there is no folder {resolved}")
+    return MatrixTree(str(name or resolved.name), resolved)
+
+
+def load_matrix(path: Path) -> Matrix:
+    """Read and check a matrix file before anything is built."""
+    path = Path(path).expanduser()
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise BadMatrix(f"cannot read the matrix file {path}: "
+                        f"{exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadMatrix(f"{path} is not TOML: {exc}") from None
+    unknown = sorted(set(data) - {"trees", "configs", "series", "base"})
+    if unknown:
+        raise BadMatrix(f"{path}: unknown key {unknown[0]!r} (a matrix has "
+                        "trees, configs, series and base)")
+    folder = path.resolve().parent
+    trees = data.get("trees")
+    if not isinstance(trees, list) or not trees:
+        raise BadMatrix(f"{path} names no trees: add trees = [\"path\", ...]")
+    configs = data.get("configs", [BASE_CONFIG])
+    if not isinstance(configs, list) or not configs:
+        raise BadMatrix(f"{path}: configs must be a list of names or tables")
+    for key in ("series", "base"):
+        if key in data and not isinstance(data[key], str):
+            raise BadMatrix(f"{path}: {key} must be a string")
+    series = data.get("series")
+    if series and Path(folder / series).exists():
+        series = str((folder / series).resolve())
+    parsed_trees = tuple(_tree(t, folder, i) for i, t in enumerate(trees))
+    parsed_configs = tuple(_config(c, folder, i)
+                           for i, c in enumerate(configs))
+    for kind, items in (("tree", parsed_trees), ("config", parsed_configs)):
+        names = [item.name for item in items]
+        for name in names:
+            if names.count(name) > 1:
+                raise BadMatrix(f"{path}: two {kind}s are called {name!r}: "
+                                "give them names")
+    return Matrix(path, parsed_trees, parsed_configs, series,
+                  data.get("base"))
+
+
+@dataclass(frozen=True)
+class Cell:
+    tree: MatrixTree
+    config: Config
+    report: Report | None = None
+    error: str | None = None
+    error_code: int | None = None
+
+    def outcome(self, label: str):
+        if self.report is None:
+            return None
+        for outcome in self.report.outcomes:
+            if outcome.label == label:
+                return outcome
+        return None
+
+    @property
+    def exit_code(self) -> int:
+        if self.report is None:
+            return self.error_code or 1
+        return self.report.exit_code
+
+    def to_dict(self) -> dict:
+        # The report's own "tree" is the path: the cell's name wins.
+        out = self.report.to_dict() if self.report is not None else {
+            "error": self.error, "exit_code": self.error_code}
+        out.update({"tree": self.tree.name, "path": str(self.tree.path),
+                    "config": self.config.name})
+        return out
+
+
+CellProgress = Callable[[str, object], None]
+
+
+def run_matrix(matrix: Matrix, options: VerifyOptions, *, jobs: int = 1,
+               boot_with=None,
+               progress: CellProgress | None = None) -> list[Cell]:
+    """Every cell, in the order of the file (trees, then configs)."""
+
+    def one_tree(tree: MatrixTree) -> list[Cell]:
+        cells = []
+        for config in matrix.configs:
+            name = f"{tree.name}/{config.name}"
+            cell_options = replace(options, tree=tree.path,
+                                   series=matrix.series, base=matrix.base,
+                                   configs=(config.spec,))
+            events = (lambda e, n=name: progress(n, e)) if progress else None
+            try:
+                report = verify(cell_options, progress=events,
+                                boot_with=boot_with)
+                cells.append(Cell(tree, config, report))
+            except PatchgenError as exc:
+                if progress:
+                    progress(name, f"error: {exc}")
+                cells.append(Cell(tree, config, None, str(exc),
+                                  exc.exit_code))
+        return cells
+
+    if jobs <= 1 or len(matrix.trees) == 1:
+        # In this thread, so that Ctrl-C reaches the running make or qemu
+        # (runner.stream stops its process group) and ends the run.
+        per_tree = [one_tree(tree) for tree in matrix.trees]
+    else:
+        # Worker threads never see Ctrl-C: the cells already running end
+        # first (their own timeouts bound them).
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            per_tree = list(pool.map(one_tree, matrix.trees))
+    return [cell for cells in per_tree for cell in cells]
+
+
+def matrix_exit_code(cells: list[Cell]) -> int:
+    """0 when every cell passed; 1 when a verdict failed or a cell could
+    not be verified (the table says which)."""
+    return 0 if all(cell.exit_code == 0 for cell in cells) else 1
+
+
+def _verdict_text(outcome) -> str:
+    if outcome is None:
+        return "-"
+    v = outcome.verdict
+    return v.label if v.passed else f"{v.label} ({v.kind})"
+
+
+def _failing(outcome) -> str:
+    if outcome is None:
+        return ""
+    failed = [c.name for c in outcome.verdict.checks if not c.passed]
+    kernel = [p.kind for p in outcome.verdict.problems
+              if p.kind != "call trace"]
+    return ", ".join(failed + [f"kernel: {k}" for k in kernel])
+
+
+def table(cells: list[Cell], series: str | None) -> list[str]:
+    """tree x config x {base, series}: verdict and failing checks."""
+    if series:
+        head = ("TREE", "CONFIG", "BASE", "SERIES", "FAILING")
+    else:
+        head = ("TREE", "CONFIG", "VERDICT", "FAILING")
+    rows = [head]
+    for cell in cells:
+        if cell.report is None:
+            first = (cell.error or "").splitlines()[0] if cell.error else ""
+            rows.append((cell.tree.name, cell.config.name,
+                         f"ERROR (exit {cell.error_code})",
+                         *(("-",) if series else ()), first))
+            continue
+        if series:
+            base, tip = cell.outcome("base"), cell.outcome("tip")
+            failing = "; ".join(
+                f"{label}: {text}" for label, text in
+                (("base", _failing(base)), ("series", _failing(tip))) if text)
+            rows.append((cell.tree.name, cell.config.name,
+                         _verdict_text(base), _verdict_text(tip), failing))
+        else:
+            only = cell.outcome("tree")
+            rows.append((cell.tree.name, cell.config.name,
+                         _verdict_text(only), _failing(only)))
+    widths = [max(len(str(r[i])) for r in rows) + 2
+              for i in range(len(head) - 1)]
+    return ["".join(f"{str(c):<{w}}" for c, w in zip(r, widths))
+            + str(r[-1]) for r in rows]
+
+
+def to_dict(matrix: Matrix, cells: list[Cell]) -> dict:
+    return {"matrix": str(matrix.file), "series": matrix.series,
+            "base": matrix.base,
+            "configs": {c.name: c.source for c in matrix.configs},
+            "exit_code": matrix_exit_code(cells),
+            "cells": [cell.to_dict() for cell in cells]}
