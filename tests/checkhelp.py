@@ -14,7 +14,8 @@ from pathlib import Path
 
 from patchgen.engine.apply import apply_rule
 from patchgen.cli import main
-from patchgen.rules import DEFAULT_RULE, REWRITE
+from patchgen.rules import DEFAULT_RULE
+from patchgen.engine.rule import REWRITE
 from patchgen.infra.runner import run
 
 BRANCH = DEFAULT_RULE

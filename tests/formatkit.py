@@ -50,7 +50,8 @@ def applied_fixture(name: str, dest: Path):
 def series_fixtures() -> list[str]:
     """The fixture eras apply makes a series for (scan says "rewrite")."""
     import tempfile
-    from patchgen.rules import REWRITE, get_rule
+    from patchgen.engine.rule import REWRITE
+    from patchgen.engine.registry import get_rule
     from patchgen.engine.sources import open_worktree
     names = []
     with tempfile.TemporaryDirectory() as scratch:

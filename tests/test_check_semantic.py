@@ -10,7 +10,8 @@ import re
 
 from checkhelp import (applied_tree, check_json, commit_edit, failures, format_series,
                        git, line_of, new_branch, result_for, series_commits)
-from patchgen.rules import REVIEW_FAIL, get_rule
+from patchgen.engine.rule import REVIEW_FAIL
+from patchgen.engine.registry import get_rule
 from patchgen.rules.hwpoison.review import review
 from patchgen.engine.sources import open_git_tree, open_worktree
 

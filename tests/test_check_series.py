@@ -16,7 +16,8 @@ from conftest import need_tool
 from patchgen.engine.apply import apply_rule
 from patchgen.review.check import PATCH_CHECKS
 from patchgen.engine.fixtures import fixture_names
-from patchgen.rules import DEFAULT_RULE, REWRITE
+from patchgen.rules import DEFAULT_RULE
+from patchgen.engine.rule import REWRITE
 from patchgen.engine.scan import scan_tree
 
 

@@ -14,7 +14,7 @@ from formatkit import (applied_fixture, cover_file, fix_dates, git,
 from formatkit import e3  # noqa: F401  (a fixture)
 from patchgen.engine.fixtures import materialize
 from patchgen.series.recipients import from_maintainers, parse_maintainers, pattern_matches
-from patchgen.rules import get_rule
+from patchgen.engine.registry import get_rule
 from patchgen.engine.sources import makefile_version, version_text
 from patchgen.engine.sources import open_git_tree
 

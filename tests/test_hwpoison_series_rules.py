@@ -11,7 +11,8 @@ from patchgen.engine.apply import apply_rule
 from patchgen.infra.errors import BadRule, RuleRefused
 from patchgen.engine.parse import (call_args, call_name, calls, find_function, normalized,
                             parse, statements, walk)
-from patchgen.rules import REWRITE, get_rule
+from patchgen.engine.rule import REWRITE
+from patchgen.engine.registry import get_rule
 from patchgen.rules.hwpoison.rule import (HELPER, find_put_then_poison_sites,
                                      find_surplus_poisoning)
 from patchgen.infra.runner import run

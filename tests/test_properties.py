@@ -11,7 +11,8 @@ from patchgen.infra.errors import PatchgenError
 from patchgen.engine.fixtures import materialize
 from patchgen.engine.parse import parse
 from patchgen.engine.rewrite import MessageFacts, build_patches
-from patchgen.rules import REWRITE, get_rule
+from patchgen.engine.rule import REWRITE
+from patchgen.engine.registry import get_rule
 from patchgen.rules.hwpoison.rule import (HELPER, STEP_CALL_SITE, find_helper_calls,
                                      find_put_then_poison_sites, gather)
 from patchgen.engine.sources import Overlay, WorkTree

@@ -9,7 +9,9 @@ import pytest
 from patchgen.infra.errors import RuleRefused
 from patchgen.engine.fixtures import fixture_names
 from patchgen.engine.parse import parse
-from patchgen.rules import ALREADY_APPLIED, NOT_AFFECTED, REFUSED, REWRITE, get_rule
+from patchgen.engine.rule import (ALREADY_APPLIED, NOT_AFFECTED, REFUSED,
+                                  REWRITE)
+from patchgen.engine.registry import get_rule
 from patchgen.rules.hwpoison.rule import (HELPER, PREREQUISITE, find_helper_calls,
                                      find_put_then_poison_sites)
 from patchgen.engine.sources import open_worktree

@@ -14,7 +14,8 @@ from patchgen.engine.edits import columns
 from patchgen.engine.fixtures import fixture_names
 from patchgen.infra.gitenv import FIXED_IDENTITY
 from patchgen.engine.parse import parse
-from patchgen.rules import REWRITE, get_rule
+from patchgen.engine.rule import REWRITE
+from patchgen.engine.registry import get_rule
 from patchgen.rules.hwpoison.rule import FIXES_SUBJECT, HELPER
 from patchgen.infra.runner import run
 from patchgen.engine.sources import open_worktree

@@ -4,7 +4,8 @@ import sys
 
 from patchgen.engine.apply import apply_rule
 from patchgen.cli.output import report_text
-from patchgen.rules import DEFAULT_RULE, REWRITE
+from patchgen.rules import DEFAULT_RULE
+from patchgen.engine.rule import REWRITE
 
 NAME = "apply"
 HELP = ("rewrite the tree semantically and commit the series on a new branch "

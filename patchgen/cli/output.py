@@ -2,7 +2,7 @@
 
 import json
 
-from patchgen.rules import Report
+from patchgen.engine.rule import Report
 
 ACTION_WORDS = {
     "rewrite": "rewrite",

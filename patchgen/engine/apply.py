@@ -12,7 +12,8 @@ from pathlib import Path
 from patchgen.engine.commits import Patch, Series, check_branch_free, commit_series
 from patchgen.infra.errors import DirtyTree, IdentityUnset, ReadOnly, UserError
 from patchgen.engine.rewrite import MessageFacts, build_patches, combined_diff
-from patchgen.rules import REFUSED, REWRITE, Report, get_rule
+from patchgen.engine.rule import REFUSED, REWRITE, Report
+from patchgen.engine.registry import get_rule
 from patchgen.engine.sources import open_git_tree
 
 

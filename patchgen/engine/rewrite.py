@@ -18,7 +18,7 @@ from patchgen.engine.edits import checked_result
 from patchgen.infra.errors import BadRule
 from patchgen.infra.provenance import GENERATED_BY, generated_by_line
 from patchgen.infra.prose import wrap_message
-from patchgen.rules import Report, Rule, Step
+from patchgen.engine.rule import Report, Rule, Step
 from patchgen.infra.templates import render
 from patchgen.engine.sources import FileSource, Overlay
 

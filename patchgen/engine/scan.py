@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from patchgen.rules import Report, get_rule
+from patchgen.engine.rule import Report
+from patchgen.engine.registry import get_rule
 from patchgen.engine.sources import open_worktree
 
 

@@ -43,7 +43,9 @@ from patchgen.kernel.checkpatch import checkpatch_script, run_checkpatch
 from patchgen.infra.errors import CheckpatchUnusable, PatchgenError
 from patchgen.series.incoming import RANGE, IncomingSeries, Mail, read_series
 from patchgen.kernel.kconfig import build_dir_for, read_fragment
-from patchgen.rules import REVIEW_FAIL, REVIEW_PENDING, REVIEW_WARN, Finding, all_rules
+from patchgen.engine.rule import (REVIEW_FAIL, REVIEW_PENDING, REVIEW_WARN,
+                                  Finding)
+from patchgen.engine.registry import all_rules
 from patchgen.infra.runner import run
 from patchgen.infra.scratch import scratch_folder
 from patchgen.engine.sources import (FileSource, GitKernelTree, WorkTree, commit_id,

@@ -50,7 +50,8 @@ from patchgen.series.patchfiles import (add_below_separator, add_recipients,
                                  fill_cover_letter, read_mail, replay, tree_of)
 from patchgen.series.recipients import (Recipients, config_recipients, find_recipients,
                                  patch_recipients, union)
-from patchgen.rules import DEFAULT_RULE, get_rule, all_rules
+from patchgen.rules import DEFAULT_RULE
+from patchgen.engine.registry import get_rule, all_rules
 from patchgen.infra.runner import run
 from patchgen.infra.scratch import is_stale, owner_tag, scratch_root
 from patchgen.series.select import CommitRange, select_range, slug, topic_for

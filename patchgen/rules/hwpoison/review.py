@@ -24,7 +24,7 @@ from tree_sitter import Node
 
 from patchgen.engine.parse import (call_args, call_name, calls, find_function, functions,
                             normalized, parse, statements)
-from patchgen.rules import REVIEW_FAIL, REVIEW_PENDING, Finding
+from patchgen.engine.rule import REVIEW_FAIL, REVIEW_PENDING, Finding
 from patchgen.engine.sources import FileSource
 
 # Calls that may free a page when they drop the last reference.

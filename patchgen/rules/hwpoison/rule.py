@@ -47,8 +47,8 @@ from patchgen.engine.splice import (append_to_file, continue_after, insert_after
                              insert_before_statement, insert_line_before,
                              replace_statements)
 from patchgen.rules.hwpoison import review as hwpoison_review
-from patchgen.rules import (ALREADY_APPLIED, NO_MATCH, NOT_AFFECTED, REFUSED,
-                            REWRITE, Finding, Report, Rule, Step, StepResult)
+from patchgen.engine.rule import (ALREADY_APPLIED, NO_MATCH, NOT_AFFECTED, REFUSED,
+                                  REWRITE, Finding, Report, Rule, Step, StepResult)
 from patchgen.infra.templates import render
 from patchgen.engine.sources import FileSource, makefile_version, version_text
 
