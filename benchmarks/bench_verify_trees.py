@@ -61,7 +61,7 @@ def era_of(tree: Path) -> tuple[str, str]:
     version = data.get("kernel_version") or "?"
     if version.startswith("6."):
         return "E5", version
-    return (data.get("eras") or {}).get("call site") or "?", version
+    return (data.get("facts") or {}).get("call site") or "?", version
 
 
 def private_clone(tree: Path) -> Path:

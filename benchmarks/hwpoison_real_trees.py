@@ -120,7 +120,7 @@ def one_tree(source: Path, scratch: Path, build: bool, jobs: int) -> list[str]:
     sh(["git", "-C", clone, "config", "user.name", "Patchgen Bench"])
     sh(["git", "-C", clone, "config", "user.email", "bench@example.org"])
     report = RULE.scan(open_worktree(clone))
-    rows = [f"{name}: scan {report.verdict}, eras {dict(report.eras)}, "
+    rows = [f"{name}: scan {report.verdict}, eras {dict(report.facts)}, "
             f"{len(report.steps)} patches"]
     for finding in report.findings:
         if finding.kind in ("related-site", "invalidate-site", "hotplug", "mutex"):

@@ -14,11 +14,13 @@ from pathlib import Path
 
 from patchgen.engine.apply import apply_rule
 from patchgen.cli import main
-from patchgen.rules import DEFAULT_RULE
 from patchgen.engine.rule import REWRITE
 from patchgen.infra.runner import run
 
-BRANCH = DEFAULT_RULE
+# The rule these tests run (there is no default rule: name it)
+HWPOISON = "hwpoison-put-last"
+
+BRANCH = HWPOISON
 
 
 def git(repo, *args, env=None) -> str:
@@ -43,7 +45,7 @@ def format_series(repo: Path, base: str, tip: str, out: Path, *extra) -> Path:
 def applied_tree(fixture_tree, name: str) -> Path:
     """A fixture tree with the rule's series on branch BRANCH."""
     tree = fixture_tree(name)
-    result = apply_rule(tree, DEFAULT_RULE)
+    result = apply_rule(tree, HWPOISON)
     assert result.report.verdict == REWRITE, result.report.summary
     return tree
 

@@ -11,7 +11,9 @@ from patchgen.engine.apply import apply_rule
 from patchgen.cli import main
 from patchgen.infra.errors import RuleRefused
 from patchgen.engine.fixtures import fixture_names, materialize
-from patchgen.rules import DEFAULT_RULE
+
+# The rule these tests run (there is no default rule: name it)
+HWPOISON = "hwpoison-put-last"
 
 # Commits made in tests get these dates, so their ids do not change from
 # run to run (the fixture import has fixed ones already).
@@ -41,7 +43,7 @@ def applied_fixture(name: str, dest: Path):
     when apply makes no series for it (not affected, refused, ...)."""
     tree = materialize(name, dest)
     try:
-        result = apply_rule(tree, DEFAULT_RULE)
+        result = apply_rule(tree, HWPOISON)
     except RuleRefused:
         return None
     return tree if result.series is not None else None
@@ -57,7 +59,7 @@ def series_fixtures() -> list[str]:
     with tempfile.TemporaryDirectory() as scratch:
         for name in fixture_names():
             tree = materialize(name, Path(scratch) / name, git=False)
-            if get_rule(DEFAULT_RULE).scan(open_worktree(tree)).verdict == REWRITE:
+            if get_rule(HWPOISON).scan(open_worktree(tree)).verdict == REWRITE:
                 names.append(name)
     return names
 

@@ -10,8 +10,10 @@ import pytest
 
 from patchgen.cli import main
 from patchgen.engine.commits import Patch, commit_series
+from patchgen.engine.registry import all_rules
 from patchgen.infra.errors import (ApplyFailed, BranchExists, DirtyTree, IdentityUnset,
-                             MissingFile, NotAGitTree, RuleRefused, UnparseableSite)
+                             MissingFile, NotAGitTree, RuleRefused, UnknownRule,
+                             UnparseableSite)
 from patchgen.infra.gitenv import FIXED_IDENTITY
 from patchgen.infra.runner import run
 from patchgen.engine.sources import open_git_tree
@@ -128,14 +130,29 @@ def test_not_a_git_tree(fixture_tree, tmp_path, capsys):
     assert code == 0 and "verdict: rewrite" in out
 
 
-def test_tree_without_mm(tmp_path, capsys):
+def test_folder_not_in_the_kernel_shape(tmp_path, capsys):
+    # The engine wants a kernel tree's shape (a Makefile and the kernel's
+    # folders), not any rule's files.
     (tmp_path / "src").mkdir()
     for command in ("scan", "apply"):
-        code, out, err = cli(capsys, command, "--tree", str(tmp_path / "src"))
+        code, out, err = cli(capsys, command, "--tree", str(tmp_path / "src"),
+                             "--rule", "hwpoison-put-last")
         assert code == MissingFile.exit_code
-        assert "no mm/ folder" in one_sentence(err)
-    code, out, err = cli(capsys, "scan", "--tree", str(tmp_path / "nowhere"))
+        assert "is not the top of a kernel source tree" in one_sentence(err)
+    code, out, err = cli(capsys, "scan", "--tree", str(tmp_path / "nowhere"),
+                         "--rule", "hwpoison-put-last")
     assert code == MissingFile.exit_code and "not a folder" in one_sentence(err)
+
+
+def test_tree_without_mm_is_refused_by_the_rule_that_needs_it(tmp_path, capsys):
+    tree = tmp_path / "src"
+    (tree / "drivers").mkdir(parents=True)
+    (tree / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 1\n")
+    code, out, err = cli(capsys, "scan", "--tree", str(tree), "--rule",
+                         "hwpoison-put-last")
+    assert code == MissingFile.exit_code
+    sentence = one_sentence(err)
+    assert "no mm/ folder" in sentence and "rule hwpoison-put-last" in sentence
 
 
 def test_missing_file(fixture_tree, capsys):
@@ -228,11 +245,19 @@ def test_new_files_survive_a_gitignore_that_hides_everything(fixture_tree):
 
 def test_scan_json_is_one_document(fixture_tree, capsys):
     tree = fixture_tree("e2-v4.7")
-    code, out, err = cli(capsys, "scan", "--tree", str(tree), "--json")
+    code, out, err = cli(capsys, "scan", "--tree", str(tree), "--json",
+                         "--rule", "hwpoison-put-last")
     assert code == 0
     data = json.loads(out)
+    # Without --rule, scan runs every installed rule: a list of the same
+    # documents, one per rule, in the order `patchgen rules` lists them.
+    code, every, err = cli(capsys, "scan", "--tree", str(tree), "--json")
+    assert code == 0
+    reports = json.loads(every)
+    assert [r["rule"] for r in reports] == sorted(all_rules())
+    assert next(r for r in reports if r["rule"] == "hwpoison-put-last") == data
     assert data["verdict"] == "rewrite"
-    assert data["eras"] == {"call site": "E2", "free path": "E3"}
+    assert data["facts"] == {"call site": "E2", "free path": "E3"}
     kinds = [f["kind"] for f in data["findings"]]
     assert "call-site" in kinds and "free-path" in kinds
     assert len(data["steps"]) == 7
@@ -249,7 +274,8 @@ def test_not_affected_tree_exits_zero_and_creates_nothing(fixture_tree, capsys):
 def test_unknown_rule(fixture_tree, capsys):
     tree = fixture_tree("e3-v4.14")
     code, out, err = cli(capsys, "scan", "--tree", str(tree), "--rule", "nope")
-    assert code == 3 and "there is no rule 'nope'" in one_sentence(err)
+    assert code == UnknownRule.exit_code == 93
+    assert "there is no rule 'nope'" in one_sentence(err)
 
 
 def test_demo_runs_the_whole_job(tmp_path, capsys):

@@ -58,6 +58,7 @@ def test_review_does_not_flag_the_fixed_tree(fixture_tree):
 
 def test_review_of_a_tree_without_the_rule_files_is_empty(tmp_path):
     (tmp_path / "mm").mkdir()
+    (tmp_path / "Makefile").write_text("VERSION = 6\n")
     (tmp_path / "mm" / "migrate.c").write_text("void f(void) { put_page(page); }\n")
     assert review(open_worktree(tmp_path)) == []
 

@@ -16,9 +16,11 @@ from conftest import need_tool
 from patchgen.engine.apply import apply_rule
 from patchgen.review.check import PATCH_CHECKS
 from patchgen.engine.fixtures import fixture_names
-from patchgen.rules import DEFAULT_RULE
 from patchgen.engine.rule import REWRITE
 from patchgen.engine.scan import scan_tree
+
+# The rule these tests run (there is no default rule: name it)
+HWPOISON = "hwpoison-put-last"
 
 
 @pytest.fixture(scope="session")
@@ -47,13 +49,13 @@ def test_generated_series_passes_every_check(era, fixture_tree, tmp_path, capsys
                                              checkpatch_pl):
     need_tool("gcc")
     tree = fixture_tree(era)
-    report = scan_tree(tree, DEFAULT_RULE)
+    report = scan_tree(tree, HWPOISON)
     if report.verdict != REWRITE:
         # Nothing to mail for this era (not affected, already applied,
         # refused): the rule plans no patch, so there is no series to check.
         assert report.steps == ()
         return
-    result = apply_rule(tree, DEFAULT_RULE)
+    result = apply_rule(tree, HWPOISON)
     series = format_series(tree, "master", "hwpoison-put-last", tmp_path / "series")
     before = tree_state(tree)
     code, document, err = check_json(capsys, series, tree, "--build",
@@ -274,7 +276,7 @@ def test_patch_against_the_wrong_base(fixture_tree, tmp_path, capsys, checkpatch
          "odd as it is, that is how PG_hwpoison works for",
          "odd as it is, this is how PG_hwpoison works for")
     git(other, "commit", "-qam", "mm/migrate: reword a comment")
-    apply_rule(other, DEFAULT_RULE)
+    apply_rule(other, HWPOISON)
     series = format_series(other, "master", "hwpoison-put-last", tmp_path / "series")
     code, document, err = check_json(capsys, series, tree, "--checkpatch", checkpatch_pl)
     assert code == 1 and "Traceback" not in err

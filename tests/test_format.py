@@ -70,8 +70,8 @@ def test_rule_series_is_complete_and_threaded(fixture, tmp_path, capsys, monkeyp
     body = cover.read_text()
     flat = " ".join(body.split())
     assert f"Linux {report.kernel_version}" in flat
-    assert f"call site {report.eras['call site']}, free path " \
-           f"{report.eras['free path']}" in flat
+    assert f"call site {report.facts['call site']}, free path " \
+           f"{report.facts['free path']}" in flat
     assert "commit d4ae9916ea29" in flat and "commit 79f5f8fab482" in flat
     assert "Link: https://lore.kernel.org/r/5704C168.1060803@suse.cz" in body
     assert re.search(rf"^base-commit: {base}$", body, re.M)

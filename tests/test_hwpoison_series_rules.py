@@ -13,13 +13,16 @@ from patchgen.engine.parse import (call_args, call_name, calls, find_function, n
                             parse, statements, walk)
 from patchgen.engine.rule import REWRITE
 from patchgen.engine.registry import get_rule
+from patchgen.engine.snippets import MUST_MATCH, expectation
+from patchgen.rules import hwpoison as hwpoison_package
 from patchgen.rules.hwpoison.rule import (HELPER, find_put_then_poison_sites,
                                      find_surplus_poisoning)
 from patchgen.infra.runner import run
 from patchgen.engine.sources import open_worktree
 
 RULE = get_rule("hwpoison-put-last")
-SNIPPETS = Path(__file__).parent / "snippets" / "hwpoison-put-last" / "related"
+# The rule's must-match snippets that name their finder: the related shapes.
+SNIPPETS = Path(hwpoison_package.__file__).parent / "snippets" / MUST_MATCH
 SERIES_ERAS = ("e2-v4.6", "e2-v4.7", "e3-v4.14")
 
 
@@ -65,15 +68,18 @@ def applied(request, fixture_tree):
 
 # --- scan: the related sites, in the shapes of real trees ----------------------
 
-def _expect(path: Path) -> dict:
-    first = path.read_text().splitlines()[0]
-    return dict(item.split("=") for item in
-                re.match(r"/\* expect: (.*?) \*/", first).group(1).split())
+RELATED = sorted(p for p in SNIPPETS.glob("*.c") if "finder" in (expectation(p) or {}))
 
 
-@pytest.mark.parametrize("snippet", sorted(SNIPPETS.glob("*.c")), ids=lambda p: p.stem)
+def test_the_related_shapes_have_snippets():
+    assert {p.stem for p in RELATED} == {
+        "hugetlb_after_out_label", "invalidate_other_shape", "invalidate_path",
+        "surplus_hugepage_branch"}
+
+
+@pytest.mark.parametrize("snippet", RELATED, ids=lambda p: p.stem)
 def test_related_shapes_are_found(snippet):
-    expected = _expect(snippet)
+    expected = expectation(snippet)
     parsed = parse(snippet.read_bytes(), snippet.name)
     finder = {"put-then-poison": find_put_then_poison_sites,
               "surplus": find_surplus_poisoning}[expected["finder"]]

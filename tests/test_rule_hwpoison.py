@@ -1,7 +1,6 @@
 """The hwpoison-put-last rule: snippets it must and must not match, and
 what scan concludes on each fixture era."""
 
-import re
 from pathlib import Path
 
 import pytest
@@ -12,46 +11,41 @@ from patchgen.engine.parse import parse
 from patchgen.engine.rule import (ALREADY_APPLIED, NOT_AFFECTED, REFUSED,
                                   REWRITE)
 from patchgen.engine.registry import get_rule
+from patchgen.engine.snippets import MUST_MATCH, MUST_NOT_MATCH, expectation, run_snippets
+from patchgen.rules import hwpoison as hwpoison_package
 from patchgen.rules.hwpoison.rule import (HELPER, PREREQUISITE, find_helper_calls,
                                      find_put_then_poison_sites)
 from patchgen.engine.sources import open_worktree
 
-SNIPPETS = Path(__file__).parent / "snippets" / "hwpoison-put-last"
+SNIPPETS = Path(hwpoison_package.__file__).parent / "snippets"
 RULE = get_rule("hwpoison-put-last")
 
 
-def _expectation(path: Path) -> dict:
-    first = path.read_text().splitlines()[0]
-    match = re.match(r"/\* expect: (.*?) \*/", first)
-    assert match, f"{path.name} has no expect line"
-    if match.group(1).startswith("none"):
-        return {}
-    return dict(item.split("=") for item in match.group(1).split())
+@pytest.mark.parametrize("result", run_snippets(RULE, SNIPPETS), ids=lambda r: r.name)
+def test_snippet(result):
+    # The rule's own snippets, as patchgen rule-test runs them.
+    assert result.ok, result.line()
 
 
-@pytest.mark.parametrize("snippet", sorted((SNIPPETS / "match").glob("*.c")),
+@pytest.mark.parametrize("snippet", sorted((SNIPPETS / MUST_MATCH).glob("e*.c")),
                          ids=lambda p: p.stem)
-def test_snippet_matches(snippet):
-    expected = _expectation(snippet)
+def test_call_site_snippet_has_one_put_then_poison_site(snippet):
+    # The call sites of each era: one site of the put-then-poison shape
+    # (rule-test checks its era, action and page).
+    expected = expectation(snippet)
+    assert expected is not None and {"era", "action", "page"} <= set(expected)
     sites = [s for s in find_put_then_poison_sites(parse(snippet.read_bytes(), snippet.name))
              if s.shape == "put-then-poison"]
     assert len(sites) == 1, [s.reason for s in sites]
-    site = sites[0]
-    assert site.era == expected["era"]
-    assert site.action == expected["action"], site.reason
-    assert site.page == expected["page"]
 
 
-@pytest.mark.parametrize("snippet", sorted((SNIPPETS / "nomatch").glob("*.c")),
-                         ids=lambda p: p.stem)
-def test_snippet_does_not_match(snippet):
-    assert _expectation(snippet) == {}
-    parsed = parse(snippet.read_bytes(), snippet.name)
-    assert find_put_then_poison_sites(parsed) == []
+def test_must_not_match_covers_the_near_misses():
+    names = {p.stem for p in (SNIPPETS / MUST_NOT_MATCH).glob("*.c")}
+    assert {"already_applied", "poison_then_put", "other_page"} <= names
 
 
 def test_helper_call_is_recognised_as_applied():
-    parsed = parse((SNIPPETS / "nomatch" / "already_applied.c").read_bytes())
+    parsed = parse((SNIPPETS / MUST_NOT_MATCH / "already_applied.c").read_bytes())
     calls = find_helper_calls(parsed)
     assert [c.shape for c in calls] == ["helper-call"]
     assert calls[0].page == "page"
@@ -86,7 +80,7 @@ def test_scan_classifies_each_era(fixture_tree, name):
     report = RULE.scan(open_worktree(tree))
     verdict, call_era, free_era = EXPECTED[name]
     assert report.verdict == verdict, report.summary
-    assert report.eras == {"call site": call_era, "free path": free_era}
+    assert report.facts == {"call site": call_era, "free path": free_era}
     kinds = {(f.kind, f.path) for f in report.findings}
     assert ("free-path", "mm/page_alloc.c") in kinds
     if verdict == REWRITE:
@@ -154,7 +148,7 @@ def test_e5_names_the_upstream_mechanisms_where_they_are(fixture_tree):
     assert f"line {_line_of(tree / 'mm/page_alloc.c', 'PageHWPoison(page)) && !order')}" \
         in free.message
     call = next(f for f in report.findings if f.kind == "call-site")
-    assert call.era == "E5" and call.action == "none"
+    assert call.label == "E5" and call.action == "none"
 
 
 def test_a_tree_with_the_series_applied_is_already_applied(fixture_tree, tmp_path):

@@ -28,9 +28,11 @@ from patchgen.infra.errors import (CacheFull, DiskFull, NotAGitTree, OutputUnwri
                              PatchgenError, ReadOnly)
 from patchgen.infra.runner import run
 from patchgen.infra.scratch import made_for_user
-from patchgen.cli import apply, cache, check, demo, format, scan, verify
+from patchgen.engine.sources import has_kernel_layout
+from patchgen.cli import (apply, cache, check, demo, format, rule_test, rules,
+                          scan, verify)
 
-COMMANDS = [scan, apply, format, check, verify, demo, cache]
+COMMANDS = [rules, scan, apply, format, check, verify, demo, rule_test, cache]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 def default_tree(command: str) -> Path:
     """The kernel tree a command run without --tree works on: the nearest
     folder from here up to the top of the git repository that has the
-    kernel's shape (Makefile and mm/), else that top (git rev-parse
+    kernel's shape (a Makefile and the kernel's folders), else that top (git rev-parse
     --show-toplevel).  scan, which reads any folder, takes the current one
     outside git."""
     here = Path(os.getcwd())
@@ -68,7 +70,7 @@ def default_tree(command: str) -> Path:
                           "run patchgen in the kernel tree, or give --tree")
     top_dir = Path(top.stdout.strip()).resolve()
     for folder in (here.resolve(), *here.resolve().parents):
-        if (folder / "Makefile").is_file() and (folder / "mm").is_dir():
+        if has_kernel_layout(folder):
             return folder
         if folder == top_dir:
             break

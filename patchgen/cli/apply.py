@@ -4,8 +4,9 @@ import sys
 
 from patchgen.engine.apply import apply_rule
 from patchgen.cli.output import report_text
-from patchgen.rules import DEFAULT_RULE
+from patchgen.engine.registry import all_rules
 from patchgen.engine.rule import REWRITE
+from patchgen.infra.errors import RuleRequired
 
 NAME = "apply"
 HELP = ("rewrite the tree semantically and commit the series on a new branch "
@@ -15,7 +16,8 @@ HELP = ("rewrite the tree semantically and commit the series on a new branch "
 def add_arguments(parser):
     parser.add_argument("--tree", help="top of the kernel source tree, a git repository "
                         "(default: the one the current folder is in)")
-    parser.add_argument("--rule", default=DEFAULT_RULE, help="rule to run (default: %(default)s)")
+    parser.add_argument("--rule", help="rule to run (needed when more than one "
+                        "rule is installed; patchgen rules lists them)")
     parser.add_argument("--branch", help="name of the new branch (default: the rule's name)")
     parser.add_argument("--force", action="store_true",
                         help="replace the branch if it exists (never the checked-out one)")
@@ -35,16 +37,27 @@ def print_result(result, *, dry_run: bool) -> None:
               file=sys.stderr)
         return
     series = result.series
+    facts = report.facts_text()
     print(f"branch {series.branch}: {len(series.commits)} commits on "
-          f"{series.base[:12]} (rule {report.rule}; "
-          + ", ".join(f"{k} {v}" for k, v in report.eras.items()) + ")")
+          f"{series.base[:12]} (rule {report.rule}" + (f"; {facts})" if facts else ")"))
     total = len(series.commits)
     for number, commit in enumerate(series.commits, 1):
         print(f"  {number}/{total} {commit.sha[:12]} {commit.subject}")
 
 
+def chosen_rule(rule_id: str | None, command: str) -> str:
+    """The rule a command runs: the one given, or the only one installed."""
+    if rule_id is not None:
+        return rule_id
+    rules = list(all_rules())
+    if len(rules) == 1:
+        return rules[0]
+    raise RuleRequired(f"{command} needs --rule RULE: {len(rules)} rules are "
+                       f"installed ({', '.join(rules)})")
+
+
 def run(args) -> int:
-    result = apply_rule(args.tree, args.rule, branch=args.branch,
+    result = apply_rule(args.tree, chosen_rule(args.rule, "apply"), branch=args.branch,
                         dry_run=args.dry_run, force=args.force)
     print_result(result, dry_run=args.dry_run)
     return 0

@@ -17,12 +17,12 @@ ACTION_WORDS = {
 def report_text(report: Report) -> str:
     lines = [f"patchgen scan: {report.tree} (rule {report.rule})"]
     version = f"Linux {report.kernel_version}" if report.kernel_version else "unknown"
-    lines.append(f"tree: {version}; " + ", ".join(
-        f"{name} {era}" for name, era in report.eras.items()))
+    facts = report.facts_text()
+    lines.append(f"tree: {version}; {facts}" if facts else f"tree: {version}")
     lines.append("")
     for finding in report.findings:
-        era = f" [{finding.era}]" if finding.era else ""
-        lines.append(f"{finding.location()}{era}: {finding.kind}, "
+        label = f" [{finding.label}]" if finding.label else ""
+        lines.append(f"{finding.location()}{label}: {finding.kind}, "
                      f"{ACTION_WORDS.get(finding.action, finding.action)}")
         lines.append(f"    {finding.message}")
     lines.append("")

@@ -1,21 +1,53 @@
-"""patchgen scan: where the pattern is, which era, what would change."""
+"""patchgen scan: where each rule's pattern is, what the rule found out
+about the tree, and what apply would do.
+
+Without --rule, scan runs every installed rule (as coccicheck runs every
+semantic patch): one report per rule, in the order `patchgen rules` lists
+them; a rule that cannot read the tree (it lacks the files the rule
+needs) says so on stderr and the others still report.
+"""
+
+import json
+import sys
 
 from patchgen.cli.output import report_json, report_text
-from patchgen.rules import DEFAULT_RULE
+from patchgen.engine.registry import all_rules
 from patchgen.engine.scan import scan_tree
+from patchgen.infra.errors import PatchgenError, UserError
 
 NAME = "scan"
-HELP = "report where the rule's pattern is, its era and what apply would do (read-only)"
+HELP = ("report where a rule's pattern is, what it found out about the tree and "
+        "what apply would do (read-only; default: every installed rule)")
 
 
 def add_arguments(parser):
     parser.add_argument("--tree", help="top of the kernel source tree (default: the "
                         "one the current folder is in)")
-    parser.add_argument("--rule", default=DEFAULT_RULE, help="rule to run (default: %(default)s)")
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--rule", help="rule to run (default: every installed "
+                        "rule; patchgen rules lists them)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document "
+                        "(a report; without --rule, a list of reports)")
 
 
 def run(args) -> int:
-    report = scan_tree(args.tree, args.rule)
-    print(report_json(report) if args.json else report_text(report))
+    if args.rule is not None:
+        report = scan_tree(args.tree, args.rule)
+        print(report_json(report) if args.json else report_text(report))
+        return 0
+    reports = []
+    problems: list[PatchgenError] = []
+    for rule_id in all_rules():
+        try:
+            reports.append(scan_tree(args.tree, rule_id))
+        except UserError as exc:
+            if len(all_rules()) == 1:
+                raise
+            problems.append(exc)
+            print(f"patchgen: rule {rule_id}: {exc}", file=sys.stderr)
+    if not reports:
+        raise problems[0]
+    if args.json:
+        print(json.dumps([r.to_dict() for r in reports], indent=2))
+    else:
+        print("\n\n".join(report_text(r) for r in reports))
     return 0

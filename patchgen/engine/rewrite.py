@@ -32,9 +32,9 @@ class MessageFacts:
 
 
 def tree_description(report: Report) -> str:
-    eras = ", ".join(f"{k} {v}" for k, v in report.eras.items())
     version = f"Linux {report.kernel_version}" if report.kernel_version else "unknown version"
-    return f"{version}; {eras}"
+    facts = report.facts_text()
+    return f"{version}; {facts}" if facts else version
 
 
 def build_patches(rule: Rule, report: Report, base: FileSource,
@@ -73,7 +73,7 @@ def render_message(rule: Rule, step: Step, report: Report, step_context,
         "rule": report.rule,
         "kernel_version": (f"Linux {report.kernel_version}"
                            if report.kernel_version else "this tree"),
-        "eras": dict(report.eras),
+        "facts": dict(report.facts),
         "tree_description": tree_description(report),
         "generated_by": generated_by_line(__version__, report.rule),
         "fixes": fixes,

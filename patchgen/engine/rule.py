@@ -42,7 +42,7 @@ class Finding:
     path: str
     line: int | None
     function: str | None
-    era: str | None
+    label: str | None        # a short tag the rule gives it, shown in brackets
     action: str              # "rewrite", "add", "report", "none", "refuse", "done";
                              # for a review, one of REVIEW_ACTIONS
     message: str
@@ -53,7 +53,7 @@ class Finding:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "path": self.path, "line": self.line,
-                "function": self.function, "era": self.era,
+                "function": self.function, "label": self.label,
                 "action": self.action, "message": self.message}
 
 
@@ -66,16 +66,23 @@ class Report:
     kernel_version: str | None
     verdict: str
     summary: str                      # one sentence
-    eras: Mapping[str, str]           # e.g. {"call site": "E3", "free path": "E3"}
+    # What the rule found out about the tree as a whole, in the order the
+    # output shows it: name -> value (e.g. the shapes of code a rule tells
+    # apart, {"call site": "E3", "free path": "E3"}); may be empty.
+    facts: Mapping[str, str]
     findings: tuple[Finding, ...]
     steps: tuple[str, ...] = ()       # subjects of the patches apply would make
     refusal_code: type[UserError] | None = field(default=None, compare=False)
+
+    def facts_text(self) -> str:
+        """`call site E3, free path E3`; "" without facts."""
+        return ", ".join(f"{name} {value}" for name, value in self.facts.items())
 
     def to_dict(self) -> dict:
         return {"rule": self.rule, "tree": self.tree,
                 "kernel_version": self.kernel_version,
                 "verdict": self.verdict, "summary": self.summary,
-                "eras": dict(self.eras),
+                "facts": dict(self.facts),
                 "findings": [f.to_dict() for f in self.findings],
                 "steps": list(self.steps)}
 
@@ -119,6 +126,20 @@ class Rule:
     # every commit, so keep line numbers in Finding.line, not the message.
     # A tree the rule does not apply to gives no findings.
     review: Callable[[FileSource], list[Finding]] | None = None
+    # A folder holding this rule's templates (templates/<rule id>/... are
+    # looked up there first): for a rule in its own package.  None: the
+    # project's templates/ folder.
+    template_folder: str | None = None
+    # The sites the rule finds in one C file, each as its facts (name ->
+    # value, e.g. {"action": "rewrite", "function": "f"}): what patchgen
+    # rule-test compares with a snippet's `expect:` line.
+    match: Callable[[bytes, str], list[Mapping[str, object]]] | None = None
+    # The rule's rewrite of one C file, for the expected-output snippets:
+    # the file's new text (the same bytes when nothing changes).
+    rewrite_snippet: Callable[[bytes, str], bytes] | None = None
+    # A bundled fixture tree (patchgen demo --fixture) that shows the rule
+    # at work; the demo runs the rule that names its fixture.
+    demo_fixture: str | None = None
 
     def validate(self) -> "Rule":
         if not self.id or "/" in self.id:

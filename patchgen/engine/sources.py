@@ -249,18 +249,32 @@ def version_text(version: tuple[int, int, int, str] | None) -> str | None:
 
 # --- opening a tree -------------------------------------------------------
 
+# The top folders of a kernel source tree: a tree has its Makefile and at
+# least one of them.  Which folders a rule needs is the rule's business
+# (its scan says so in its own words).
+KERNEL_FOLDERS = ("arch", "block", "crypto", "drivers", "fs", "include", "init",
+                  "ipc", "kernel", "lib", "mm", "net", "scripts", "security",
+                  "sound", "virt")
+
+
+def has_kernel_layout(folder: Path) -> bool:
+    """Whether *folder* has the shape of the top of a kernel tree."""
+    return (folder / "Makefile").is_file() and any(
+        (folder / name).is_dir() for name in KERNEL_FOLDERS)
+
+
 def _check_kernel_layout(root: Path) -> None:
     if not root.is_dir():
         raise MissingFile(f"{root} is not a folder: pass --tree the top of a "
                           "kernel source tree")
-    if not (root / "mm").is_dir():
-        raise MissingFile(f"{root} has no mm/ folder: pass --tree the top of a "
-                          "kernel source tree (the folder with Makefile, mm/ "
-                          "and include/)")
+    if not has_kernel_layout(root):
+        raise MissingFile(f"{root} is not the top of a kernel source tree (it "
+                          "needs a Makefile and the kernel's folders, such as "
+                          "include/ or drivers/): pass --tree that folder")
 
 
 def open_worktree(path: str | Path) -> WorkTree:
-    """A tree to scan: any folder with mm/, in git or not."""
+    """A tree to scan: a folder in the kernel's shape, in git or not."""
     root = Path(path).resolve()
     _check_kernel_layout(root)
     try:

@@ -16,6 +16,7 @@ that no two mean the same thing:
     50-59 the machine and patchgen's own files (read-only, full, damaged)
     60-69 LAVA jobs and the verify matrix
     80-89 format, continued (checkpatch errors, sent versions)
+    90-99 rules: loading the installed rules, choosing one, rule-test
     70  internal error (a bug in patchgen: please report it)
 """
 
@@ -365,3 +366,53 @@ class VersionSent(UserError):
     """-v N names a version already marked sent: it is never rewritten."""
 
     exit_code = 81
+
+
+# --- rules: 90-99 -------------------------------------------------------------
+#
+# Loading the installed rules (patchgen/engine/registry.py), choosing one,
+# and patchgen rule-test.
+
+class RuleLoadFailed(PatchgenError):
+    """A rule package (built in, or installed through the entry-point group
+    patchgen.rules) cannot be imported or gives no Rule."""
+
+    exit_code = 90
+
+
+class RuleInvalid(PatchgenError):
+    """A rule was loaded but fails its check (id, site words, templates)."""
+
+    exit_code = 91
+
+
+class RuleConflict(PatchgenError):
+    """Two installed packages give a rule of the same id."""
+
+    exit_code = 92
+
+
+class UnknownRule(UserError):
+    """--rule (or rule-test RULE) names no installed rule."""
+
+    exit_code = 93
+
+
+class RuleRequired(UserError):
+    """More than one rule is installed and the command needs one: --rule."""
+
+    exit_code = 94
+
+
+class SnippetsFailed(UserError):
+    """patchgen rule-test: a snippet of the rule does not give what it
+    expects (the output says which)."""
+
+    exit_code = 95
+
+
+class BadSnippet(UserError):
+    """A rule's snippets folder is malformed (no expect line, an
+    expected-output file without its input, a rule with no snippets)."""
+
+    exit_code = 96

@@ -5,6 +5,7 @@ placeholder mailed out as is.
 """
 
 from functools import lru_cache
+from pathlib import Path
 
 import jinja2
 import jinja2.sandbox
@@ -13,13 +14,26 @@ from patchgen.infra.data import data_dir
 from patchgen.infra.errors import BadRule
 
 
+# Folders searched before the project's templates/: those of rules that
+# ship their templates in their own package (Rule.template_folder).
+_EXTRA_FOLDERS: list[str] = []
+
+
+def add_template_folder(folder: Path) -> None:
+    """Let templates be found in *folder* too (a rule package's own)."""
+    name = str(folder)
+    if name not in _EXTRA_FOLDERS:
+        _EXTRA_FOLDERS.append(name)
+        environment.cache_clear()
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     # Sandboxed: a template (a rule's, or a user's --cover-template) may
     # only read the values it is given, never reach Python's internals
     # ({{ cycler.__init__.__globals__.os.popen(...) }} is a SecurityError).
     env = jinja2.sandbox.SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
+        loader=jinja2.FileSystemLoader([*_EXTRA_FOLDERS, str(data_dir("templates"))]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

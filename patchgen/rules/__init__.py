@@ -14,5 +14,3 @@ from patchgen.engine.rule import (ALREADY_APPLIED, NO_MATCH, NOT_AFFECTED,  # no
                                   VERDICTS, Finding, Report, Rule, Step,
                                   StepResult)
 from patchgen.engine.registry import all_rules, get_rule  # noqa: F401
-
-DEFAULT_RULE = "hwpoison-put-last"

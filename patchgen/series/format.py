@@ -50,7 +50,6 @@ from patchgen.series.patchfiles import (add_below_separator, add_recipients,
                                  fill_cover_letter, read_mail, replay, tree_of)
 from patchgen.series.recipients import (Recipients, config_recipients, find_recipients,
                                  patch_recipients, union)
-from patchgen.rules import DEFAULT_RULE
 from patchgen.engine.registry import get_rule, all_rules
 from patchgen.infra.runner import run
 from patchgen.infra.scratch import is_stale, owner_tag, scratch_root
@@ -220,7 +219,7 @@ def template_context(tree: GitKernelTree, selection: CommitRange, topic: str,
                      "sha": c.sha[:12]}
                     for n, c in enumerate(selection.commits, 1)],
         "rule": None,
-        "eras": {},
+        "facts": {},
         "steps": [],
     }
     if rule_report is not None:
@@ -228,7 +227,7 @@ def template_context(tree: GitKernelTree, selection: CommitRange, topic: str,
         context.update(rule.template_values)
         context.update({
             "rule": rule.id,
-            "eras": dict(report.eras),
+            "facts": dict(report.facts),
             "kernel_version": (f"Linux {report.kernel_version}"
                                if report.kernel_version else "this tree"),
             "steps": [s.key for s in rule.steps(report)
@@ -386,11 +385,13 @@ def _select(options: FormatOptions, tree: GitKernelTree, root: Path) -> CommitRa
     """The commits the options name (default: the branch patchgen apply made)."""
     branch, range_spec = options.branch, options.range_spec
     if branch is None and range_spec is None:
-        default = get_rule(DEFAULT_RULE).default_branch
-        if not tree.branch_exists(default):
-            raise BadArgument(f"give --branch NAME or --range BASE..TIP (there "
-                              f"is no branch {default} from patchgen apply)")
-        branch = default
+        made = sorted({rule.default_branch for rule in all_rules().values()
+                       if tree.branch_exists(rule.default_branch)})
+        if len(made) != 1:
+            found = (f"patchgen apply made {len(made)} branches: {', '.join(made)}"
+                     if made else "there is no branch from patchgen apply")
+            raise BadArgument(f"give --branch NAME or --range BASE..TIP ({found})")
+        branch = made[0]
     elif branch is not None and range_spec is not None:
         raise BadArgument("give --branch or --range, not both")
     selection = select_range(tree, branch=branch, range_spec=range_spec,

@@ -642,6 +642,11 @@ class TreeFacts:
 
 
 def gather(source: FileSource) -> TreeFacts:
+    if not any(source.exists(path) for path in (MIGRATE_C, MEMORY_FAILURE_C, PAGE_ALLOC_C)):
+        raise MissingFile(f"{source.label} has no mm/ folder (no {MIGRATE_C}, "
+                          f"{MEMORY_FAILURE_C} or {PAGE_ALLOC_C}): the rule "
+                          f"{RULE_ID} rewrites the memory manager; pass --tree "
+                          "the top of a kernel source tree that has one")
     for required in (MIGRATE_C, MEMORY_FAILURE_C, PAGE_ALLOC_C, MM_H):
         if not source.exists(required):
             raise MissingFile(f"{required} is missing from {source.label}: the "
@@ -874,6 +879,7 @@ def scan(source: FileSource) -> Report:
             "reference back itself (79f5f8fab482, v5.10)"))
     eras = {"call site": groups.call_era(),
             "free path": facts.free_path.era or "unknown"}
+    # The eras are this rule's facts about the tree (Report.facts).
     return Report(RULE_ID, source.label, kernel_version(source), decision.verdict,
                   decision.summary, eras, tuple(findings) + decision.findings,
                   decision.steps, decision.refusal)
@@ -1269,6 +1275,20 @@ STEP_EBUSY = Step("ebusy", SUBJECT_EBUSY, TEMPLATES + "7-ebusy.msg.j2", make_ebu
 ALL_STEPS = (STEP_MUTEX, STEP_HOTPLUG, STEP_FREE_PATH, STEP_HELPER, STEP_CALL_SITE,
              STEP_INVALIDATE, STEP_EBUSY)
 
+def match_snippet(source: bytes, name: str) -> list[dict[str, object]]:
+    """The sites the rule acts on or reports in one C file, as their facts
+    (patchgen rule-test compares them with a snippet's expect line)."""
+    parsed = parse(source, name)
+    found = []
+    for finder, find in (("put-then-poison", find_put_then_poison_sites),
+                         ("surplus", find_surplus_poisoning)):
+        for site in find(parsed):
+            found.append({"finder": finder, "shape": site.shape, "era": site.era,
+                          "action": site.action, "page": site.page,
+                          "function": site.function, "line": site.line})
+    return found
+
+
 RULE = Rule(
     id=RULE_ID,
     title="poison a soft-offlined page only when dropping its last reference",
@@ -1286,4 +1306,6 @@ RULE = Rule(
     cover_template=TEMPLATES + "cover.msg.j2",
     template_values={"helper": HELPER},
     review=hwpoison_review.review,
+    match=match_snippet,
+    demo_fixture="e3-v4.14",
 )

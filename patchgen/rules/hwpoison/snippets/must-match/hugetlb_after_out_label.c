@@ -1,4 +1,4 @@
-/* expect: shape=related function=unmap_and_move_huge_page page=hpage finder=put-then-poison */
+/* expect: shape=related function=unmap_and_move_huge_page page=hpage finder=put-then-poison action=report */
 /* v4.14 shape: the hugepage goes back under a label, then is poisoned. */
 static int unmap_and_move_huge_page(struct page *hpage, int reason)
 {

@@ -1,4 +1,4 @@
-/* expect: shape=related function=soft_offline_huge_page page=page finder=surplus */
+/* expect: shape=related function=soft_offline_huge_page page=page finder=surplus action=report */
 /* v4.5-v4.9 shape: after a successful migration, the source is poisoned
  * here; a surplus hugepage has already gone back to the buddy allocator. */
 static int soft_offline_huge_page(struct page *page, int flags)
