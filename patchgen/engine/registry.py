@@ -39,7 +39,7 @@ class Installed:
     """A loaded rule and where it came from."""
 
     rule: Rule
-    module: str          # the module that defines RULE, e.g. patchgen.rules.hwpoison
+    module: str          # the module that defines RULE, e.g. patchgen.rules.<name>
     origin: str          # "built in" or "entry point NAME (distribution D)"
     folder: Path | None  # the rule package's folder (its snippets, data)
 

@@ -10,7 +10,8 @@ A rule package keeps them in snippets/ next to its __init__.py:
 
 must-match: of the sites Rule.match finds in the file, exactly one has
 every fact of the expect line (each k=v compares str(value) with v; a
-fact the site does not give never matches).  must-not-match: Rule.match
+fact the site does not give never matches; a value with spaces is
+quoted, k="a b", as in a shell).  must-not-match: Rule.match
 finds no site at all.  expected-output: Rule.rewrite_snippet turns
 NAME.c into exactly the bytes of NAME.expected.c (a file the rule leaves
 alone has an expected file equal to its input).  Every snippet is parsed
@@ -18,6 +19,7 @@ by the rule itself; patchgen reads only the expect line.
 """
 
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +56,12 @@ def expectation(path: Path) -> dict[str, str] | None:
     text = match.group(1).strip()
     if text == "none" or text.startswith("none "):
         return None
+    try:
+        items = shlex.split(text)
+    except ValueError as exc:
+        raise BadSnippet(f"snippet {path}: its expect line cannot be read ({exc})") from None
     facts = {}
-    for item in text.split():
+    for item in items:
         name, equals, value = item.partition("=")
         if not equals or not name:
             raise BadSnippet(f"snippet {path}: {item!r} in its expect line is "

@@ -231,7 +231,7 @@ def summary_paragraph(body: str) -> str:
 
 
 def subsystem_prefix(subjects: list[str]) -> str | None:
-    """"mm" for "mm/migrate: x" and "mm: hwpoison: y"; None if they differ."""
+    """"mm" for "mm/migrate: x" and "mm: vmscan: y"; None if they differ."""
     heads = []
     for subject in subjects:
         if ": " not in subject:

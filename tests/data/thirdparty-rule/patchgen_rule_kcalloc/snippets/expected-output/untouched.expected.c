@@ -1,0 +1,4 @@
+static void *one(void)
+{
+	return kzalloc(sizeof(struct item), GFP_KERNEL);
+}

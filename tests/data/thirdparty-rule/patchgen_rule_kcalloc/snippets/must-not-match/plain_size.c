@@ -1,0 +1,5 @@
+/* expect: none (one object, no product) */
+static void *one(void)
+{
+	return kzalloc(sizeof(struct item), GFP_KERNEL);
+}

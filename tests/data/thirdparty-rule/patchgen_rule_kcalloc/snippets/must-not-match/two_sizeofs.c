@@ -1,0 +1,5 @@
+/* expect: none (no count: both factors are sizes) */
+static void *odd(void)
+{
+	return kzalloc(sizeof(long) * sizeof(int), GFP_KERNEL);
+}
