@@ -69,7 +69,7 @@ def _folder(module_name: str) -> Path | None:
 
 
 def _builtin() -> list[Installed]:
-    import patchgen.rules as package
+    package = importlib.import_module(BUILTIN_PACKAGE)   # by name: no static import
     found = []
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
         if not info.ispkg:

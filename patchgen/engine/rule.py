@@ -148,4 +148,9 @@ class Rule:
             raise BadRule(f"rule {self.id} gives no site words: a scan would "
                           "have to parse every file")
         check_templates(list(self.templates))
+        if self.demo_fixture is not None:
+            from patchgen.engine.fixtures import fixture_names
+            if self.demo_fixture not in fixture_names():
+                raise BadRule(f"rule {self.id}'s demo fixture {self.demo_fixture!r} "
+                              "is not a bundled fixture tree (patchgen demo --list)")
         return self
