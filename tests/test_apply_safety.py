@@ -62,7 +62,7 @@ def test_apply_leaves_branch_index_and_working_tree_alone(fixture_tree, capsys):
     tree = fixture_tree("e3-v4.14")
     (tree / "notes.txt").write_text("my untracked notes\n")
     before = snapshot(tree)
-    code, out, err = cli(capsys, "apply", "--tree", str(tree))
+    code, out, err = cli(capsys, "apply", "--rule=hwpoison-put-last", "--tree", str(tree))
     assert code == 0, err
     assert snapshot(tree) == before
     assert f"branch {BRANCH}: 7 commits" in out
@@ -73,7 +73,8 @@ def test_apply_leaves_branch_index_and_working_tree_alone(fixture_tree, capsys):
 def test_dry_run_prints_the_diff_and_creates_nothing(fixture_tree, capsys):
     tree = fixture_tree("e3-v4.14")
     before = snapshot(tree)
-    code, out, err = cli(capsys, "apply", "--tree", str(tree), "--dry-run")
+    code, out, err = cli(capsys, "apply", "--rule=hwpoison-put-last",
+                                 "--tree", str(tree), "--dry-run")
     assert code == 0
     assert out.startswith("diff --git a/mm/internal.h b/mm/internal.h")
     assert re.search(r"^\+\t+hwpoison_put_last_page\(page\);$", out, re.M)
@@ -83,20 +84,24 @@ def test_dry_run_prints_the_diff_and_creates_nothing(fixture_tree, capsys):
 
 def test_custom_branch_and_existing_branch(fixture_tree, capsys):
     tree = fixture_tree("e3-v4.14")
-    assert cli(capsys, "apply", "--tree", str(tree), "--branch", "mine")[0] == 0
+    assert cli(capsys, "apply", "--rule=hwpoison-put-last",
+                       "--tree", str(tree), "--branch", "mine")[0] == 0
     first = git(tree, "rev-parse", "mine")
-    code, out, err = cli(capsys, "apply", "--tree", str(tree), "--branch", "mine")
+    code, out, err = cli(capsys, "apply", "--rule=hwpoison-put-last",
+                                 "--tree", str(tree), "--branch", "mine")
     assert code == BranchExists.exit_code
     assert "already exists" in one_sentence(err) and "--force" in err
     assert git(tree, "rev-parse", "mine") == first
-    code, out, err = cli(capsys, "apply", "--tree", str(tree), "--branch", "mine", "--force")
+    code, out, err = cli(capsys, "apply", "--rule=hwpoison-put-last",
+                                 "--tree", str(tree), "--branch", "mine", "--force")
     assert code == 0 and "branch mine: 7 commits" in out
 
 
 def test_force_never_moves_the_checked_out_branch(fixture_tree, capsys):
     tree = fixture_tree("e3-v4.14")
     head = git(tree, "rev-parse", "HEAD")
-    code, out, err = cli(capsys, "apply", "--tree", str(tree), "--branch", "master", "--force")
+    code, out, err = cli(capsys, "apply", "--rule=hwpoison-put-last",
+                                 "--tree", str(tree), "--branch", "master", "--force")
     assert code == BranchExists.exit_code
     assert "checked out" in one_sentence(err)
     assert git(tree, "rev-parse", "HEAD") == head
@@ -104,7 +109,8 @@ def test_force_never_moves_the_checked_out_branch(fixture_tree, capsys):
 
 def test_bad_branch_name(fixture_tree, capsys):
     tree = fixture_tree("e3-v4.14")
-    code, out, err = cli(capsys, "apply", "--tree", str(tree), "--branch", "bad..name")
+    code, out, err = cli(capsys, "apply", "--rule=hwpoison-put-last",
+                                 "--tree", str(tree), "--branch", "bad..name")
     assert code == 3 and "not a valid branch name" in one_sentence(err)
 
 
@@ -113,7 +119,7 @@ def test_dirty_tree_is_refused(fixture_tree, capsys):
     with open(tree / "mm/migrate.c", "a") as f:
         f.write("/* work in progress */\n")
     before = snapshot(tree)
-    code, out, err = cli(capsys, "apply", "--tree", str(tree))
+    code, out, err = cli(capsys, "apply", "--rule=hwpoison-put-last", "--tree", str(tree))
     assert code == DirtyTree.exit_code
     assert "uncommitted changes" in one_sentence(err)
     assert snapshot(tree) == before
@@ -122,7 +128,7 @@ def test_dirty_tree_is_refused(fixture_tree, capsys):
 
 def test_not_a_git_tree(fixture_tree, tmp_path, capsys):
     tree = fixture_tree("e3-v4.14", git=False)
-    code, out, err = cli(capsys, "apply", "--tree", str(tree))
+    code, out, err = cli(capsys, "apply", "--rule=hwpoison-put-last", "--tree", str(tree))
     assert code == NotAGitTree.exit_code
     assert "not in a git repository" in one_sentence(err)
     # scan is read-only and works on a plain folder
@@ -182,7 +188,7 @@ def test_identity_unset(fixture_tree, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
-    code, out, err = cli(capsys, "apply", "--tree", str(tree))
+    code, out, err = cli(capsys, "apply", "--rule=hwpoison-put-last", "--tree", str(tree))
     assert code == IdentityUnset.exit_code
     assert "user.name or user.email is not set" in one_sentence(err)
     assert git(tree, "branch", "--list", BRANCH) == ""
@@ -190,7 +196,7 @@ def test_identity_unset(fixture_tree, tmp_path, capsys, monkeypatch):
 
 def test_refusal_creates_nothing(fixture_tree, capsys):
     tree = fixture_tree("e1-v4.5")
-    code, out, err = cli(capsys, "apply", "--tree", str(tree))
+    code, out, err = cli(capsys, "apply", "--rule=hwpoison-put-last", "--tree", str(tree))
     assert code == RuleRefused.exit_code
     line = one_sentence(err)
     assert "mm/hwpoison: fix wrong num_poisoned_pages account" in line
@@ -211,7 +217,7 @@ def test_unparseable_site_is_reported_not_rewritten(fixture_tree, capsys):
     run(["git", "-C", tree, "commit", "-qam", "a macro at the site"], env=FIXED_IDENTITY)
     code, out, err = cli(capsys, "scan", "--tree", str(tree))
     assert code == 0 and "do not parse cleanly" in out
-    code, out, err = cli(capsys, "apply", "--tree", str(tree))
+    code, out, err = cli(capsys, "apply", "--rule=hwpoison-put-last", "--tree", str(tree))
     assert code == UnparseableSite.exit_code
     assert "mm/migrate.c:" in one_sentence(err)
     assert git(tree, "branch", "--list", BRANCH) == ""
@@ -265,7 +271,7 @@ def test_scan_json_is_one_document(fixture_tree, capsys):
 
 def test_not_affected_tree_exits_zero_and_creates_nothing(fixture_tree, capsys):
     tree = fixture_tree("e5-v5.10")
-    code, out, err = cli(capsys, "apply", "--tree", str(tree))
+    code, out, err = cli(capsys, "apply", "--rule=hwpoison-put-last", "--tree", str(tree))
     assert code == 0
     assert "not-affected" in out and "nothing was created" in out
     assert git(tree, "branch", "--list", BRANCH) == ""

@@ -17,7 +17,7 @@ def test_every_command_takes_the_tree_it_runs_in(e3, tmp_path, capsys, monkeypat
     code, stdout, stderr = run_cli(capsys, "scan", "--json")
     assert code == 0, stderr
     assert str(e3) in stdout
-    code, stdout, stderr = run_cli(capsys, "apply", "--dry-run")
+    code, stdout, stderr = run_cli(capsys, "apply", "--rule=hwpoison-put-last", "--dry-run")
     assert code == 0, stderr
     code, stdout, stderr = run_cli(capsys, "format", "-o", tmp_path / "series",
                                    "--no-checkpatch")

@@ -28,7 +28,7 @@ crashes: list[str] = []
 def _setup() -> None:
     if not TREE.exists():
         materialize("e3-v4.14", TREE)
-        main(["apply", "--tree", str(TREE)])
+        main(["apply", "--rule=hwpoison-put-last", "--tree", str(TREE)])
 
 
 GOOD_MAIL = (

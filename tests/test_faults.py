@@ -64,7 +64,8 @@ class Scene:
 
     def argv(self, again: bool = False) -> list[str]:
         if self.command == "apply":
-            return ["apply", "--tree", str(self.tree)] + (["--force"] if again else [])
+            return ["apply", "--rule=hwpoison-put-last",
+                    "--tree", str(self.tree)] + (["--force"] if again else [])
         if self.command == "format":
             return ["format", "--tree", str(self.tree), "-o", str(self.out),
                     "--no-checkpatch"]
@@ -108,6 +109,7 @@ def whole_series_length(scene: Scene) -> int:
         env = dict(scene.env(), PATCHGEN_CACHE=str(copy / "cache"),
                    PATCHGEN_FAULT_LOG=str(copy / "steps.log"))
         done = subprocess.run([sys.executable, "-m", "patchgen", "apply",
+                               "--rule=hwpoison-put-last",
                                "--tree", str(copy / "linux")], env=env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
@@ -253,7 +255,7 @@ def templates(tmp_path_factory):
     applied = base / "applied"
     shutil.copytree(plain, applied, symlinks=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT), PATCHGEN_CACHE=str(base / "cache"))
-    for argv in (["apply", "--tree", applied / "linux"],
+    for argv in (["apply", "--rule=hwpoison-put-last", "--tree", applied / "linux"],
                  ["format", "--tree", applied / "linux", "-o", applied / "series",
                   "--no-checkpatch"]):
         subprocess.run([sys.executable, "-m", "patchgen", *map(str, argv)],

@@ -196,7 +196,7 @@ def test_real_v414_tree_recipients(tmp_path, capsys, monkeypatch):
     git(clone, "checkout", "-q", "master")
     git(clone, "config", "user.name", "Test Developer")
     git(clone, "config", "user.email", "dev@example.org")
-    assert run_cli(capsys, "apply", "--tree", clone)[0] == 0
+    assert run_cli(capsys, "apply", "--rule=hwpoison-put-last", "--tree", clone)[0] == 0
     code, stdout, stderr = run_cli(capsys, "format", "--tree", clone, "-o",
                                    tmp_path / "series")
     assert code == 0, stdout + stderr

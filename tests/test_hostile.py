@@ -61,14 +61,14 @@ def one_sentence(err: str) -> str:
 
 def test_force_refuses_a_branch_checked_out_in_another_worktree(fixture_tree, tmp_path):
     tree = fixture_tree("e3-v4.14")
-    assert patchgen("apply", "--tree", tree)[0] == 0
+    assert patchgen("apply", "--rule=hwpoison-put-last", "--tree", tree)[0] == 0
     other = tmp_path / "other"
     git(tree, "worktree", "add", "-q", other, BRANCH)
     (other / "NOTES").write_text("work in the other worktree\n")
     git(other, "add", "NOTES")
     git(other, "commit", "-q", "-m", "mine")
     tip = git(other, "rev-parse", "HEAD").strip()
-    code, out, err = patchgen("apply", "--tree", tree, "--force")
+    code, out, err = patchgen("apply", "--rule=hwpoison-put-last", "--tree", tree, "--force")
     assert code == 7, err
     line = one_sentence(err)
     assert str(other) in line and "worktree" in line
@@ -135,7 +135,8 @@ def test_a_locale_that_is_not_utf8(fixture_tree, tmp_path, json_output):
     assert "signoff" in out
     code, out, err = patchgen("check", "HEAD~1..HEAD", "--tree", tree, *extra, env=env)
     assert "Traceback" not in err and code == 0, out + err
-    code, out, err = patchgen("apply", "--tree", tree, "--dry-run", env=env)
+    code, out, err = patchgen("apply", "--rule=hwpoison-put-last",
+                              "--tree", tree, "--dry-run", env=env)
     assert code == 0 and "Traceback" not in err, err
 
 
@@ -223,7 +224,7 @@ EXPLOIT = "{{ cycler.__init__.__globals__.os.popen('touch %s; id').read() }}"
 @pytest.fixture
 def applied(fixture_tree):
     tree = fixture_tree("e3-v4.14")
-    assert patchgen("apply", "--tree", tree)[0] == 0
+    assert patchgen("apply", "--rule=hwpoison-put-last", "--tree", tree)[0] == 0
     return tree
 
 
@@ -341,7 +342,7 @@ def test_migrate_c_cut_after_the_poison_test(fixture_tree):
                if "if (!test_set_page_hwpoison(page))" in line)
     migrate.write_text("".join(lines[:cut + 1]))
     git(tree, "commit", "-q", "-a", "-m", "cut migrate.c")
-    code, out, err = patchgen("apply", "--tree", tree)
+    code, out, err = patchgen("apply", "--rule=hwpoison-put-last", "--tree", tree)
     assert code == 6, out + err
     assert f"mm/migrate.c:{cut + 1}" in one_sentence(err)
     assert git(tree, "branch", "--list", BRANCH) == ""
@@ -364,7 +365,7 @@ def _no_lock(tree: Path) -> None:
 def test_a_hook_that_hangs_is_a_bounded_wait(fixture_tree, tmp_path):
     tree = fixture_tree("e3-v4.14")
     _hang_hook(tree)
-    code, out, err = patchgen("apply", "--tree", tree,
+    code, out, err = patchgen("apply", "--rule=hwpoison-put-last", "--tree", tree,
                               env={"PATCHGEN_UPDATE_REF_TIMEOUT": "7",
                                    "PATCHGEN_CACHE": str(tmp_path / "cache")})
     assert code == 13, err
@@ -372,7 +373,7 @@ def test_a_hook_that_hangs_is_a_bounded_wait(fixture_tree, tmp_path):
     assert "did not finish within 7 s" in err and "Traceback" not in err
     _no_lock(tree)
     (tree / ".git" / "hooks" / "reference-transaction").unlink()
-    assert patchgen("apply", "--tree", tree)[0] == 0
+    assert patchgen("apply", "--rule=hwpoison-put-last", "--tree", tree)[0] == 0
 
 
 def _start(argv, env=None):
@@ -398,7 +399,8 @@ def test_a_signal_during_a_hook_that_hangs(fixture_tree, tmp_path, signame):
     tree = fixture_tree("e3-v4.14")
     _hang_hook(tree)
     log = tmp_path / "steps"
-    proc = _start(["apply", "--tree", tree], env={"PATCHGEN_FAULT_LOG": str(log),
+    proc = _start(["apply", "--rule=hwpoison-put-last",
+                   "--tree", tree], env={"PATCHGEN_FAULT_LOG": str(log),
                                                  "PATCHGEN_CACHE": str(tmp_path / "c")})
     _wait_for_step(log, "git update-ref", proc)
     time.sleep(1)  # the hook is running
@@ -410,7 +412,7 @@ def test_a_signal_during_a_hook_that_hangs(fixture_tree, tmp_path, signame):
     assert b"Traceback" not in err
     _no_lock(tree)
     (tree / ".git" / "hooks" / "reference-transaction").unlink()
-    assert patchgen("apply", "--tree", tree)[0] == 0
+    assert patchgen("apply", "--rule=hwpoison-put-last", "--tree", tree)[0] == 0
 
 
 def test_two_interrupts_and_a_large_blob(fixture_tree, tmp_path):
@@ -424,12 +426,12 @@ def test_two_interrupts_and_a_large_blob(fixture_tree, tmp_path):
     blob = git(tree, "rev-parse", "HEAD:mm/migrate.c").strip()
     log = tmp_path / "steps"
     env = {"PATCHGEN_FAULT_LOG": str(log), "PATCHGEN_CACHE": str(tmp_path / "c")}
-    first = _start(["apply", "--tree", tree, "--dry-run"], env=env)
+    first = _start(["apply", "--rule=hwpoison-put-last", "--tree", tree, "--dry-run"], env=env)
     first.communicate(timeout=300)
     steps = [line.split("\t") for line in log.read_text().splitlines()]
     step = next(int(s[0]) for s in steps if len(s) == 3 and s[2] == blob)
     log.unlink()
-    proc = _start(["apply", "--tree", tree],
+    proc = _start(["apply", "--rule=hwpoison-put-last", "--tree", tree],
                   env={**env, "PATCHGEN_FAULT_PAUSE": str(step)})
     deadline = time.monotonic() + 60
     while not (log.exists() and "paused" in log.read_text()):
@@ -491,9 +493,10 @@ def read_only(tmp_path):
 
 def test_read_only_repository(fixture_tree, tmp_path, read_only):
     tree = fixture_tree("e3-v4.14")
-    assert patchgen("apply", "--tree", tree, "--branch", "before")[0] == 0
+    assert patchgen("apply", "--rule=hwpoison-put-last",
+                    "--tree", tree, "--branch", "before")[0] == 0
     view = read_only(tree.parent) / tree.name
-    code, out, err = patchgen("apply", "--tree", view)
+    code, out, err = patchgen("apply", "--rule=hwpoison-put-last", "--tree", view)
     assert code == 50, out + err
     assert "read-only" in one_sentence(err)
     # format only reads the repository: it works, into a writable folder ...
@@ -548,7 +551,7 @@ def full_disk(tmp_path):
 
 def test_full_cache_is_44_not_a_failed_check(fixture_tree, tmp_path, full_disk):
     tree = fixture_tree("e3-v4.14")
-    assert patchgen("apply", "--tree", tree)[0] == 0
+    assert patchgen("apply", "--rule=hwpoison-put-last", "--tree", tree)[0] == 0
     cache = full_disk("cache")
     code, out, err = patchgen("check", BRANCH, "--tree", tree,
                               env={"PATCHGEN_CACHE": str(cache)})
@@ -558,7 +561,7 @@ def test_full_cache_is_44_not_a_failed_check(fixture_tree, tmp_path, full_disk):
 
 def test_full_tmpdir_does_not_matter(fixture_tree, tmp_path, full_disk):
     tree = fixture_tree("e3-v4.14")
-    assert patchgen("apply", "--tree", tree)[0] == 0
+    assert patchgen("apply", "--rule=hwpoison-put-last", "--tree", tree)[0] == 0
     tmp = full_disk("tmp")
     env = {"TMPDIR": str(tmp), "PATCHGEN_CACHE": str(tmp_path / "cache")}
     code, out, err = patchgen("check", BRANCH, "--tree", tree, env=env)
@@ -570,7 +573,7 @@ def test_full_tmpdir_does_not_matter(fixture_tree, tmp_path, full_disk):
 
 def test_full_output_folder_is_54(fixture_tree, tmp_path, full_disk):
     tree = fixture_tree("e3-v4.14")
-    assert patchgen("apply", "--tree", tree)[0] == 0
+    assert patchgen("apply", "--rule=hwpoison-put-last", "--tree", tree)[0] == 0
     out_dir = full_disk("out")
     code, out, err = patchgen("format", "--tree", tree, "-o", out_dir / "series",
                               "--no-checkpatch",
@@ -596,7 +599,7 @@ def test_identity_from_git_config_environment(fixture_tree, tmp_path, how):
                "GIT_CONFIG_VALUE_0": "From Env", "GIT_CONFIG_KEY_1": "user.email",
                "GIT_CONFIG_VALUE_1": "env@example.org",
                "GIT_CONFIG_GLOBAL": "/dev/null"}
-    code, out, err = patchgen("apply", "--tree", tree, env=env)
+    code, out, err = patchgen("apply", "--rule=hwpoison-put-last", "--tree", tree, env=env)
     assert code == 0, err
     assert git(tree, "log", "-1", "--format=%an <%ae>", BRANCH).strip() == \
         "From Env <env@example.org>"
@@ -608,7 +611,8 @@ def test_branch_names_refused_early(fixture_tree, name, code):
     tree = fixture_tree("e3-v4.14")
     git(tree, "checkout", "-q", "-b", "base")
     git(tree, "checkout", "-q", "-")
-    got, out, err = patchgen("apply", "--tree", tree, f"--branch={name}")
+    got, out, err = patchgen("apply", "--rule=hwpoison-put-last",
+                             "--tree", tree, f"--branch={name}")
     assert got == code, err
     one_sentence(err)
     assert git(tree, "for-each-ref", "--format=%(refname)", "refs/heads/").split() \
@@ -623,7 +627,7 @@ def test_apply_midway_through_a_rebase_or_bisect(fixture_tree, state):
         git(tree, "bisect", "start", "HEAD", "HEAD~1")
     else:
         (tree / ".git" / state).mkdir()
-    code, out, err = patchgen("apply", "--tree", tree)
+    code, out, err = patchgen("apply", "--rule=hwpoison-put-last", "--tree", tree)
     assert code == 4, err
     assert "in the middle of" in one_sentence(err)
 
@@ -635,7 +639,7 @@ def test_a_committed_symlink_is_not_read_as_its_target(fixture_tree):
     page_alloc.symlink_to("real_page_alloc.c")
     git(tree, "add", "-A")
     git(tree, "commit", "-q", "-m", "symlink")
-    code, out, err = patchgen("apply", "--tree", tree)
+    code, out, err = patchgen("apply", "--rule=hwpoison-put-last", "--tree", tree)
     assert code == 5, err
     assert "symbolic link" in one_sentence(err)
 
@@ -671,7 +675,8 @@ def test_an_interrupted_object_write_leaves_no_tmp_obj(fixture_tree, tmp_path):
     git(tree, "commit", "-q", "-a", "-m", "a large migrate.c")
     log = tmp_path / "steps"
     env = {"PATCHGEN_FAULT_LOG": str(log), "PATCHGEN_CACHE": str(tmp_path / "c")}
-    first = _start(["apply", "--tree", tree, "--branch", "probe"], env=env)
+    first = _start(["apply", "--rule=hwpoison-put-last",
+                    "--tree", tree, "--branch", "probe"], env=env)
     first.communicate(timeout=300)
     writes = [int(line.split("\t")[0]) for line in log.read_text().splitlines()
               if line.endswith("\tgit hash-object")]
@@ -679,7 +684,7 @@ def test_an_interrupted_object_write_leaves_no_tmp_obj(fixture_tree, tmp_path):
     assert writes
     for step in writes:
         log.unlink()
-        proc = _start(["apply", "--tree", tree],
+        proc = _start(["apply", "--rule=hwpoison-put-last", "--tree", tree],
                       env={**env, "PATCHGEN_FAULT_PAUSE": str(step)})
         deadline = time.monotonic() + 300
         while not (log.exists() and "paused" in log.read_text()):
