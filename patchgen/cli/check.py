@@ -1,5 +1,6 @@
 """patchgen check: a reviewer's checks on a series, per patch and per series."""
 
+import argparse
 import json
 import sys
 from dataclasses import asdict
@@ -15,8 +16,15 @@ HELP = ("check a series (folder of .patch files, mbox, or range of the tree) "
 
 def add_arguments(parser):
     parser.add_argument("series", metavar="SERIES",
-                        help="a folder of .patch files, an mbox file, or a "
-                             "range of --tree (A..B, or a branch: what it adds to HEAD)")
+                        help="a folder of .patch or .eml files (git format-patch "
+                             "-o, b4 send -o), an mbox file (a thread: replies "
+                             "are set aside, their trailers reported), - for an "
+                             "mbox on stdin, or a range of --tree (A..B, or a "
+                             "branch: what it adds to HEAD)")
+    parser.add_argument("--version", dest="series_version", type=_version,
+                        metavar="N",
+                        help="of an input that holds several versions of the "
+                             "series, check vN (default: the newest)")
     parser.add_argument("--tree",
                         help="top of the kernel source tree, a git repository "
                              "(default: the one the current folder is in); "
@@ -35,6 +43,14 @@ def add_arguments(parser):
                              "to tinyconfig and the default fragment")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="show only warnings and failures (and the summary)")
+
+
+def _version(text: str) -> int:
+    value = text[1:] if text[:1] in "vV" else text
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a version number "
+                                         "(1, 2, ... or v2)")
+    return int(value)
 
 
 def report_json(report: CheckReport) -> dict:
@@ -66,6 +82,8 @@ def report_json(report: CheckReport) -> dict:
                  "note": report.base.note},
         "results": results,
         "skipped": skipped,
+        "set_aside": [asdict(a) for a in report.set_aside],
+        "reply_trailers": [asdict(t) for t in report.trailers],
         "summary": {PATCHWORK_STATE[s]: counts.get(s, 0) for s in PATCHWORK_STATE}
                    | {"skipped": counts.get(SKIP, 0)},
         "exit_code": 1 if report.failed else 0,
@@ -95,6 +113,13 @@ def report_table(report: CheckReport, quiet: bool = False) -> str:
                 lines.append(f"{'':<{width}}  {'':<{check_width}}         {detail}")
     if not rows:
         lines.append("(every check passed)")
+    if report.set_aside:
+        lines.append("")
+        lines.append(f"set aside ({len(report.set_aside)} mail"
+                     f"{'s' if len(report.set_aside) != 1 else ''} of the input, "
+                     "not checked):")
+        for aside in report.set_aside:
+            lines.append(f"  {aside.source}: {aside.subject} ({aside.reason})")
     counts = report.counts()
     lines.append("")
     lines.append(f"{counts.get('pass', 0)} pass, {counts.get('warn', 0)} warn, "
@@ -111,8 +136,10 @@ def run(args) -> int:
     if args.config is not None and not args.build:
         _note(f"--config {args.config} is used only with --build: not used")
     options = CheckOptions(build=args.build, strict=args.strict,
-                           checkpatch=args.checkpatch, config=args.config)
-    report = run_check(args.series, args.tree, options, notify=_note)
+                           checkpatch=args.checkpatch, config=args.config,
+                           version=args.series_version)
+    report = run_check(args.series, args.tree, options, notify=_note,
+                       stdin=sys.stdin.buffer)
     if args.json:
         print(json.dumps(report_json(report), indent=2))
     else:
