@@ -2,11 +2,18 @@
 
 import argparse
 import json
+import os
+import re
 import sys
+import time
+import urllib.parse
 from dataclasses import asdict
 from pathlib import Path
 
+from patchgen.infra.cache import cache_dir
+from patchgen.infra.errors import PatchgenError, TokenUnset
 from patchgen.review.check import CheckOptions, CheckReport, run_check
+from patchgen.review.patchwork import post_results
 from patchgen.review.result import FAIL, PATCHWORK_STATE, SKIP, WARN
 
 NAME = "check"
@@ -41,6 +48,17 @@ def add_arguments(parser):
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="with --build on a kernel tree: config lines added "
                              "to tinyconfig and the default fragment")
+    parser.add_argument("--post", metavar="URL",
+                        help="post the results to the patchwork at URL (REST "
+                             "API 1.2: each result on its patch, series-level "
+                             "ones on every patch); needs --token-env")
+    parser.add_argument("--token-env", metavar="VAR",
+                        help="the environment variable that holds the "
+                             "patchwork API token (never on the command line)")
+    parser.add_argument("--target-url", metavar="TEMPLATE", type=_target_template,
+                        help="target_url of each result, with {check}, {label}, "
+                             "{patch} and {msgid} filled in (default: the "
+                             "file:// URI of the log check saves in the cache)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="show only warnings and failures (and the summary)")
 
@@ -53,30 +71,68 @@ def _version(text: str) -> int:
     return int(value)
 
 
-def report_json(report: CheckReport) -> dict:
+def _bare(message_id: str | None) -> str | None:
+    """A Message-Id as patchwork's msgid filter and lore URLs take it."""
+    return message_id.strip().strip("<>") if message_id else None
+
+
+TARGET_FIELDS = ("check", "label", "patch", "msgid")
+_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+def _target_template(text: str) -> str:
+    """--target-url: a URL with only the fields check fills in."""
+    unknown = [f for f in _FIELD.findall(text) if f not in TARGET_FIELDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"--target-url knows {{{'}, {'.join(TARGET_FIELDS)}}}, not {{{unknown[0]}}}")
+    if not text.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an http(s) URL (patchwork takes no other)")
+    return text
+
+
+def _target_url(template: str | None, log_uri: str | None, values: dict) -> str | None:
+    if template is None:
+        return log_uri
+    return _FIELD.sub(lambda m: urllib.parse.quote(str(values[m.group(1)]), safe=""),
+                      template)
+
+
+def report_json(report: CheckReport, target_url: str | None = None,
+                log_uri: str | None = None) -> dict:
+    """Check's results as one JSON document, each result with the fields
+    of patchwork's checks API and the Message-Id (no angle brackets) it
+    belongs to: a series-level result the cover letter's."""
     results, skipped = [], []
+    cover = next((m for m in report.mails if m.kind == "cover"), None)
     for result in report.results:
         common = {"patch": result.patch, "label": report.label(result.patch),
                   "check": result.check}
         if result.state == SKIP:
             skipped.append({**common, "reason": result.reason})
             continue
-        mail = next((m for m in report.mails if m.position == result.patch), None)
+        mail = (next((m for m in report.mails if m.position == result.patch), None)
+                if result.patch is not None else cover)
+        message_id = _bare(mail.message_id) if mail else None
         results.append({
             **common,
             "subject": mail.subject if mail else None,
-            "message_id": mail.message_id if mail else None,
+            "message_id": message_id,
             # The fields of patchwork's checks API:
             "state": PATCHWORK_STATE[result.state],
             "context": result.context,
             "description": result.reason,
-            "target_url": None,
+            "target_url": _target_url(target_url, log_uri, {
+                "check": result.check, "label": report.label(result.patch),
+                "patch": result.patch or 0, "msgid": message_id or ""}),
             "details": list(result.details),
         })
     counts = report.counts()
+    mails = [dict(asdict(m), message_id=_bare(m.message_id)) for m in report.mails]
     return {
         "series": {"kind": report.series_kind, "input": report.series_origin,
-                   "mails": [asdict(m) for m in report.mails]},
+                   "mails": mails},
         "tree": report.tree,
         "base": {"commit": report.base.commit, "from": report.base.origin,
                  "note": report.base.note},
@@ -138,10 +194,38 @@ def run(args) -> int:
     options = CheckOptions(build=args.build, strict=args.strict,
                            checkpatch=args.checkpatch, config=args.config,
                            version=args.series_version)
+    token = None
+    if args.post:
+        token = os.environ.get(args.token_env or "")
+        if not args.token_env or not token:
+            raise TokenUnset(
+                f"--post needs a patchwork API token: put it in a variable "
+                f"and name it with --token-env VAR"
+                + (f" ({args.token_env} is unset or empty)" if args.token_env else ""))
     report = run_check(args.series, args.tree, options, notify=_note,
                        stdin=sys.stdin.buffer)
+    table = report_table(report)
+    log = save_log(table)
+    document = report_json(report, args.target_url, log.as_uri() if log else None)
     if args.json:
-        print(json.dumps(report_json(report), indent=2))
+        print(json.dumps(document, indent=2))
     else:
-        print(report_table(report, quiet=args.quiet))
+        print(report_table(report, quiet=args.quiet) if args.quiet else table)
+    if args.post:
+        posted = post_results(args.post, token, document, notify=_note)
+        patches = len({p.patch_id for p in posted})
+        _note(f"posted {len(posted)} checks on {patches} patches to {args.post}")
     return 1 if report.failed else 0
+
+
+def save_log(table: str) -> Path | None:
+    """The whole report, kept in the cache beside verify's run logs (runs/,
+    pruned with `patchgen cache --prune`): what target_url points at
+    unless --target-url says."""
+    try:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = cache_dir("runs", f"check-{stamp}-{os.getpid()}") / "report.txt"
+        path.write_text(table + "\n", encoding="utf-8", errors="surrogateescape")
+        return path
+    except (OSError, PatchgenError):
+        return None      # a log is a convenience: never a reason to fail

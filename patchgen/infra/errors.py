@@ -211,6 +211,24 @@ class CheckpatchUnusable(UserError):
     exit_code = 34
 
 
+class PatchworkFailed(EnvironmentProblem):
+    """check --post: patchwork cannot be reached or refused a request."""
+
+    exit_code = 35
+
+
+class PatchworkPatchMissing(UserError):
+    """check --post: a patch of the series is not on that patchwork."""
+
+    exit_code = 36
+
+
+class TokenUnset(UserError):
+    """check --post: the variable --token-env names is unset or empty."""
+
+    exit_code = 37
+
+
 # --- verify: 40-49 ----------------------------------------------------------
 #
 # A finished boot is a verdict, not an error: PASS exits 0, FAIL exits 1,
