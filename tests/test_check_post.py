@@ -161,18 +161,19 @@ def test_every_result_is_posted_on_its_patch(series, patchwork):
     assert f"posted {len(pw.checks)} checks on 7 patches" in done.stderr
 
 
-def test_without_a_target_url_the_log_is_kept_and_not_posted(series, patchwork):
+def test_without_a_target_url_the_log_is_pointed_at_and_not_posted(
+        series, patchwork, tmp_path):
     tree, folder, ids = series
     pw, url = patchwork
     pw.patches.update({msgid: 7 + n for n, msgid in enumerate(ids.values())})
+    log = tmp_path / "check.log"
     done = patchgen("check", folder, "--tree", tree, "--json", "--post", url,
-                    "--token-env", "PW_TOKEN", env=_env(PW_TOKEN=TOKEN))
+                    "--token-env", "PW_TOKEN", "--log", log,
+                    env=_env(PW_TOKEN=TOKEN))
     assert done.returncode in (0, 1), done.stderr
     report = json.loads(done.stdout)
-    log = report["results"][0]["target_url"]
-    assert log.startswith("file://") and log.endswith("/report.txt")
-    from urllib.parse import unquote
-    assert "patchgen check:" in open(unquote(log[len("file://"):])).read()
+    assert {r["target_url"] for r in report["results"]} == {log.as_uri()}
+    assert log.read_text().startswith(f"patchgen check: {folder} (folder, 7 patches")
     # patchwork's target_url takes http(s) only: null is posted instead.
     assert pw.checks and all(body["target_url"] is None for _, body in pw.checks)
 

@@ -5,13 +5,11 @@ import json
 import os
 import re
 import sys
-import time
 import urllib.parse
 from dataclasses import asdict
 from pathlib import Path
 
-from patchgen.infra.cache import cache_dir
-from patchgen.infra.errors import PatchgenError, TokenUnset
+from patchgen.infra.errors import OutputUnwritable, TokenUnset
 from patchgen.review.check import CheckOptions, CheckReport, run_check
 from patchgen.review.patchwork import post_results
 from patchgen.review.result import FAIL, PATCHWORK_STATE, SKIP, WARN
@@ -58,7 +56,10 @@ def add_arguments(parser):
     parser.add_argument("--target-url", metavar="TEMPLATE", type=_target_template,
                         help="target_url of each result, with {check}, {label}, "
                              "{patch} and {msgid} filled in (default: the "
-                             "file:// URI of the log check saves in the cache)")
+                             "file:// URI of --log, else none)")
+    parser.add_argument("--log", type=Path, metavar="FILE",
+                        help="write the whole report (every row, the details) "
+                             "to FILE")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="show only warnings and failures (and the summary)")
 
@@ -205,7 +206,7 @@ def run(args) -> int:
     report = run_check(args.series, args.tree, options, notify=_note,
                        stdin=sys.stdin.buffer)
     table = report_table(report)
-    log = save_log(table)
+    log = save_log(args.log, table) if args.log else None
     document = report_json(report, args.target_url, log.as_uri() if log else None)
     if args.json:
         print(json.dumps(document, indent=2))
@@ -218,14 +219,12 @@ def run(args) -> int:
     return 1 if report.failed else 0
 
 
-def save_log(table: str) -> Path | None:
-    """The whole report, kept in the cache beside verify's run logs (runs/,
-    pruned with `patchgen cache --prune`): what target_url points at
-    unless --target-url says."""
+def save_log(path: Path, table: str) -> Path:
+    """--log FILE: the whole report (every row, the details), what
+    target_url points at unless --target-url says otherwise."""
     try:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        path = cache_dir("runs", f"check-{stamp}-{os.getpid()}") / "report.txt"
         path.write_text(table + "\n", encoding="utf-8", errors="surrogateescape")
-        return path
-    except (OSError, PatchgenError):
-        return None      # a log is a convenience: never a reason to fail
+    except OSError as exc:
+        raise OutputUnwritable(f"cannot write the log {path}: {exc.strerror}: "
+                               "give --log a writable file") from None
+    return path.resolve()

@@ -618,6 +618,10 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                 builder = GccSyntaxBuilder(workspace.kernel_root, folders)
             bisector = Bisector(builder)
             if folders:
+                # A kernel build takes minutes: say what runs.
+                if kbuild:
+                    progress.notify(f"building the base ({bisector.builder.name}: "
+                                    f"{', '.join(f + '/' for f in folders)})")
                 base_step = bisector.base()
         commits: dict[int, str] = {}
         blocked = None
@@ -666,6 +670,9 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
             elif not base_step.ok:
                 results.append(skipped("build", "the base does not build", **where))
             else:
+                if kbuild:
+                    progress.notify(f"building after {mail.label} ({done + 1} of "
+                                    f"{len(patches)} patches)")
                 results.append(build_result(mail, bisector.after(diff_ok[mail.position])))
         if bisector is not None:
             build_notes = list(getattr(bisector.builder, "notes", []))
