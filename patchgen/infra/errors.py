@@ -41,6 +41,12 @@ class UserError(PatchgenError):
     exit_code = 3
 
 
+class UsageError(UserError):
+    """Options that contradict each other (argparse's own errors are 2 too)."""
+
+    exit_code = 2
+
+
 class EnvironmentProblem(PatchgenError):
     """This machine lacks something (a tool, disk space, a device)."""
 
