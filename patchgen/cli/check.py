@@ -212,7 +212,7 @@ def run(args) -> int:
         print(json.dumps(document, indent=2))
     else:
         print(report_table(report, quiet=args.quiet) if args.quiet else table)
-    if args.post:
+    if args.post and token:
         posted = post_results(args.post, token, document, notify=_note)
         patches = len({p.patch_id for p in posted})
         _note(f"posted {len(posted)} checks on {patches} patches to {args.post}")
