@@ -171,6 +171,10 @@ def test_build_reports_a_new_warning_against_its_patch_only(linux61, tmp_path, c
     before = tree_state(linux61, shared=True)
     code, document, err = check_json(capsys, series, linux61, "--build")
     assert code == 1 and "Traceback" not in err
+    # Minutes of make are not silent: the base, then each patch.
+    assert "building the base (make: mm/)" in err
+    assert err.index("building after 1/2 (1 of 2 patches)") < \
+        err.index("building after 2/2 (2 of 2 patches)")
     first_text = git(clone, "show", f"HEAD~1:{MEMORY_FAILURE}")
     line = line_of(first_text, "int patchgen_unused;")
     first = result_for(document, "1/2", "build")

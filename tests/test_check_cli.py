@@ -68,7 +68,7 @@ def test_unusable_input_has_its_own_exit_codes(fixture_tree, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["check", str(empty), "--tree", str(tree)]) == 31
-    assert "holds no .patch files" in capsys.readouterr().err
+    assert "holds no .patch or .eml files" in capsys.readouterr().err
     assert main(["check", "no-such-branch", "--tree", str(tree)]) == 30
     assert main(["check", "HEAD", "--tree", str(tree)]) == 31   # nothing HEAD adds
     not_git = tmp_path / "plain"

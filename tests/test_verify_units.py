@@ -658,6 +658,13 @@ def test_cli_series_errors(tmp_path):
     assert result.returncode == 47
     one_clear_sentence(result)
     assert "no commits on top of its base" in result.stderr
+    # SERIES spelled as check spells it: the same series, the same answer.
+    positional = cli("verify", "--tree", str(tree), "topic")
+    assert (positional.returncode, positional.stderr) == (47, result.stderr)
+    both = cli("verify", "--tree", str(tree), "topic", "--series", "other")
+    assert both.returncode == 2
+    one_clear_sentence(both)
+    assert "two series: topic and --series other" in both.stderr
     empty = tmp_path / "empty-series"
     empty.mkdir()
     result = cli("verify", "--tree", str(tree), "--series", str(empty))

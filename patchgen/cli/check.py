@@ -1,11 +1,17 @@
 """patchgen check: a reviewer's checks on a series, per patch and per series."""
 
+import argparse
 import json
+import os
+import re
 import sys
+import urllib.parse
 from dataclasses import asdict
 from pathlib import Path
 
+from patchgen.infra.errors import OutputUnwritable, TokenUnset
 from patchgen.review.check import CheckOptions, CheckReport, run_check
+from patchgen.review.patchwork import post_results
 from patchgen.review.result import FAIL, PATCHWORK_STATE, SKIP, WARN
 
 NAME = "check"
@@ -15,8 +21,15 @@ HELP = ("check a series (folder of .patch files, mbox, or range of the tree) "
 
 def add_arguments(parser):
     parser.add_argument("series", metavar="SERIES",
-                        help="a folder of .patch files, an mbox file, or a "
-                             "range of --tree (A..B, or a branch: what it adds to HEAD)")
+                        help="a folder of .patch or .eml files (git format-patch "
+                             "-o, b4 send -o), an mbox file (a thread: replies "
+                             "are set aside, their trailers reported), - for an "
+                             "mbox on stdin, or a range of --tree (A..B, or a "
+                             "branch: what it adds to HEAD)")
+    parser.add_argument("--version", dest="series_version", type=_version,
+                        metavar="N",
+                        help="of an input that holds several versions of the "
+                             "series, check vN (default: the newest)")
     parser.add_argument("--tree",
                         help="top of the kernel source tree, a git repository "
                              "(default: the one the current folder is in); "
@@ -33,39 +46,101 @@ def add_arguments(parser):
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="with --build on a kernel tree: config lines added "
                              "to tinyconfig and the default fragment")
+    parser.add_argument("--post", metavar="URL",
+                        help="post the results to the patchwork at URL (REST "
+                             "API 1.2: each result on its patch, series-level "
+                             "ones on every patch); needs --token-env")
+    parser.add_argument("--token-env", metavar="VAR",
+                        help="the environment variable that holds the "
+                             "patchwork API token (never on the command line)")
+    parser.add_argument("--target-url", metavar="TEMPLATE", type=_target_template,
+                        help="target_url of each result, with {check}, {label}, "
+                             "{patch} and {msgid} filled in (default: the "
+                             "file:// URI of --log, else none)")
+    parser.add_argument("--log", type=Path, metavar="FILE",
+                        help="write the whole report (every row, the details) "
+                             "to FILE")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="show only warnings and failures (and the summary)")
 
 
-def report_json(report: CheckReport) -> dict:
+def _version(text: str) -> int:
+    value = text[1:] if text[:1] in "vV" else text
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a version number "
+                                         "(1, 2, ... or v2)")
+    return int(value)
+
+
+def _bare(message_id: str | None) -> str | None:
+    """A Message-Id as patchwork's msgid filter and lore URLs take it."""
+    return message_id.strip().strip("<>") if message_id else None
+
+
+TARGET_FIELDS = ("check", "label", "patch", "msgid")
+_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+def _target_template(text: str) -> str:
+    """--target-url: a URL with only the fields check fills in."""
+    unknown = [f for f in _FIELD.findall(text) if f not in TARGET_FIELDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"--target-url knows {{{'}, {'.join(TARGET_FIELDS)}}}, not {{{unknown[0]}}}")
+    if not text.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an http(s) URL (patchwork takes no other)")
+    return text
+
+
+def _target_url(template: str | None, log_uri: str | None, values: dict) -> str | None:
+    if template is None:
+        return log_uri
+    return _FIELD.sub(lambda m: urllib.parse.quote(str(values[m.group(1)]), safe=""),
+                      template)
+
+
+def report_json(report: CheckReport, target_url: str | None = None,
+                log_uri: str | None = None) -> dict:
+    """Check's results as one JSON document, each result with the fields
+    of patchwork's checks API and the Message-Id (no angle brackets) it
+    belongs to: a series-level result the cover letter's."""
     results, skipped = [], []
+    cover = next((m for m in report.mails if m.kind == "cover"), None)
     for result in report.results:
         common = {"patch": result.patch, "label": report.label(result.patch),
                   "check": result.check}
         if result.state == SKIP:
             skipped.append({**common, "reason": result.reason})
             continue
-        mail = next((m for m in report.mails if m.position == result.patch), None)
+        mail = (next((m for m in report.mails if m.position == result.patch), None)
+                if result.patch is not None else cover)
+        message_id = _bare(mail.message_id) if mail else None
         results.append({
             **common,
             "subject": mail.subject if mail else None,
-            "message_id": mail.message_id if mail else None,
+            "message_id": message_id,
             # The fields of patchwork's checks API:
             "state": PATCHWORK_STATE[result.state],
             "context": result.context,
             "description": result.reason,
-            "target_url": None,
+            "target_url": _target_url(target_url, log_uri, {
+                "check": result.check, "label": report.label(result.patch),
+                "patch": result.patch or 0, "msgid": message_id or ""}),
             "details": list(result.details),
         })
     counts = report.counts()
+    mails = [dict(asdict(m), message_id=_bare(m.message_id)) for m in report.mails]
     return {
         "series": {"kind": report.series_kind, "input": report.series_origin,
-                   "mails": [asdict(m) for m in report.mails]},
+                   "mails": mails},
         "tree": report.tree,
         "base": {"commit": report.base.commit, "from": report.base.origin,
                  "note": report.base.note},
         "results": results,
         "skipped": skipped,
+        "set_aside": [asdict(a) for a in report.set_aside],
+        "reply_trailers": [asdict(t) for t in report.trailers],
         "summary": {PATCHWORK_STATE[s]: counts.get(s, 0) for s in PATCHWORK_STATE}
                    | {"skipped": counts.get(SKIP, 0)},
         "exit_code": 1 if report.failed else 0,
@@ -95,6 +170,13 @@ def report_table(report: CheckReport, quiet: bool = False) -> str:
                 lines.append(f"{'':<{width}}  {'':<{check_width}}         {detail}")
     if not rows:
         lines.append("(every check passed)")
+    if report.set_aside:
+        lines.append("")
+        lines.append(f"set aside ({len(report.set_aside)} mail"
+                     f"{'s' if len(report.set_aside) != 1 else ''} of the input, "
+                     "not checked):")
+        for aside in report.set_aside:
+            lines.append(f"  {aside.source}: {aside.subject} ({aside.reason})")
     counts = report.counts()
     lines.append("")
     lines.append(f"{counts.get('pass', 0)} pass, {counts.get('warn', 0)} warn, "
@@ -111,10 +193,38 @@ def run(args) -> int:
     if args.config is not None and not args.build:
         _note(f"--config {args.config} is used only with --build: not used")
     options = CheckOptions(build=args.build, strict=args.strict,
-                           checkpatch=args.checkpatch, config=args.config)
-    report = run_check(args.series, args.tree, options, notify=_note)
+                           checkpatch=args.checkpatch, config=args.config,
+                           version=args.series_version)
+    token = None
+    if args.post:
+        token = os.environ.get(args.token_env or "")
+        if not args.token_env or not token:
+            raise TokenUnset(
+                f"--post needs a patchwork API token: put it in a variable "
+                f"and name it with --token-env VAR"
+                + (f" ({args.token_env} is unset or empty)" if args.token_env else ""))
+    report = run_check(args.series, args.tree, options, notify=_note,
+                       stdin=sys.stdin.buffer)
+    table = report_table(report)
+    log = save_log(args.log, table) if args.log else None
+    document = report_json(report, args.target_url, log.as_uri() if log else None)
     if args.json:
-        print(json.dumps(report_json(report), indent=2))
+        print(json.dumps(document, indent=2))
     else:
-        print(report_table(report, quiet=args.quiet))
+        print(report_table(report, quiet=args.quiet) if args.quiet else table)
+    if args.post and token:
+        posted = post_results(args.post, token, document, notify=_note)
+        patches = len({p.patch_id for p in posted})
+        _note(f"posted {len(posted)} checks on {patches} patches to {args.post}")
     return 1 if report.failed else 0
+
+
+def save_log(path: Path, table: str) -> Path:
+    """--log FILE: the whole report (every row, the details), what
+    target_url points at unless --target-url says otherwise."""
+    try:
+        path.write_text(table + "\n", encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise OutputUnwritable(f"cannot write the log {path}: {exc.strerror}: "
+                               "give --log a writable file") from None
+    return path.resolve()

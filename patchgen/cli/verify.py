@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from patchgen.infra.errors import UsageError
 from patchgen.vm.boot import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from patchgen.vm.kbuild import CONFIGS, DEFAULT_BUILD_TIMEOUT, Progress
 from patchgen.cli import lava_modes, matrix_mode
@@ -23,6 +24,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--tree", type=Path,
                         help="the kernel source tree to build (default: the "
                              "one the current folder is in; not with --matrix)")
+    # SERIES as check spells it (a positional), and --series as before.
+    parser.add_argument("series_positional", nargs="?", metavar="SERIES",
+                        help="the same as --series")
     parser.add_argument("--series", metavar="BRANCH|SERIES_DIR|MBOX",
                         help="verify the base and the tip of a series: a "
                              "branch of --tree, a folder of patches (git "
@@ -129,6 +133,11 @@ class ProgressPrinter:
 
 
 def run(args) -> int:
+    if args.series_positional is not None:
+        if args.series is not None and args.series != args.series_positional:
+            raise UsageError(f"two series: {args.series_positional} and --series "
+                             f"{args.series}: give one")
+        args.series = args.series_positional
     options = VerifyOptions(tree=args.tree, series=args.series,
                             base=args.base, kvm=args.kvm, stress=args.stress,
                             boot_timeout=args.timeout,

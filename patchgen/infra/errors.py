@@ -42,6 +42,12 @@ class UserError(PatchgenError):
     exit_code = 3
 
 
+class UsageError(UserError):
+    """Options that contradict each other (argparse's own errors are 2 too)."""
+
+    exit_code = 2
+
+
 class EnvironmentProblem(PatchgenError):
     """This machine lacks something (a tool, disk space, a device)."""
 
@@ -210,6 +216,24 @@ class CheckpatchUnusable(UserError):
     """--checkpatch names a file that is missing or is not a perl script."""
 
     exit_code = 34
+
+
+class PatchworkFailed(EnvironmentProblem):
+    """check --post: patchwork cannot be reached or refused a request."""
+
+    exit_code = 35
+
+
+class PatchworkPatchMissing(UserError):
+    """check --post: a patch of the series is not on that patchwork."""
+
+    exit_code = 36
+
+
+class TokenUnset(UserError):
+    """check --post: the variable --token-env names is unset or empty."""
+
+    exit_code = 37
 
 
 # --- verify: 40-49 ----------------------------------------------------------

@@ -41,7 +41,8 @@ from patchgen.review.series import (MAX_PATCHES, check_base_commit, check_cover_
                                    check_version)
 from patchgen.kernel.checkpatch import checkpatch_script, run_checkpatch
 from patchgen.infra.errors import CheckpatchUnusable, PatchgenError
-from patchgen.series.incoming import RANGE, IncomingSeries, Mail, read_series
+from patchgen.series.incoming import (RANGE, REPLY, IncomingSeries, Mail, ReplyTrailer,
+                                      SetAside, read_series)
 from patchgen.kernel.kconfig import build_dir_for, read_fragment
 from patchgen.engine.rule import (REVIEW_FAIL, REVIEW_PENDING, REVIEW_WARN, Rule,
                                   Finding)
@@ -57,6 +58,8 @@ PATCH_CHECKS = ("mail", "subject", "signoff", "body", "fixes", "diff", "apply",
                 "checkpatch", "semantic", "build")
 SERIES_CHECKS = ("cover-letter", "numbering", "version", "size", "base-commit",
                  "threading", "semantic", "build")
+# Only for an input that has them: what reviewers said in replies.
+REPLY_CHECKS = ("replies",)
 # Mail-only checks: a range of the tree has no mails of its own yet.
 MAIL_SHAPE = ("cover-letter", "numbering", "version", "threading")
 
@@ -76,6 +79,7 @@ class CheckOptions:
     checkpatch: Path | None = None     # another checkpatch.pl than the tree's
     config: Path | None = None         # more config for --build
     workdir: Path | None = None        # workspace and build folders (default: cache)
+    version: int | None = None         # of a multi-version input (default: newest)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ class CheckReport:
     base: BaseChoice
     mails: tuple[MailSummary, ...]
     results: tuple[CheckResult, ...]
+    set_aside: tuple[SetAside, ...] = ()      # replies, other versions
+    trailers: tuple[ReplyTrailer, ...] = ()   # given in replies
 
     @property
     def failed(self) -> bool:
@@ -504,13 +510,22 @@ class Progress:
 
 
 def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOptions(),
-              notify=_quiet) -> CheckReport:
-    """Check the series *spec*; *notify* gets notes for the user as the work
-    goes (a series far over the size limit, progress on a long one)."""
+              notify=_quiet, stdin=None) -> CheckReport:
+    """Check the series *spec* (`-`: an mbox on *stdin*); *notify* gets
+    notes for the user as the work goes (a series far over the size limit,
+    progress on a long one, what of a thread was set aside)."""
     if options.checkpatch is not None:
         usable_checkpatch(Path(options.checkpatch))
     tree = open_git_tree(tree_path)
-    series = read_series(spec, tree.root)
+    series = read_series(spec, tree.root, version=options.version, stdin=stdin)
+    if series.set_aside:
+        replies = sum(a.reason == REPLY for a in series.set_aside)
+        others = len(series.set_aside) - replies
+        notify(f"set aside {len(series.set_aside)} mails of {series.origin}: "
+               f"{replies} repl{'y' if replies == 1 else 'ies'}"
+               + (f", {others} of other versions (checking v{series.version}"
+                  + (", the newest)" if options.version is None else ")")
+                  if others else "") + "; the report lists them")
     count = len(series.patches)
     if count > 2 * MAX_PATCHES:
         notify(f"{count} patches: far over the {MAX_PATCHES} a posting may hold "
@@ -563,12 +578,46 @@ def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOpt
                                      Progress(notify, count))
 
     results += _series_results(tree, series)
+    results += reply_results(series)
     mails = tuple(MailSummary(
         m.position, m.label,
         "patch" if m.is_patch else "cover" if m.is_cover else "not a patch",
         m.subject or m.source, m.source, m.message_id) for m in series.mails)
     return CheckReport(series.kind, series.origin, str(tree.root), base, mails,
-                       tuple(_ordered(results)))
+                       tuple(_ordered(results)), series.set_aside, series.trailers)
+
+
+def reply_results(series: IncomingSeries) -> list[CheckResult]:
+    """What reviewers said in replies, per patch (a trailer given on the
+    cover letter counts for every patch, as b4 applies it): a Nacked-by
+    warns, the other trailers pass and are listed."""
+    covers = {m.position for m in series.covers}
+    patches = [m.position for m in series.patches]
+    given: dict[int | None, list[ReplyTrailer]] = {}
+    for trailer in series.trailers:
+        targets = (patches if trailer.position in covers else
+                   [trailer.position] if trailer.position in patches else [None])
+        for target in targets:
+            given.setdefault(target, []).append(trailer)
+    results = []
+    for position, trailers in sorted(given.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
+        details = tuple(f"{t.trailer} (in {t.reply_source}, from {t.reply_from}"
+                        + (f", given on v{t.carried_from} of the same patch"
+                           if t.carried_from else "") + ")"
+                        for t in trailers)
+        nacks = [t for t in trailers if t.trailer.lower().startswith("nacked-by")]
+        where = {"patch": position} if position is not None else {}
+        if position is None:
+            reason = (f"{len(trailers)} trailer{'s' if len(trailers) != 1 else ''} "
+                      "in replies to no mail of this version of the series")
+            results.append(warned("replies", reason, details=details, **where))
+        elif nacks:
+            results.append(warned("replies", f"{nacks[0].trailer} in a reply",
+                                  details=details, **where))
+        else:
+            results.append(passed("replies", "; ".join(t.trailer for t in trailers),
+                                  details=details, **where))
+    return results
 
 
 def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_all,
@@ -599,6 +648,10 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                 builder = GccSyntaxBuilder(workspace.kernel_root, folders)
             bisector = Bisector(builder)
             if folders:
+                # A kernel build takes minutes: say what runs.
+                if kbuild:
+                    progress.notify(f"building the base ({bisector.builder.name}: "
+                                    f"{', '.join(f + '/' for f in folders)})")
                 base_step = bisector.base()
         commits: dict[int, str] = {}
         blocked = None
@@ -647,6 +700,9 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
             elif not base_step.ok:
                 results.append(skipped("build", "the base does not build", **where))
             else:
+                if kbuild:
+                    progress.notify(f"building after {mail.label} ({done + 1} of "
+                                    f"{len(patches)} patches)")
                 results.append(build_result(mail, bisector.after(diff_ok[mail.position])))
         if bisector is not None:
             build_notes = list(getattr(bisector.builder, "notes", []))
@@ -717,6 +773,6 @@ def _ordered(results: list[CheckResult]) -> list[CheckResult]:
     """Patches in order, each in PATCH_CHECKS order, then the series."""
     def key(result: CheckResult):
         if result.patch is None:
-            return (1, 0, SERIES_CHECKS.index(result.check))
-        return (0, result.patch, PATCH_CHECKS.index(result.check))
+            return (1, 0, (SERIES_CHECKS + REPLY_CHECKS).index(result.check))
+        return (0, result.patch, (PATCH_CHECKS + REPLY_CHECKS).index(result.check))
     return sorted(results, key=key)

@@ -15,7 +15,7 @@ an error; a SERIES with no patch in it at all is unusable input.
 import email
 import email.utils
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email import policy
 from pathlib import Path
 
@@ -25,6 +25,10 @@ from patchgen.infra.scratch import scratch_folder
 from patchgen.engine.sources import commit_id
 
 FOLDER, MBOX, RANGE = "folder", "mbox", "range"
+# The mails of a folder: git format-patch -o writes .patch, b4 send -o .eml.
+FOLDER_SUFFIXES = (".patch", ".eml")
+STDIN = "-"
+REPLY = "a reply in the thread"
 
 _BRACKET = re.compile(r"^\s*\[([^\]]*)\]\s*")
 _VERSION = re.compile(r"^[vV](\d+)$")
@@ -112,11 +116,38 @@ class Mail:
 
 
 @dataclass(frozen=True)
+class SetAside:
+    """A mail of the input that is not part of the series checked: a reply
+    in the thread, or a patch of another version."""
+
+    source: str
+    subject: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReplyTrailer:
+    """A trailer (Reviewed-by: ...) written in a reply of the thread."""
+
+    trailer: str               # "Reviewed-by: A U Thor <a@example.org>"
+    reply_from: str            # who wrote the reply
+    reply_source: str          # "message 5 of 7 in thread.mbox"
+    position: int | None       # the mail of the series it answers (a
+                               # position of `mails`), None: not found
+    carried_from: int | None = None  # given on this older version of the
+                                     # same patch (same diff), as b4 carries it
+
+
+@dataclass(frozen=True)
 class IncomingSeries:
     kind: str                      # FOLDER, MBOX or RANGE
     origin: str                    # what the user named
     mails: tuple[Mail, ...]
     range_base: str | None = None  # for a range: the commit it starts from
+    set_aside: tuple[SetAside, ...] = ()
+    trailers: tuple[ReplyTrailer, ...] = ()
+    versions: tuple[int, ...] = ()  # the versions of the series in the input
+    version: int | None = None      # the one read, when there were several
 
     @property
     def patches(self) -> tuple[Mail, ...]:
@@ -287,22 +318,23 @@ def _mails_from_mbox(path: Path, label: str) -> list[Mail]:
                 for index, part in enumerate(parts, 1)]
 
 
-def read_folder(folder: Path, suffixes: tuple[str, ...] = (".patch",)
-                ) -> IncomingSeries:
+def read_folder(folder: Path, suffixes: tuple[str, ...] = FOLDER_SUFFIXES,
+                version: int | None = None) -> IncomingSeries:
     """The files of *folder* whose names end in one of *suffixes*, in name
     order (git format-patch numbers them)."""
     files = sorted(p for p in folder.iterdir()
                    if p.is_file() and p.suffix in suffixes)
     if not files:
-        raise NotASeries(f"{folder} holds no .patch files",
+        raise NotASeries(f"{folder} holds no {' or '.join(suffixes)} files",
                          "give a folder made by git format-patch -o, an mbox "
                          "file or a range")
     mails = [parse_mail(p.read_bytes(), index, p.name)
              for index, p in enumerate(files, 1)]
-    return _usable(IncomingSeries(FOLDER, str(folder), tuple(mails)))
+    return _usable(pick_series(FOLDER, str(folder), mails, version))
 
 
-def read_mbox(path: Path) -> IncomingSeries:
+def read_mbox(path: Path, version: int | None = None,
+              origin: str | None = None) -> IncomingSeries:
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -310,8 +342,112 @@ def read_mbox(path: Path) -> IncomingSeries:
     if size == 0:
         raise NotASeries(f"{path} is empty", "give a folder of .patch files, "
                          "an mbox file or a range")
-    mails = _mails_from_mbox(path, path.name)
-    return _usable(IncomingSeries(MBOX, str(path), tuple(mails)))
+    mails = _mails_from_mbox(path, origin or path.name)
+    return _usable(pick_series(MBOX, origin or str(path), mails, version))
+
+
+# --- a thread: replies and versions ---------------------------------------------
+
+_REPLY = re.compile(r"^\s*(re|aw|sv|antw)\s*:", re.I)
+# Trailers a reviewer gives in a reply (what b4 collects), at the start of
+# an unquoted line.
+_TRAILER = re.compile(r"^(Reviewed-by|Acked-by|Tested-by|Reported-by|"
+                      r"Suggested-by|Nacked-by|Reviewed-and-tested-by): *(\S.*)$",
+                      re.I)
+
+
+def is_reply(mail: Mail, ids: set[str]) -> bool:
+    """A reply in the thread, not a mail of the series: its Subject says
+    `Re:`, or it answers a mail of the input and carries no patch (and is
+    no cover letter)."""
+    if _REPLY.match(mail.subject or ""):
+        return True
+    return (not mail.is_patch and not mail.is_cover
+            and mail.in_reply_to is not None and mail.in_reply_to in ids)
+
+
+def _reply_trailers(reply: Mail) -> list[str]:
+    found = []
+    for line in reply.message.split("\n") + reply.notes.split("\n"):
+        match = _TRAILER.match(line.strip()) if not line.startswith(">") else None
+        if match:
+            found.append(f"{match.group(1)}: {match.group(2).strip()}")
+    return found
+
+
+_HUNK = re.compile(r"^@@ -\d+(,\d+)? \+\d+(,\d+)? @@")
+
+
+def _diff_key(diff: str) -> str:
+    """What `git patch-id` compares: the changed lines, not where they are
+    (hunk positions and index lines left out, whitespace squeezed)."""
+    lines = []
+    for line in diff.split("\n"):
+        if line.startswith("index "):
+            continue
+        line = _HUNK.sub("@@", line)
+        lines.append("".join(line.split()))
+    return "\n".join(lines)
+
+
+def pick_series(kind: str, origin: str, mails: list[Mail],
+                version: int | None = None) -> IncomingSeries:
+    """The series in what was read: replies set aside (their trailers kept),
+    and of several versions the newest, or *version*; positions renumbered
+    1..N over the mails kept, in input order."""
+    ids = {m.message_id for m in mails if m.message_id}
+    replies = [m for m in mails if is_reply(m, ids)]
+    rest = [m for m in mails if not any(m is r for r in replies)]
+    versions = sorted({m.tags.version for m in rest
+                       if m.problem is None and m.tags.is_patch})
+    set_aside = [(m.position, SetAside(m.source, m.subject, REPLY))
+                 for m in replies]
+    chosen = version if version is not None else (versions[-1] if versions else None)
+    if version is not None and version not in versions:
+        have = ", ".join(f"v{v}" for v in versions) or "no numbered version"
+        raise NotASeries(f"{origin} holds no v{version} of the series ({have})",
+                         "give --version with one of those")
+    kept, dropped = [], {}
+    for mail in rest:
+        tagged = mail.problem is None and mail.tags.is_patch
+        if len(versions) > 1 and tagged and mail.tags.version != chosen:
+            why = (f"v{mail.tags.version} of the series: checking v{chosen}"
+                   + (" (the newest; --version N for another)"
+                      if version is None else " (--version)"))
+            set_aside.append((mail.position, SetAside(mail.source, mail.subject, why)))
+            if mail.message_id:
+                dropped[mail.message_id] = mail
+            continue
+        kept.append(mail)
+    kept = [replace(m, position=index) for index, m in enumerate(kept, 1)]
+    by_id = {m.message_id: m for m in kept if m.message_id}
+    parent = {m.message_id: m.in_reply_to for m in mails if m.message_id}
+    same_diff = {_diff_key(m.diff): m.position for m in kept if m.is_patch}
+    trailers = []
+    for reply in replies:
+        target, seen = reply.in_reply_to, set()
+        # A reply to a reply: climb the thread to the mail of the series.
+        while (target and target not in by_id and target not in dropped
+               and target not in seen):
+            seen.add(target)
+            target = parent.get(target)
+        position, carried = None, None
+        if target in by_id:
+            position = by_id[target].position
+        elif (target in dropped and dropped[target].is_patch
+              and chosen is not None and dropped[target].tags.version < chosen):
+            # On an older version: it still counts where the patch did not
+            # change (b4 am does the same, by patch-id).
+            position = same_diff.get(_diff_key(dropped[target].diff))
+            carried = dropped[target].tags.version
+        for trailer in _reply_trailers(reply):
+            trailers.append(ReplyTrailer(trailer, reply.author, reply.source,
+                                         position, carried))
+    set_aside.sort(key=lambda pair: pair[0])
+    return IncomingSeries(kind, origin, tuple(kept),
+                          set_aside=tuple(aside for _, aside in set_aside),
+                          trailers=tuple(trailers), versions=tuple(versions),
+                          version=chosen if len(versions) > 1 else None)
 
 
 def _usable(series: IncomingSeries) -> IncomingSeries:
@@ -358,16 +494,32 @@ def read_range(root: Path, spec: str) -> IncomingSeries:
     return _usable(IncomingSeries(RANGE, spec, tuple(mails), range_base=base))
 
 
+def read_stdin(stream, version: int | None = None) -> IncomingSeries:
+    """SERIES `-`: an mbox (or one mail) on standard input."""
+    data = stream.read()
+    if not data:
+        raise NotASeries("standard input is empty", "pipe an mbox or a mail "
+                         "into it, or give a folder, a file or a range")
+    with scratch_folder("stdin") as tmp:
+        mbox = Path(tmp) / "stdin.mbox"
+        mbox.write_bytes(data)
+        return read_mbox(mbox, version, origin="stdin")
+
+
 def read_series(spec: str, tree_root: Path | None,
-                folder_suffixes: tuple[str, ...] = (".patch",)) -> IncomingSeries:
-    """Read SERIES: a folder, an mbox file, or a range of the tree (none
-    without *tree_root*).  A folder's mails are its files ending in one of
-    *folder_suffixes*."""
+                folder_suffixes: tuple[str, ...] = FOLDER_SUFFIXES,
+                version: int | None = None, stdin=None) -> IncomingSeries:
+    """Read SERIES: a folder, an mbox file, `-` (an mbox on *stdin*), or a
+    range of the tree (none without *tree_root*).  A folder's mails are its
+    files ending in one of *folder_suffixes*.  Replies in a thread are set
+    aside; of several versions, the newest (or *version*) is read."""
+    if spec == STDIN and stdin is not None:
+        return read_stdin(stdin, version)
     path = Path(spec)
     if path.is_dir():
-        return read_folder(path, folder_suffixes)
+        return read_folder(path, folder_suffixes, version)
     if path.exists():
-        return read_mbox(path)
+        return read_mbox(path, version)
     if tree_root is None:
         raise SeriesNotFound(f"{spec} does not exist: give a folder of .patch "
                              "files, an mbox file, or a range with --tree")
