@@ -21,10 +21,10 @@ from typing import Iterable, Mapping, Protocol
 
 import git
 
-from patchgen.infra.errors import (DirtyTree, MissingFile, NotAGitTree,
+from patchgen.infra.errors import (CommandFailed, DirtyTree, MissingFile, NotAGitTree,
                              UnknownRevision, UserError)
 from patchgen.infra import objects
-from patchgen.infra.runner import run
+from patchgen.infra.runner import run, run_git
 
 
 class FileSource(Protocol):
@@ -410,34 +410,55 @@ class GitKernelTree:
     repo: git.Repo = field(repr=False, compare=False)
     prefix: str  # root relative to the repository top, "" or "sub/dir/"
 
+    # The repository is a git.Repo for its paths (working_tree_dir,
+    # git_dir, common_dir) only: every git command goes through the
+    # runner (run_git: a timeout, the log), none through GitPython.
+
+    @property
+    def top(self) -> str:
+        """The repository's top folder."""
+        return str(self.repo.working_tree_dir)
+
     def head(self) -> str:
-        try:
-            return self.repo.head.commit.hexsha
-        except ValueError:
+        sha = commit_id(self.top, "HEAD")
+        if sha is None:
             raise NotAGitTree(f"{self.root} has no commits yet: commit the tree "
-                              "first (git add -A -f && git commit)") from None
+                              "first (git add -A -f && git commit)")
+        return sha
 
     def resolve(self, rev: str) -> str:
-        try:
-            return self.repo.commit(rev).hexsha
-        except (git.BadName, ValueError, git.GitCommandError):
+        sha = commit_id(self.top, rev)
+        if sha is None:
             raise UnknownRevision(f"{rev!r} is not a commit in {self.root}: "
-                                  "give a branch, tag or commit id") from None
+                                  "give a branch, tag or commit id")
+        return sha
 
     def at(self, commit: str) -> CommitTree:
         return CommitTree(self.repo, commit, self.prefix)
 
+    def is_dirty(self, path: str | None = None) -> bool:
+        """Whether tracked files (below *path*) have changes, staged or not."""
+        where = ["--", path] if path else []
+        for staged in (["--cached"], []):
+            result = run_git(self.top, "diff", "--quiet", "--no-ext-diff",
+                             *staged, *where, check=False)
+            if result.returncode == 1:
+                return True
+            if result.returncode != 0:
+                raise CommandFailed(f"git diff in {self.top} failed: "
+                                    f"{result.stderr.strip()[:200]}")
+        return False
+
     def ensure_clean(self) -> None:
         """Refuse a tree with uncommitted changes to tracked files."""
-        path = self.prefix.rstrip("/") or None
-        if self.repo.is_dirty(index=True, working_tree=True,
-                              untracked_files=False, path=path):
+        if self.is_dirty(self.prefix.rstrip("/") or None):
             raise DirtyTree(f"{self.root} has uncommitted changes: commit or "
                             "stash them first (patchgen works from HEAD and "
                             "never touches your working tree)")
 
     def branch_exists(self, name: str) -> bool:
-        return f"refs/heads/{name}" in {ref.path for ref in self.repo.branches}
+        return run_git(self.top, "show-ref", "--verify", "--quiet",
+                       f"refs/heads/{name}", check=False).returncode == 0
 
     def identity(self) -> tuple[str, str] | None:
         """user.name and user.email as git itself reads them (so also from

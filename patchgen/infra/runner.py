@@ -155,6 +155,18 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
     return result
 
 
+def run_git(folder, *args, check: bool = True, timeout: float = 600,
+        env: Mapping[str, str] | None = None, input: str | bytes | None = None,
+        writes: bool = False) -> Result:
+    """`git -C folder ARGS` through run(): the one git helper.
+
+    *writes* is for commands that write objects or refs into a user's
+    repository: an interrupt lets them finish (run's finish_on_interrupt)
+    rather than leave a half-written tmp_obj_* there."""
+    return run(["git", "-C", folder, *args], check=check, timeout=timeout,
+               env=env, input=input, finish_on_interrupt=writes)
+
+
 def step_name(argv: Sequence[str]) -> str:
     """"git update-ref", "perl checkpatch.pl": what a step of a run is."""
     words = [Path(argv[0]).name]

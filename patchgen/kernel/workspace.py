@@ -29,7 +29,7 @@ from typing import Iterable, Iterator
 import git
 
 from patchgen.infra.errors import CommandFailed
-from patchgen.infra.runner import run
+from patchgen.infra.runner import run, run_git
 from patchgen.infra.scratch import scratch_folder
 from patchgen.engine.sources import CommitTree, GitKernelTree
 
@@ -81,8 +81,8 @@ class Workspace:
         return self.top / self.prefix if self.prefix else self.top
 
     def git(self, *args, check=True, timeout=600):
-        return run(["git", *NEUTRAL_CONFIG, "-C", self.top, *args], env=COMMITTER,
-                   check=check, timeout=timeout)
+        return run_git(self.top, *NEUTRAL_CONFIG, *args, env=COMMITTER,
+                       check=check, timeout=timeout)
 
     def head(self) -> str:
         return self.git("rev-parse", "HEAD").stdout.strip()

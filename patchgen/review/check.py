@@ -44,7 +44,7 @@ from patchgen.infra.errors import CheckpatchUnusable, PatchgenError
 from patchgen.series.incoming import RANGE, IncomingSeries, Mail, read_series
 from patchgen.kernel.kconfig import build_dir_for, read_fragment
 from patchgen.rules import REVIEW_FAIL, REVIEW_PENDING, REVIEW_WARN, Finding, all_rules
-from patchgen.infra.runner import run
+from patchgen.infra.runner import run, run_git
 from patchgen.infra.scratch import scratch_folder
 from patchgen.engine.sources import (FileSource, GitKernelTree, WorkTree, commit_id,
                            corrected_search, makefile_version, open_git_tree)
@@ -119,10 +119,6 @@ class CheckReport:
 
 # --- the base and the tree's history ---------------------------------------------
 
-def _git(tree: GitKernelTree, *args, check=False):
-    return run(["git", "-C", str(tree.root), *args], check=check, timeout=300)
-
-
 def is_commit(tree: GitKernelTree, rev: str) -> str | None:
     return commit_id(tree.root, rev)
 
@@ -151,10 +147,10 @@ def commit_lookup(tree: GitKernelTree, base: str):
     def lookup(rev: str):
         sha = commit_id(tree.root, rev)
         if sha is None:
-            probe = _git(tree, "cat-file", "-t", rev)
+            probe = run_git(tree.root, "cat-file", "-t", rev, check=False)
             return AMBIGUOUS if "ambiguous" in probe.stderr else None
-        subject = _git(tree, "log", "-1", "--format=%s", sha).stdout.strip()
-        in_base = _git(tree, "merge-base", "--is-ancestor", sha, base).returncode == 0
+        subject = run_git(tree.root, "log", "-1", "--format=%s", sha, check=False).stdout.strip()
+        in_base = run_git(tree.root, "merge-base", "--is-ancestor", sha, base, check=False).returncode == 0
         return CommitInfo(sha, subject, in_base)
     return lookup
 

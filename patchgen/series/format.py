@@ -405,7 +405,7 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
             f"git user.name or user.email is not set for {tree.root}: set them "
             "(git config user.name ...; git config user.email ...), since the "
             "cover letter is from whoever sends the series")
-    if tree.repo.is_dirty(index=True, working_tree=True, untracked_files=False):
+    if tree.is_dirty():
         notify(f"{tree.root} has uncommitted changes: they are not in the "
                "series (format reads commits only)")
     root = output_root(options, tree)

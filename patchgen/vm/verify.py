@@ -39,7 +39,7 @@ from patchgen.infra.errors import (CommandFailed, NotAGitTree, NotASeries,
 from patchgen.series.incoming import Mail, read_series
 from patchgen.vm.initramfs import (DEFAULT_STRESS, Initramfs, find_busybox,
                                 make_initramfs)
-from patchgen.infra.runner import run
+from patchgen.infra.runner import run, run_git
 from patchgen.engine.sources import GitKernelTree, commit_id
 from patchgen.vm.verdict import Verdict, parse_serial_log
 from patchgen.kernel.workspace import (Workspace, first_that_does_not_apply,
@@ -259,14 +259,11 @@ def verify(options: VerifyOptions, progress: ProgressFn | None = None,
 
 # --- series ---------------------------------------------------------------
 
-def _git(tree: Path, *args, timeout: float = 600, check: bool = True):
-    return run(["git", "-C", tree, *args], timeout=timeout, check=check)
-
 
 def _is_git_top(tree: Path) -> bool:
     """True when *tree* is the top of a git working tree (not merely a
     folder inside some other repository)."""
-    result = _git(tree, "rev-parse", "--show-toplevel", check=False)
+    result = run_git(tree, "rev-parse", "--show-toplevel", check=False)
     return (result.returncode == 0
             and Path(result.stdout.strip()).resolve() == tree.resolve())
 
@@ -337,7 +334,7 @@ def resolve_series(tree: Path, options: VerifyOptions) -> Series:
         if options.base:
             base = _commit_of(tree, options.base, "the base")
         else:
-            merge = _git(tree, "merge-base", "HEAD", tip, check=False)
+            merge = run_git(tree, "merge-base", "HEAD", tip, check=False)
             if merge.returncode != 0:
                 raise SeriesProblem(f"{options.series} shares no history with "
                                     f"the checked-out HEAD of {tree}: give "
@@ -413,8 +410,8 @@ def _verify_private_copy(tree: Path, revision: str, judge_all) -> list:
     could delete the user's tracked files.  Build instead the private
     clone (the one --series and check --build use) at HEAD, with the
     user's uncommitted changes to tracked files applied there."""
-    diff = _git(tree, "diff", "--binary", "--no-color", "--no-ext-diff",
-                "HEAD", "--", *_NOT_BUILD_OUTPUT).stdout
+    diff = run_git(tree, "diff", "--binary", "--no-color", "--no-ext-diff",
+                   "HEAD", "--", *_NOT_BUILD_OUTPUT).stdout
     series = Series("HEAD", revision, None, ())
     with series_workspace(tree, series) as workspace:
         if diff.strip():
