@@ -24,14 +24,24 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Protocol
 
 import git
 
 from patchgen.infra.errors import CommandFailed
 from patchgen.infra.runner import run, run_git
 from patchgen.infra.scratch import scratch_folder
-from patchgen.engine.sources import CommitTree, GitKernelTree
+
+
+class GitKernelTree(Protocol):
+    """What a workspace needs of the user's tree: engine/sources.py's
+    GitKernelTree (the kernel layer does not import the engine)."""
+
+    @property
+    def repo(self) -> git.Repo: ...
+
+    @property
+    def prefix(self) -> str: ...
 
 # git am commits as this committer; authors come from the mails.
 COMMITTER = {
@@ -86,9 +96,6 @@ class Workspace:
 
     def head(self) -> str:
         return self.git("rev-parse", "HEAD").stdout.strip()
-
-    def at(self, commit: str) -> CommitTree:
-        return CommitTree(self.repo, commit, self.prefix)
 
     def checkout(self, commit: str) -> None:
         """Check out *commit*, whatever a previous run left (a half-applied

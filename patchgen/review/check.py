@@ -46,9 +46,10 @@ from patchgen.kernel.kconfig import build_dir_for, read_fragment
 from patchgen.rules import REVIEW_FAIL, REVIEW_PENDING, REVIEW_WARN, Finding, all_rules
 from patchgen.infra.runner import run, run_git
 from patchgen.infra.scratch import scratch_folder
-from patchgen.engine.sources import (FileSource, GitKernelTree, WorkTree, commit_id,
+from patchgen.engine.sources import (CommitTree, FileSource, GitKernelTree, WorkTree, commit_id,
                            corrected_search, makefile_version, open_git_tree)
-from patchgen.kernel.workspace import persistent_workspace, temporary_workspace
+from patchgen.kernel.workspace import (Workspace, persistent_workspace,
+                                       temporary_workspace)
 
 PATCH_CHECKS = ("mail", "subject", "signoff", "body", "fixes", "diff", "apply",
                 "checkpatch", "semantic", "build")
@@ -118,6 +119,11 @@ class CheckReport:
 
 
 # --- the base and the tree's history ---------------------------------------------
+
+def _at(workspace: Workspace, commit: str) -> CommitTree:
+    """The files of *commit* in the workspace's clone."""
+    return CommitTree(workspace.repo, commit, workspace.prefix)
+
 
 def is_commit(tree: GitKernelTree, rev: str) -> str | None:
     return commit_id(tree.root, rev)
@@ -569,7 +575,7 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
         commits: dict[int, str] = {}
         blocked = None
         steps = []
-        base_grep = BaseGrep(workspace.at(base.commit))
+        base_grep = BaseGrep(_at(workspace, base.commit))
         for done, mail in enumerate(patches):
             progress.step(done)
             where = dict(patch=mail.position)
@@ -595,7 +601,7 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                     commits[mail.position] = outcome.commit
                     touched = _paths(diff_ok[mail.position])
                     previous = steps[-1][1] if steps else None
-                    steps.append((mail, AfterPatches(workspace.at(outcome.commit),
+                    steps.append((mail, AfterPatches(_at(workspace, outcome.commit),
                                                      base_grep, frozenset(touched),
                                                      previous),
                                   _changed_lines(diff_ok[mail.position])))
@@ -623,7 +629,7 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                                        "its CONFIG_ with --config): " + ", ".join(missing))
     complete = len(commits) == len(patches) and bool(patches)
     per_patch, series_semantic = semantic_results(
-        AfterPatches(workspace.at(base.commit), base_grep, frozenset()), steps, complete,
+        AfterPatches(_at(workspace, base.commit), base_grep, frozenset()), steps, complete,
         progress)
     results += per_patch
     not_applied = [m for m in patches if m.position not in commits]
