@@ -108,3 +108,15 @@ def imports_of_text(text: str, path: Path) -> list[tuple[int, str]]:
         return imports(path)
     finally:
         Path.read_text = original
+
+
+def test_one_name_per_concept():
+    # Two classes of one name (two Report, two Series, two Mail) are two
+    # concepts a reader takes for one: every class name is used once.
+    where: dict[str, list[str]] = {}
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                where.setdefault(node.name, []).append(
+                    f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert {name: places for name, places in where.items() if len(places) > 1} == {}

@@ -33,7 +33,7 @@ from patchgen.infra.runner import run, run_git
 from patchgen.infra.scratch import scratch_folder
 
 
-class GitKernelTree(Protocol):
+class TreeInRepository(Protocol):
     """What a workspace needs of the user's tree: engine/sources.py's
     GitKernelTree (the kernel layer does not import the engine)."""
 
@@ -135,14 +135,14 @@ class Workspace:
         return AmOutcome(False, None, "; ".join(dict.fromkeys(words)))
 
 
-def _clone(tree: GitKernelTree, dest: Path) -> None:
+def _clone(tree: TreeInRepository, dest: Path) -> None:
     source = tree.repo.working_tree_dir
     run(["git", "clone", "--quiet", "--shared", "--no-checkout", source, dest],
         timeout=900)
 
 
 @contextmanager
-def temporary_workspace(tree: GitKernelTree, base: str,
+def temporary_workspace(tree: TreeInRepository, base: str,
                         paths: Iterable[str] | None) -> Iterator[Workspace]:
     """A clone in a temporary folder at *base*; with *paths*, only those
     files (relative to the kernel tree) are checked out."""
@@ -178,7 +178,7 @@ def _remove_stale_locks(top: Path) -> None:
 _DIFF_PATHS = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
 
 
-def first_that_does_not_apply(tree: GitKernelTree, base: str, mails
+def first_that_does_not_apply(tree: TreeInRepository, base: str, mails
                               ) -> tuple[object, str] | None:
     """The first of *mails* (incoming.Mail) that `git am` cannot apply in
     order on *base*, with git's words, or None when all apply.  Tried in a
@@ -201,7 +201,7 @@ def first_that_does_not_apply(tree: GitKernelTree, base: str, mails
 
 
 @contextmanager
-def persistent_workspace(tree: GitKernelTree, base: str,
+def persistent_workspace(tree: TreeInRepository, base: str,
                          workdir: Path) -> Iterator[Workspace]:
     """The reusable full checkout in *workdir*/src, locked while in use."""
     workdir.mkdir(parents=True, exist_ok=True)

@@ -288,7 +288,7 @@ def _where(finding: Finding) -> str:
 
 
 def semantic_results(base: FileSource, steps: list[tuple[Mail, FileSource, set[str]]],
-                     complete: bool, progress: "Progress | None" = None
+                     complete: bool, progress: "CheckProgress | None" = None
                      ) -> tuple[list[CheckResult], CheckResult]:
     """Per patch: what it introduces (fail/warn), leaves in files it
     changes (warn), resolves; for the series: what is left at its end."""
@@ -460,7 +460,7 @@ def _quiet(_message: str) -> None:
     pass
 
 
-class Progress:
+class CheckProgress:
     """"checked 40 of 300 patches" on *notify*, at most every few seconds."""
 
     EVERY = 10.0
@@ -532,7 +532,7 @@ def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOpt
     with workspace_cm as workspace, scratch_folder("mails") as mail_dir:
         results += _apply_and_review(tree, series, base, workspace, Path(mail_dir),
                                      diff_ok, touched_all, options, kbuild, workdir,
-                                     Progress(notify, count))
+                                     CheckProgress(notify, count))
 
     results += _series_results(tree, series)
     mails = tuple(MailSummary(

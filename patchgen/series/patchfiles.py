@@ -33,13 +33,13 @@ HEADER_WIDTH = 78
 
 
 @dataclass(frozen=True)
-class Mail:
+class OutgoingMail:
     subject: str            # without the [PATCH ...] prefix
     message_id: str | None  # without the angle brackets
     body: str               # everything after the headers
 
 
-def read_mail(path: Path) -> Mail:
+def read_mail(path: Path) -> OutgoingMail:
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     # git's first line is an mbox "From <sha> ..." separator, not a header.
     if text.startswith("From "):
@@ -48,7 +48,7 @@ def read_mail(path: Path) -> Mail:
     subject = " ".join(str(message.get("Subject", "")).split())
     message_id = str(message.get("Message-Id", "")).strip().strip("<>") or None
     head, _, body = text.partition("\n\n")
-    return Mail(PREFIX.sub("", subject), message_id, body)
+    return OutgoingMail(PREFIX.sub("", subject), message_id, body)
 
 
 def replay(tree: GitKernelTree, base: str, patch_files: list[Path], *,

@@ -31,7 +31,7 @@ from typing import Callable
 from patchgen.vm.kbuild import CONFIGS, FRAGMENT
 from patchgen.infra.errors import BadMatrix, PatchgenError
 from patchgen.kernel.kconfig import read_fragment
-from patchgen.vm.verify import Report, VerifyOptions, verify
+from patchgen.vm.verify import VerifyReport, VerifyOptions, verify
 
 GUEST_DIR = FRAGMENT.parent
 # verify's own fragment alone; "verify" (the file's name) means it too.
@@ -160,7 +160,7 @@ def load_matrix(path: Path) -> Matrix:
 class Cell:
     tree: MatrixTree
     config: Config
-    report: Report | None = None
+    report: VerifyReport | None = None
     error: str | None = None
     error_code: int | None = None
 

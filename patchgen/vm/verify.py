@@ -105,7 +105,7 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Report:
+class VerifyReport:
     tree: Path
     run_dir: Path
     outcomes: tuple
@@ -225,7 +225,7 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
 def verify(options: VerifyOptions, progress: ProgressFn | None = None,
            on_boot: Callable[[list], None] | None = None,
            initramfs: Initramfs | None = None,
-           boot_with: BootFn | None = None) -> Report:
+           boot_with: BootFn | None = None) -> VerifyReport:
     """Build, boot and judge the tree (or a series' base and tip), once
     per config asked for; *boot_with* boots instead of qemu here (LAVA)."""
     tree = check_kernel_tree(options.tree)
@@ -249,7 +249,7 @@ def verify(options: VerifyOptions, progress: ProgressFn | None = None,
         else:
             refuse_in_place(tree)
             outcomes = judge_all(tree, "tree", revision)
-        report = Report(tree, run_dir, tuple(outcomes))
+        report = VerifyReport(tree, run_dir, tuple(outcomes))
     else:
         report = _verify_series(tree, series, judge_all, run_dir)
     (run_dir / "report.json").write_text(
@@ -288,7 +288,7 @@ SERIES_SUFFIXES = (".patch", ".diff", ".eml")
 
 
 @dataclass(frozen=True)
-class Series:
+class SeriesUnderTest:
     """What --series names: a base commit, and either a tip commit or
     mails to apply on the base."""
 
@@ -318,7 +318,7 @@ def _series_mails(spec: str) -> tuple[Mail, ...]:
     return incoming.patches
 
 
-def resolve_series(tree: Path, options: VerifyOptions) -> Series:
+def resolve_series(tree: Path, options: VerifyOptions) -> SeriesUnderTest:
     """Check --series/--base before anything is built."""
     if not _is_git_top(tree):
         raise NotAGitTree(f"{tree} is not a git repository, so --series has "
@@ -357,11 +357,11 @@ def resolve_series(tree: Path, options: VerifyOptions) -> Series:
             raise SeriesProblem(f"the series does not apply to its base "
                                 f"{base[:12]}: {mail.source}: {error} "
                                 "(nothing was built)")
-    return Series(options.series, base, tip, mails)
+    return SeriesUnderTest(options.series, base, tip, mails)
 
 
 @contextmanager
-def series_workspace(tree: Path, series: Series) -> Iterator[Workspace]:
+def series_workspace(tree: Path, series: SeriesUnderTest) -> Iterator[Workspace]:
     """The private checkout of *tree* in the cache (workspace.py, the one
     `patchgen check --build` uses), locked and at the series' base.  Made
     once per repository and reused, so every series of a tree is built in
@@ -375,7 +375,7 @@ def series_workspace(tree: Path, series: Series) -> Iterator[Workspace]:
         repo.close()
 
 
-def series_steps(workspace: Workspace, series: Series
+def series_steps(workspace: Workspace, series: SeriesUnderTest
                  ) -> Iterator[tuple[str, str]]:
     """("base", commit), then ("tip", commit): the checkout is at each while
     the caller builds it.  The tip is made in the same folder only once the
@@ -412,7 +412,7 @@ def _verify_private_copy(tree: Path, revision: str, judge_all) -> list:
     user's uncommitted changes to tracked files applied there."""
     diff = run_git(tree, "diff", "--binary", "--no-color", "--no-ext-diff",
                    "HEAD", "--", *_NOT_BUILD_OUTPUT).stdout
-    series = Series("HEAD", revision, None, ())
+    series = SeriesUnderTest("HEAD", revision, None, ())
     with series_workspace(tree, series) as workspace:
         if diff.strip():
             applied = run(["git", "-C", workspace.top, "apply", "--binary",
@@ -427,11 +427,11 @@ def _verify_private_copy(tree: Path, revision: str, judge_all) -> list:
                          workdir_for(tree))
 
 
-def _verify_series(tree: Path, series: Series, judge_all,
-                   run_dir: Path) -> Report:
+def _verify_series(tree: Path, series: SeriesUnderTest, judge_all,
+                   run_dir: Path) -> VerifyReport:
     outcomes = []
     with series_workspace(tree, series) as workspace:
         for label, commit in series_steps(workspace, series):
             outcomes += judge_all(workspace.kernel_root, label, commit,
                                   workdir_for(tree))
-    return Report(tree, run_dir, tuple(outcomes), series.name)
+    return VerifyReport(tree, run_dir, tuple(outcomes), series.name)
