@@ -190,5 +190,5 @@ def _hash_blob(tree: GitKernelTree, data: bytes) -> str:
 
 
 def _mode_of(tree: GitKernelTree, commit: str, path: str) -> str:
-    entry = tree_entry(tree.repo.working_tree_dir, commit, path)
+    entry = tree_entry(tree.top, commit, path)
     return entry[0] if entry is not None else "100644"

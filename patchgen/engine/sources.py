@@ -28,7 +28,8 @@ from patchgen.infra.runner import run, run_git
 
 
 class FileSource(Protocol):
-    label: str
+    @property
+    def label(self) -> str: ...
 
     def read(self, path: str) -> bytes: ...
 
@@ -133,6 +134,11 @@ class CommitTree:
     def label(self) -> str:
         return f"{self.repo.working_tree_dir} at {self.commit[:12]}"
 
+    @property
+    def top(self) -> str:
+        """The repository's top folder."""
+        return str(self.repo.working_tree_dir)
+
     # Read with one `git cat-file --batch` of our own (objects.py), not
     # GitPython's cat-file streams, whose finalizer can block for ever on
     # a blob an interrupt left half-read.  Faster still, and the same
@@ -141,7 +147,7 @@ class CommitTree:
     # commit has not changed.
 
     def _entry(self, path: str) -> tuple[str, str, str] | None:
-        return tree_entry(self.repo.working_tree_dir, self.commit, self.prefix + path)
+        return tree_entry(self.top, self.commit, self.prefix + path)
 
     def read(self, path: str) -> bytes:
         entry = self._entry(path)
@@ -153,9 +159,9 @@ class CommitTree:
             raise MissingFile(f"{path} is missing from commit {self.commit[:12]}: "
                               "the rule needs it; check that --tree is the top "
                               "of a kernel source tree")
-        data = disk_copy(self.repo.working_tree_dir, self.prefix + path, entry[2])
+        data = disk_copy(self.top, self.prefix + path, entry[2])
         if data is None:
-            data = objects.blobs.get(self.repo.working_tree_dir, entry[2])
+            data = objects.blobs.get(self.top, entry[2])
         if data is None:
             raise MissingFile(f"the blob of {path} in commit {self.commit[:12]} "
                               "cannot be read (a damaged or partial clone): run "
@@ -169,7 +175,7 @@ class CommitTree:
         return entry is not None and entry[1] == "blob"
 
     def files_containing(self, words, suffixes=(".c", ".h")) -> list[str]:
-        names = _grep_commit(self.repo.working_tree_dir, self.commit,
+        names = _grep_commit(self.top, self.commit,
                              tuple(sorted(set(words))), tuple(suffixes))
         return [n[len(self.prefix):] for n in names if n.startswith(self.prefix)]
 
@@ -396,7 +402,7 @@ def open_worktree(path: str | Path) -> WorkTree:
     _check_kernel_layout(root)
     try:
         repo = git.Repo(root, search_parent_directories=True)
-        top = Path(repo.working_tree_dir).resolve()
+        top: Path | None = Path(str(repo.working_tree_dir)).resolve()
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         top = None
     return WorkTree(root, top)
@@ -497,7 +503,7 @@ def open_git_tree(path: str | Path) -> GitKernelTree:
                           "series has a base to start from") from None
     if repo.bare:
         raise NotAGitTree(f"{root} is a bare repository: pass a checkout")
-    top = Path(repo.working_tree_dir).resolve()
+    top = Path(str(repo.working_tree_dir)).resolve()
     prefix = os.path.relpath(root, top)
     prefix = "" if prefix == "." else prefix.replace(os.sep, "/") + "/"
     tree = GitKernelTree(root, repo, prefix)

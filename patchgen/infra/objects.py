@@ -55,7 +55,8 @@ class ObjectReader:
             pass
         for stream in (proc.stdin, proc.stdout):
             try:
-                stream.close()
+                if stream is not None:
+                    stream.close()
             except OSError:
                 pass
         try:
@@ -64,6 +65,7 @@ class ObjectReader:
             pass
 
     def _fill(self, deadline: float) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
@@ -95,6 +97,7 @@ class ObjectReader:
             else self._start()
         deadline = time.monotonic() + READ_TIMEOUT
         try:
+            assert proc.stdin is not None
             proc.stdin.write(name.encode("utf-8", "surrogateescape") + b"\n")
             proc.stdin.flush()
             fault_point(("git", "cat-file"), name)
@@ -207,7 +210,7 @@ def entry(top: str, commit: str, path: str) -> tuple[str, str, str] | None:
 class _BlobCache:
     """Blob contents by id, up to BLOB_CACHE_BYTES (a blob never changes)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.items: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self.size = 0
 

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from patchgen.infra.errors import (CacheFull, CommandFailed, CommandTimeout, DiskFull,
                              ToolMissing)
@@ -54,8 +54,8 @@ def shown(text: str) -> str:
 class Result:
     argv: tuple
     returncode: int
-    stdout: str
-    stderr: str
+    stdout: Any    # str; bytes when run with text=False
+    stderr: Any
     seconds: float
 
     @property
@@ -117,7 +117,9 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
                                 stdin=subprocess.PIPE if input is not None
                                 else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True, **(TEXT if text else {}))
+                                start_new_session=True,
+                                encoding=TEXT["encoding"] if text else None,
+                                errors=TEXT["errors"] if text else None)
     except FileNotFoundError as exc:
         raise _not_started(argv, cwd) from exc
     except NotADirectoryError as exc:
@@ -306,6 +308,7 @@ def stream(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
     def pump() -> None:
         nonlocal log_file
         # Bytes, not text: a guest's serial line may carry anything.
+        assert proc.stdout is not None
         for raw in proc.stdout:
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             lines.append(line)
@@ -336,6 +339,7 @@ def stream(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
         raise
     finally:
         reader.join(timeout=10)
+        assert proc.stdout is not None
         proc.stdout.close()
         if log_file:
             try:

@@ -24,7 +24,7 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol
+from typing import Any, Iterable, Iterator, Protocol
 
 import git
 
@@ -67,7 +67,7 @@ IN_TREE_BUILD_OUTPUT = (".config", "include/config", "include/generated",
 
 def in_tree_build_output(root: Path) -> list[Path]:
     """The in-tree build output present in the kernel tree *root*."""
-    found = []
+    found: list[Path] = []
     for pattern in IN_TREE_BUILD_OUTPUT:
         found.extend(Path(p) for p in sorted(glob.glob(str(root / pattern))))
     return [p for p in found if p.is_file() or p.is_dir()]
@@ -179,7 +179,7 @@ _DIFF_PATHS = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
 
 
 def first_that_does_not_apply(tree: TreeInRepository, base: str, mails
-                              ) -> tuple[object, str] | None:
+                              ) -> tuple[Any, str] | None:
     """The first of *mails* (incoming.Mail) that `git am` cannot apply in
     order on *base*, with git's words, or None when all apply.  Tried in a
     temporary sparse clone (only the files the mails touch): well under a

@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Sequence
 
 import unidiff
 
@@ -182,7 +183,8 @@ def checkpatch_result(tree: GitKernelTree, mail: Mail, mail_file: Path, cwd: Pat
         return warned("checkpatch", f"not run: {exc}", **where)
     fixes_ids = {line.split()[1].lower() for line in mail.message_lines()
                  if line.lower().startswith("fixes:") and len(line.split()) > 1}
-    shown, left = [], Counter()
+    shown: list = []
+    left: Counter[str] = Counter()
     for message in result.messages:
         covered = COVERED_BY.get(message.type or "")
         if message.type == "UNKNOWN_COMMIT_ID" and any(i in message.text for i in fixes_ids):
@@ -253,7 +255,8 @@ class AfterPatches:
         words, suffixes = list(words), tuple(suffixes)
         key = (tuple(sorted(words)), suffixes)
         # The nearest earlier step that knows the answer (or the base) ...
-        chain, step = [], self
+        chain: list[AfterPatches] = []
+        step: AfterPatches | None = self
         while step is not None and key not in step.answers:
             chain.append(step)
             step = step.previous
@@ -287,7 +290,8 @@ def _where(finding: Finding) -> str:
     return f"{finding.kind} at {finding.location()}: {finding.message}"
 
 
-def semantic_results(base: FileSource, steps: list[tuple[Mail, FileSource, set[str]]],
+def semantic_results(base: FileSource,
+                     steps: Sequence[tuple[Mail, FileSource, Any]],
                      complete: bool, progress: "CheckProgress | None" = None
                      ) -> tuple[list[CheckResult], CheckResult]:
     """Per patch: what it introduces (fail/warn), leaves in files it
@@ -522,9 +526,10 @@ def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOpt
         touched_all |= _paths(patch_set)
     kbuild = options.build and is_kbuild_tree(tree.root)
     # Only a kernel build needs a folder that outlives the run.
-    workdir = ((options.workdir or workdir_for(Path(tree.repo.working_tree_dir)))
+    workdir = ((options.workdir or workdir_for(Path(tree.top)))
                if kbuild else None)
     if kbuild:
+        assert workdir is not None
         workspace_cm = persistent_workspace(tree, base.commit, workdir)
     else:
         workspace_cm = temporary_workspace(tree, base.commit,
@@ -562,19 +567,21 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                                         folders, fragment)
                 off = memory_failure_off(fragment)
                 if off is not None:
-                    builder = KbuildBothSettings(builder, KbuildBuilder(
+                    builder = KbuildBothSettings(  # type: ignore[assignment]
+                        builder, KbuildBuilder(
                         workspace.kernel_root,
                         build_dir_for(workdir, workspace.kernel_root, off),
                         folders, off))
                 builder.configure()
             else:
-                builder = GccSyntaxBuilder(workspace.kernel_root, folders)
+                builder = GccSyntaxBuilder(  # type: ignore[assignment]
+                    workspace.kernel_root, folders)
             bisector = Bisector(builder)
             if folders:
                 base_step = bisector.base()
         commits: dict[int, str] = {}
         blocked = None
-        steps = []
+        steps: list[tuple[Mail, AfterPatches, Any]] = []
         base_grep = BaseGrep(_at(workspace, base.commit))
         for done, mail in enumerate(patches):
             progress.step(done)

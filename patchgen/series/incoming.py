@@ -58,10 +58,10 @@ def parse_subject(subject: str) -> SubjectTags:
         rest = rest[match.end():]
     version, number, total = 1, None, None
     for token in tokens:
-        if _VERSION.match(token):
-            version = int(_VERSION.match(token).group(1))
-        elif _NUMBER.match(token):
-            number, total = (int(x) for x in _NUMBER.match(token).groups())
+        if found := _VERSION.match(token):
+            version = int(found.group(1))
+        elif found := _NUMBER.match(token):
+            number, total = (int(x) for x in found.groups())
     return SubjectTags(" ".join(brackets) if brackets else None,
                        any(t.upper() == "PATCH" for t in tokens),
                        version, number, total, rest.strip())
@@ -167,8 +167,7 @@ def _split_body(text: str) -> tuple[dict, str, str, str]:
     while start < len(lines) and lines[start].strip() == "":
         start += 1
     probe = start
-    while probe < len(lines) and _IN_BODY_HEADER.match(lines[probe]):
-        match = _IN_BODY_HEADER.match(lines[probe])
+    while probe < len(lines) and (match := _IN_BODY_HEADER.match(lines[probe])):
         in_body[match.group(1).lower()] = match.group(2).strip()
         probe += 1
     if in_body and probe < len(lines) and lines[probe].strip() == "":

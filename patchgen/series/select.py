@@ -154,6 +154,7 @@ def select_range(tree: GitKernelTree, *, branch: str | None = None,
     branch's upstream, else the commit a patchgen series was made on,
     else *known_base* (sha, why): where an earlier version started.
     """
+    base_sha: str | None
     if range_spec is not None:
         if "..." in range_spec or range_spec.count("..") != 1:
             raise BadArgument(f"--range {range_spec!r} is not of the form "
@@ -201,13 +202,14 @@ def select_range(tree: GitKernelTree, *, branch: str | None = None,
     return CommitRange(base_sha, tip_sha, commits, branch_name, reason)
 
 
-def topic_for(selection: CommitRange, topic: str | None = None) -> str:
+def topic_for(selection: CommitRange | None, topic: str | None = None) -> str:
     """The folder name of the series: --topic, the branch, or the first subject."""
     if topic is not None:
         if not TOPIC_OK.match(topic):
             raise BadArgument(f"--topic {topic!r} must be a plain folder name "
                               "(letters, digits, '.', '_', '-')")
         return topic
+    assert selection is not None, "no --topic and no commits to name it"
     return slug(selection.branch or selection.commits[0].subject)
 
 

@@ -63,6 +63,8 @@ class Matrix:
 
 
 def _config(entry, folder: Path, index: int) -> Config:
+    name: str | None
+    file: str | None
     if isinstance(entry, str):
         name, file = entry, None
     elif isinstance(entry, dict) and isinstance(entry.get("name", ""), str):
@@ -251,10 +253,10 @@ def _failing(outcome) -> str:
 def table(cells: list[Cell], series: str | None) -> list[str]:
     """tree x config x {base, series}: verdict and failing checks."""
     if series:
-        head = ("TREE", "CONFIG", "BASE", "SERIES", "FAILING")
+        head: tuple[str, ...] = ("TREE", "CONFIG", "BASE", "SERIES", "FAILING")
     else:
         head = ("TREE", "CONFIG", "VERDICT", "FAILING")
-    rows = [head]
+    rows: list[tuple[str, ...]] = [head]
     for cell in cells:
         if cell.report is None:
             first = (cell.error or "").splitlines()[0] if cell.error else ""

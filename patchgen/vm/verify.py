@@ -320,6 +320,7 @@ def _series_mails(spec: str) -> tuple[Mail, ...]:
 
 def resolve_series(tree: Path, options: VerifyOptions) -> SeriesUnderTest:
     """Check --series/--base before anything is built."""
+    assert options.series is not None
     if not _is_git_top(tree):
         raise NotAGitTree(f"{tree} is not a git repository, so --series has "
                           "nothing to check out: verify the tree without "
