@@ -424,6 +424,10 @@ def test_two_interrupts_and_a_large_blob(fixture_tree, tmp_path):
     migrate.write_bytes(migrate.read_bytes() + filler * (60 * 1024 * 1024 // 80))
     git(tree, "commit", "-q", "-a", "-m", "a large migrate.c")
     blob = git(tree, "rev-parse", "HEAD:mm/migrate.c").strip()
+    # A clean checkout's file is read from disk (same hash, no cat-file):
+    # one git is told not to look at makes patchgen read the blob itself.
+    migrate.write_bytes(b"not the blob\n")
+    git(tree, "update-index", "--assume-unchanged", "mm/migrate.c")
     log = tmp_path / "steps"
     env = {"PATCHGEN_FAULT_LOG": str(log), "PATCHGEN_CACHE": str(tmp_path / "c")}
     first = _start(["apply", "--rule=hwpoison-put-last", "--tree", tree, "--dry-run"], env=env)

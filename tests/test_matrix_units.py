@@ -19,7 +19,7 @@ from patchgen.vm.kcidb import matrix_kcidb
 from patchgen.vm.matrix import (Cell, Config, MatrixTree, load_matrix,
                              matrix_exit_code, table)
 from patchgen.vm.verdict import parse_serial_log
-from patchgen.vm.verify import Outcome, Report
+from patchgen.vm.verify import Outcome, VerifyReport
 
 DATA = Path(__file__).resolve().parent / "data" / "verify"
 
@@ -118,7 +118,7 @@ def cells(tmp_path):
     config = Config("verify", "", "patchgen/rules/hwpoison/guest/verify.config")
     good = MatrixTree("linux61", Path("/t/linux61"))
     other = MatrixTree("vendor", Path("/t/vendor"))
-    series_report = Report(Path("/t/linux61"), tmp_path, (
+    series_report = VerifyReport(Path("/t/linux61"), tmp_path, (
         outcome("base", "pass-6.1.log", tmp_path),
         outcome("tip", "broken-free-path-6.1.log", tmp_path,
                 revision="b" * 40)), "fix")

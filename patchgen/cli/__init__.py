@@ -98,7 +98,7 @@ codecs.register_error("patchgen-output", _unencodable)
 def _tolerant_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.reconfigure(errors="patchgen-output")
+            stream.reconfigure(errors="patchgen-output")  # type: ignore[union-attr]
         except (AttributeError, ValueError):  # not a TextIOWrapper (tests)
             pass
 

@@ -13,7 +13,7 @@ from patchgen.vm.boot import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from patchgen.vm.kbuild import CONFIGS, DEFAULT_BUILD_TIMEOUT, Progress
 from patchgen.cli import lava_modes, matrix_mode
 from patchgen.vm.initramfs import DEFAULT_STRESS
-from patchgen.vm.verify import Report, VerifyOptions, verify
+from patchgen.vm.verify import VerifyReport, VerifyOptions, verify
 
 NAME = "verify"
 HELP = ("build a kernel tree (or a series' base and tip), boot it in qemu "
@@ -180,7 +180,7 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{rest:02d}s"
 
 
-def format_report(report: Report) -> str:
+def format_report(report: VerifyReport) -> str:
     lines = []
     for outcome in report.outcomes:
         rev = f" at {outcome.revision[:12]}" if outcome.revision else ""

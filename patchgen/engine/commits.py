@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Mapping
 
 from patchgen.infra.errors import ApplyFailed, BranchExists, PatchgenError, UserError
-from patchgen.infra.runner import run
+from patchgen.infra.runner import run, run_git
 from patchgen.infra.scratch import made_for_user, scratch_folder
 from patchgen.engine.sources import GitKernelTree, tree_entry
 
@@ -107,13 +107,6 @@ def check_branch_free(tree: GitKernelTree, name: str, force: bool) -> None:
                            "with --branch, or pass --force to replace it")
 
 
-def _git(tree: GitKernelTree, *args, env=None, input=None):
-    # These write objects into the user's repository: an interrupt lets
-    # them finish rather than leave a half-written tmp_obj_* there.
-    return run(["git", "-C", tree.repo.working_tree_dir, *args], env=env,
-               input=input, timeout=600, finish_on_interrupt=True)
-
-
 def commit_series(tree: GitKernelTree, base: str, patches: list[Patch],
                   branch: str, identity: tuple[str, str], *,
                   force: bool = False) -> Series:
@@ -134,18 +127,18 @@ def commit_series(tree: GitKernelTree, base: str, patches: list[Patch],
 
 def _commit_all(tree, base, patches, who, index_env, made) -> str:
     try:
-        _git(tree, "read-tree", base, env=index_env)
+        run_git(tree.top, "read-tree", base, env=index_env, writes=True)
         parent = base
         for patch in patches:
             for path, data in sorted(patch.changes.items()):
                 full = tree.prefix + path
                 blob = _hash_blob(tree, data)
                 mode = _mode_of(tree, parent, full)
-                _git(tree, "update-index", "--add", "--cacheinfo",
-                     f"{mode},{blob},{full}", env=index_env)
-            tree_id = _git(tree, "write-tree", env=index_env).stdout.strip()
-            sha = _git(tree, "commit-tree", tree_id, "-p", parent, "-F", "-",
-                       env=who, input=patch.message).stdout.strip()
+                run_git(tree.top, "update-index", "--add", "--cacheinfo",
+                        f"{mode},{blob},{full}", env=index_env, writes=True)
+            tree_id = run_git(tree.top, "write-tree", env=index_env, writes=True).stdout.strip()
+            sha = run_git(tree.top, "commit-tree", tree_id, "-p", parent, "-F", "-",
+                          env=who, input=patch.message, writes=True).stdout.strip()
             made.append(Commit(sha, patch.subject))
             parent = sha
     except PatchgenError as exc:
@@ -157,7 +150,7 @@ def _commit_all(tree, base, patches, who, index_env, made) -> str:
 def _move_branch(tree: GitKernelTree, branch: str, tip: str, force: bool) -> None:
     old = [] if force else [""]
     if force and tree.branch_exists(branch):
-        old = [tree.repo.commit(f"refs/heads/{branch}").hexsha]
+        old = [tree.resolve(f"refs/heads/{branch}")]
     lock = Path(tree.repo.common_dir) / "refs" / "heads" / f"{branch}.lock"
     if lock.exists():
         raise ApplyFailed(f"{lock} exists: another git command is updating "
@@ -197,5 +190,5 @@ def _hash_blob(tree: GitKernelTree, data: bytes) -> str:
 
 
 def _mode_of(tree: GitKernelTree, commit: str, path: str) -> str:
-    entry = tree_entry(tree.repo.working_tree_dir, commit, path)
+    entry = tree_entry(tree.top, commit, path)
     return entry[0] if entry is not None else "100644"

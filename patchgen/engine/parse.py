@@ -77,7 +77,16 @@ def parse(source: bytes, path: str = "<memory>") -> ParsedFile:
 def node_text(node: Node) -> str:
     """A node's source text; bytes that are not UTF-8 (a Latin-1 comment in
     an old file) never stop a scan."""
-    return node.text.decode("utf-8", "replace")
+    return (node.text or b"").decode("utf-8", "replace")
+
+
+def child_field(node: Node, name: str) -> Node:
+    """The child of *node* in the field *name*, which the grammar always
+    gives a node of its type (an if its condition, a binary expression
+    its operands)."""
+    child = node.child_by_field_name(name)
+    assert child is not None, f"a {node.type} without {name}"
+    return child
 
 
 def count_errors(node: Node) -> int:
@@ -101,6 +110,7 @@ def walk(node: Node, types: str | tuple[str, ...] | None = None) -> Iterator[Nod
     while True:
         if not visited_children:
             current = cursor.node
+            assert current is not None
             if types is None or current.type in types:
                 yield current
             if cursor.goto_first_child():
@@ -181,8 +191,8 @@ def unwrap_block(statement: Node) -> list[Node]:
 
 def if_parts(node: Node) -> tuple[Node, Node, Node | None]:
     """(condition, consequence, alternative-statement-or-None) of an if."""
-    condition = node.child_by_field_name("condition")
-    consequence = node.child_by_field_name("consequence")
+    condition = child_field(node, "condition")
+    consequence = child_field(node, "consequence")
     alternative = node.child_by_field_name("alternative")
     if alternative is not None and alternative.type == "else_clause":
         inner = [c for c in alternative.named_children if c.type != "comment"]
@@ -196,8 +206,8 @@ def conjuncts(condition: Node) -> list[Node]:
     if condition.type == "binary_expression":
         op = condition.child_by_field_name("operator")
         if op is not None and op.type == "&&":
-            return (conjuncts(condition.child_by_field_name("left"))
-                    + conjuncts(condition.child_by_field_name("right")))
+            return (conjuncts(child_field(condition, "left"))
+                    + conjuncts(child_field(condition, "right")))
     return [condition]
 
 
@@ -209,8 +219,8 @@ def comparison(node: Node) -> tuple[str, str, str] | None:
     op = node.child_by_field_name("operator")
     if op is None or op.type not in ("==", "!="):
         return None
-    return (normalized(node.child_by_field_name("left")), op.type,
-            normalized(node.child_by_field_name("right")))
+    return (normalized(child_field(node, "left")), op.type,
+            normalized(child_field(node, "right")))
 
 
 def compares(node: Node, constant: str, operator: str = "==") -> bool:

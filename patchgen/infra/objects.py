@@ -19,7 +19,7 @@ from collections import OrderedDict
 from functools import lru_cache
 
 from patchgen.infra.errors import CommandFailed, CommandTimeout
-from patchgen.infra.runner import _not_started, fault_point
+from patchgen.infra.runner import _not_started, fault_point, run
 
 READ_TIMEOUT = 300.0
 BLOB_CACHE_BYTES = 64 * 1024 * 1024
@@ -55,7 +55,8 @@ class ObjectReader:
             pass
         for stream in (proc.stdin, proc.stdout):
             try:
-                stream.close()
+                if stream is not None:
+                    stream.close()
             except OSError:
                 pass
         try:
@@ -64,6 +65,7 @@ class ObjectReader:
             pass
 
     def _fill(self, deadline: float) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
@@ -95,6 +97,7 @@ class ObjectReader:
             else self._start()
         deadline = time.monotonic() + READ_TIMEOUT
         try:
+            assert proc.stdin is not None
             proc.stdin.write(name.encode("utf-8", "surrogateescape") + b"\n")
             proc.stdin.flush()
             fault_point(("git", "cat-file"), name)
@@ -163,10 +166,51 @@ def folder_entries(top: str, commit: str, folder: str) -> dict | None:
     return _parse_tree(found[2])
 
 
+# After this many folders of one commit were looked up one by one, the
+# whole tree is listed at once (`git ls-tree -r`, a fraction of a second
+# for the kernel): a scan reads thousands of folders, a check of one
+# patch a handful.
+WHOLE_TREE_AFTER = 32
+_folders_asked: dict[tuple[str, str], int] = {}
+
+
+@lru_cache(maxsize=4)
+def whole_tree(top: str, commit: str) -> dict | None:
+    """Every entry of *commit*, trees too, by path: (mode, type, id)."""
+    result = run(["git", "-C", top, "ls-tree", "-r", "-t", "-z", "--full-tree",
+                  commit], check=False, timeout=READ_TIMEOUT)
+    if result.returncode != 0:
+        return None
+    entries = {}
+    for line in result.stdout.split("\0"):
+        if line:
+            info, _, path = line.partition("\t")
+            mode, kind, sha = info.split()
+            entries[path] = (mode, kind, sha)
+    return entries
+
+
+def entry(top: str, commit: str, path: str) -> tuple[str, str, str] | None:
+    """(mode, type, id) of *path* in *commit*, or None when it has none:
+    from its folder's tree object, or from the whole tree once many
+    folders of the commit were asked for."""
+    folder, _, name = path.rpartition("/")
+    key = (top, commit)
+    if _folders_asked.get(key, 0) >= WHOLE_TREE_AFTER:
+        listing = whole_tree(top, commit)
+        if listing is not None:
+            return listing.get(path)
+    before = folder_entries.cache_info().misses
+    entries = folder_entries(top, commit, folder)
+    if folder_entries.cache_info().misses > before:
+        _folders_asked[key] = _folders_asked.get(key, 0) + 1
+    return entries.get(name) if entries is not None else None
+
+
 class _BlobCache:
     """Blob contents by id, up to BLOB_CACHE_BYTES (a blob never changes)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.items: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self.size = 0
 

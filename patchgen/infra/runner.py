@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from patchgen.infra.errors import (CacheFull, CommandFailed, CommandTimeout, DiskFull,
                              ToolMissing)
@@ -54,8 +54,8 @@ def shown(text: str) -> str:
 class Result:
     argv: tuple
     returncode: int
-    stdout: str
-    stderr: str
+    stdout: Any    # str; bytes when run with text=False
+    stderr: Any
     seconds: float
 
     @property
@@ -117,7 +117,9 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
                                 stdin=subprocess.PIPE if input is not None
                                 else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True, **(TEXT if text else {}))
+                                start_new_session=True,
+                                encoding=TEXT["encoding"] if text else None,
+                                errors=TEXT["errors"] if text else None)
     except FileNotFoundError as exc:
         raise _not_started(argv, cwd) from exc
     except NotADirectoryError as exc:
@@ -153,6 +155,18 @@ def run(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
                             f"{proc.returncode}{why[:300]} (rerun with -v to "
                             "see the command)")
     return result
+
+
+def run_git(folder, *args, check: bool = True, timeout: float = 600,
+        env: Mapping[str, str] | None = None, input: str | bytes | None = None,
+        writes: bool = False) -> Result:
+    """`git -C folder ARGS` through run(): the one git helper.
+
+    *writes* is for commands that write objects or refs into a user's
+    repository: an interrupt lets them finish (run's finish_on_interrupt)
+    rather than leave a half-written tmp_obj_* there."""
+    return run(["git", "-C", folder, *args], check=check, timeout=timeout,
+               env=env, input=input, finish_on_interrupt=writes)
 
 
 def step_name(argv: Sequence[str]) -> str:
@@ -294,6 +308,7 @@ def stream(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
     def pump() -> None:
         nonlocal log_file
         # Bytes, not text: a guest's serial line may carry anything.
+        assert proc.stdout is not None
         for raw in proc.stdout:
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             lines.append(line)
@@ -324,6 +339,7 @@ def stream(argv: Sequence, *, cwd=None, env: Mapping[str, str] | None = None,
         raise
     finally:
         reader.join(timeout=10)
+        assert proc.stdout is not None
         proc.stdout.close()
         if log_file:
             try:

@@ -45,13 +45,13 @@ def _alive(pid: int) -> bool:
 def is_stale(path: Path) -> bool:
     """Whether *path* carries owner_tag() of a process that has ended."""
     match = _OWNED.search(path.name)
-    return bool(match) and not _alive(int(match.group(1)))
+    return match is not None and not _alive(int(match.group(1)))
 
 
 def sweep(folder: Path, prefix: str = "") -> list[Path]:
     """Remove what dead processes left in *folder* (names starting with
     *prefix* and ending in an owner_tag()); return what was removed."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(folder.iterdir())
     except OSError:

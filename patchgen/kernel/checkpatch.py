@@ -73,7 +73,7 @@ def parse_output(patch: str, output: str, command: str) -> CheckpatchResult:
         messages.append(CheckpatchMessage(match.group(1), match.group(2),
                                           match.group(3), file, where))
     result = CheckpatchResult(patch, tuple(messages), command)
-    totals = [TOTAL.match(line) for line in lines if TOTAL.match(line)]
+    totals = [found for line in lines if (found := TOTAL.match(line))]
     if not totals:
         said = (output.strip().splitlines() or ["no output"])[0][:160]
         raise CommandFailed(f"{command.split()[1] if ' ' in command else command} "

@@ -88,7 +88,7 @@ def configure(source: Path, build_dir: Path, fragment: str,
         if target == "olddefconfig":
             with open(config, "a") as out:
                 out.write("\n# patchgen: config fragment\n" + fragment)
-        argv = ["make", "-C", source, f"O={build_dir}", target]
+        argv = ["make", "-C", str(source), f"O={build_dir}", target]
         result = run(argv, env=C_LOCALE, timeout=600, check=False)
         if log is not None:
             with open(log, "a") as out:

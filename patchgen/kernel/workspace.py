@@ -24,14 +24,24 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator, Protocol
 
 import git
 
 from patchgen.infra.errors import CommandFailed
-from patchgen.infra.runner import run
+from patchgen.infra.runner import run, run_git
 from patchgen.infra.scratch import scratch_folder
-from patchgen.engine.sources import CommitTree, GitKernelTree
+
+
+class TreeInRepository(Protocol):
+    """What a workspace needs of the user's tree: engine/sources.py's
+    GitKernelTree (the kernel layer does not import the engine)."""
+
+    @property
+    def repo(self) -> git.Repo: ...
+
+    @property
+    def prefix(self) -> str: ...
 
 # git am commits as this committer; authors come from the mails.
 COMMITTER = {
@@ -57,7 +67,7 @@ IN_TREE_BUILD_OUTPUT = (".config", "include/config", "include/generated",
 
 def in_tree_build_output(root: Path) -> list[Path]:
     """The in-tree build output present in the kernel tree *root*."""
-    found = []
+    found: list[Path] = []
     for pattern in IN_TREE_BUILD_OUTPUT:
         found.extend(Path(p) for p in sorted(glob.glob(str(root / pattern))))
     return [p for p in found if p.is_file() or p.is_dir()]
@@ -81,14 +91,11 @@ class Workspace:
         return self.top / self.prefix if self.prefix else self.top
 
     def git(self, *args, check=True, timeout=600):
-        return run(["git", *NEUTRAL_CONFIG, "-C", self.top, *args], env=COMMITTER,
-                   check=check, timeout=timeout)
+        return run_git(self.top, *NEUTRAL_CONFIG, *args, env=COMMITTER,
+                       check=check, timeout=timeout)
 
     def head(self) -> str:
         return self.git("rev-parse", "HEAD").stdout.strip()
-
-    def at(self, commit: str) -> CommitTree:
-        return CommitTree(self.repo, commit, self.prefix)
 
     def checkout(self, commit: str) -> None:
         """Check out *commit*, whatever a previous run left (a half-applied
@@ -128,14 +135,14 @@ class Workspace:
         return AmOutcome(False, None, "; ".join(dict.fromkeys(words)))
 
 
-def _clone(tree: GitKernelTree, dest: Path) -> None:
+def _clone(tree: TreeInRepository, dest: Path) -> None:
     source = tree.repo.working_tree_dir
     run(["git", "clone", "--quiet", "--shared", "--no-checkout", source, dest],
         timeout=900)
 
 
 @contextmanager
-def temporary_workspace(tree: GitKernelTree, base: str,
+def temporary_workspace(tree: TreeInRepository, base: str,
                         paths: Iterable[str] | None) -> Iterator[Workspace]:
     """A clone in a temporary folder at *base*; with *paths*, only those
     files (relative to the kernel tree) are checked out."""
@@ -171,8 +178,8 @@ def _remove_stale_locks(top: Path) -> None:
 _DIFF_PATHS = re.compile(r"^diff --git a/(\S+) b/(\S+)$", re.M)
 
 
-def first_that_does_not_apply(tree: GitKernelTree, base: str, mails
-                              ) -> tuple[object, str] | None:
+def first_that_does_not_apply(tree: TreeInRepository, base: str, mails
+                              ) -> tuple[Any, str] | None:
     """The first of *mails* (incoming.Mail) that `git am` cannot apply in
     order on *base*, with git's words, or None when all apply.  Tried in a
     temporary sparse clone (only the files the mails touch): well under a
@@ -194,7 +201,7 @@ def first_that_does_not_apply(tree: GitKernelTree, base: str, mails
 
 
 @contextmanager
-def persistent_workspace(tree: GitKernelTree, base: str,
+def persistent_workspace(tree: TreeInRepository, base: str,
                          workdir: Path) -> Iterator[Workspace]:
     """The reusable full checkout in *workdir*/src, locked while in use."""
     workdir.mkdir(parents=True, exist_ok=True)

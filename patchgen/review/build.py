@@ -120,8 +120,9 @@ class LineMap:
             if line < start + length:
                 for diff_line in hunk:
                     if diff_line.source_line_no == line:
+                        # A context line has both numbers.
                         return (target, diff_line.target_line_no) if diff_line.is_context \
-                            else None
+                            else None  # type: ignore[return-value]
                 return None
             shift += hunk.target_length - hunk.source_length
         return target, line + shift

@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Sequence
 
 import unidiff
 
@@ -48,11 +49,12 @@ from patchgen.engine.rule import (REVIEW_FAIL, REVIEW_PENDING, REVIEW_WARN, Rule
                                   Finding)
 from patchgen.engine.registry import all_rules
 from patchgen.infra.provenance import GENERATED_BY
-from patchgen.infra.runner import run
+from patchgen.infra.runner import run, run_git
 from patchgen.infra.scratch import scratch_folder
-from patchgen.engine.sources import (FileSource, GitKernelTree, WorkTree, commit_id,
+from patchgen.engine.sources import (CommitTree, FileSource, GitKernelTree, WorkTree, commit_id,
                            corrected_search, makefile_version, open_git_tree)
-from patchgen.kernel.workspace import persistent_workspace, temporary_workspace
+from patchgen.kernel.workspace import (Workspace, persistent_workspace,
+                                       temporary_workspace)
 
 PATCH_CHECKS = ("mail", "subject", "signoff", "body", "fixes", "diff", "apply",
                 "checkpatch", "semantic", "build")
@@ -128,8 +130,9 @@ class CheckReport:
 
 # --- the base and the tree's history ---------------------------------------------
 
-def _git(tree: GitKernelTree, *args, check=False):
-    return run(["git", "-C", str(tree.root), *args], check=check, timeout=300)
+def _at(workspace: Workspace, commit: str) -> CommitTree:
+    """The files of *commit* in the workspace's clone."""
+    return CommitTree(workspace.repo, commit, workspace.prefix)
 
 
 def is_commit(tree: GitKernelTree, rev: str) -> str | None:
@@ -160,10 +163,10 @@ def commit_lookup(tree: GitKernelTree, base: str):
     def lookup(rev: str):
         sha = commit_id(tree.root, rev)
         if sha is None:
-            probe = _git(tree, "cat-file", "-t", rev)
+            probe = run_git(tree.root, "cat-file", "-t", rev, check=False)
             return AMBIGUOUS if "ambiguous" in probe.stderr else None
-        subject = _git(tree, "log", "-1", "--format=%s", sha).stdout.strip()
-        in_base = _git(tree, "merge-base", "--is-ancestor", sha, base).returncode == 0
+        subject = run_git(tree.root, "log", "-1", "--format=%s", sha, check=False).stdout.strip()
+        in_base = run_git(tree.root, "merge-base", "--is-ancestor", sha, base, check=False).returncode == 0
         return CommitInfo(sha, subject, in_base)
     return lookup
 
@@ -189,7 +192,8 @@ def checkpatch_result(tree: GitKernelTree, mail: Mail, mail_file: Path, cwd: Pat
         return warned("checkpatch", f"not run: {exc}", **where)
     fixes_ids = {line.split()[1].lower() for line in mail.message_lines()
                  if line.lower().startswith("fixes:") and len(line.split()) > 1}
-    shown, left = [], Counter()
+    shown: list = []
+    left: Counter[str] = Counter()
     for message in result.messages:
         covered = COVERED_BY.get(message.type or "")
         if message.type == "UNKNOWN_COMMIT_ID" and any(i in message.text for i in fixes_ids):
@@ -260,7 +264,8 @@ class AfterPatches:
         words, suffixes = list(words), tuple(suffixes)
         key = (tuple(sorted(words)), suffixes)
         # The nearest earlier step that knows the answer (or the base) ...
-        chain, step = [], self
+        chain: list[AfterPatches] = []
+        step: AfterPatches | None = self
         while step is not None and key not in step.answers:
             chain.append(step)
             step = step.previous
@@ -316,8 +321,9 @@ def reviewers_for(mails: list[Mail]) -> tuple[list[Rule], str]:
     return chosen, "" if chosen else "the series touches no rule's site words"
 
 
-def semantic_results(base: FileSource, steps: list[tuple[Mail, FileSource, set[str]]],
-                     complete: bool, progress: "Progress | None" = None,
+def semantic_results(base: FileSource,
+                     steps: Sequence[tuple[Mail, FileSource, Any]],
+                     complete: bool, progress: "CheckProgress | None" = None,
                      reviewers: list[Rule] | None = None, why: str = ""
                      ) -> tuple[list[CheckResult], CheckResult]:
     """Per patch: what it introduces (fail/warn), leaves in files it
@@ -494,7 +500,7 @@ def _quiet(_message: str) -> None:
     pass
 
 
-class Progress:
+class CheckProgress:
     """"checked 40 of 300 patches" on *notify*, at most every few seconds."""
 
     EVERY = 10.0
@@ -565,9 +571,10 @@ def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOpt
         touched_all |= _paths(patch_set)
     kbuild = options.build and is_kbuild_tree(tree.root)
     # Only a kernel build needs a folder that outlives the run.
-    workdir = ((options.workdir or workdir_for(Path(tree.repo.working_tree_dir)))
+    workdir = ((options.workdir or workdir_for(Path(tree.top)))
                if kbuild else None)
     if kbuild:
+        assert workdir is not None
         workspace_cm = persistent_workspace(tree, base.commit, workdir)
     else:
         workspace_cm = temporary_workspace(tree, base.commit,
@@ -575,7 +582,7 @@ def run_check(spec: str, tree_path: str | Path, options: CheckOptions = CheckOpt
     with workspace_cm as workspace, scratch_folder("mails") as mail_dir:
         results += _apply_and_review(tree, series, base, workspace, Path(mail_dir),
                                      diff_ok, touched_all, options, kbuild, workdir,
-                                     Progress(notify, count))
+                                     CheckProgress(notify, count))
 
     results += _series_results(tree, series)
     results += reply_results(series)
@@ -639,13 +646,15 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                                         folders, fragment)
                 off = memory_failure_off(fragment)
                 if off is not None:
-                    builder = KbuildBothSettings(builder, KbuildBuilder(
+                    builder = KbuildBothSettings(  # type: ignore[assignment]
+                        builder, KbuildBuilder(
                         workspace.kernel_root,
                         build_dir_for(workdir, workspace.kernel_root, off),
                         folders, off))
                 builder.configure()
             else:
-                builder = GccSyntaxBuilder(workspace.kernel_root, folders)
+                builder = GccSyntaxBuilder(  # type: ignore[assignment]
+                    workspace.kernel_root, folders)
             bisector = Bisector(builder)
             if folders:
                 # A kernel build takes minutes: say what runs.
@@ -655,8 +664,8 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                 base_step = bisector.base()
         commits: dict[int, str] = {}
         blocked = None
-        steps = []
-        base_grep = BaseGrep(workspace.at(base.commit))
+        steps: list[tuple[Mail, AfterPatches, Any]] = []
+        base_grep = BaseGrep(_at(workspace, base.commit))
         for done, mail in enumerate(patches):
             progress.step(done)
             where = dict(patch=mail.position)
@@ -682,7 +691,7 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                     commits[mail.position] = outcome.commit
                     touched = _paths(diff_ok[mail.position])
                     previous = steps[-1][1] if steps else None
-                    steps.append((mail, AfterPatches(workspace.at(outcome.commit),
+                    steps.append((mail, AfterPatches(_at(workspace, outcome.commit),
                                                      base_grep, frozenset(touched),
                                                      previous),
                                   _changed_lines(diff_ok[mail.position])))
@@ -714,7 +723,7 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
     complete = len(commits) == len(patches) and bool(patches)
     reviewers, why = reviewers_for(patches)
     per_patch, series_semantic = semantic_results(
-        AfterPatches(workspace.at(base.commit), base_grep, frozenset()), steps, complete,
+        AfterPatches(_at(workspace, base.commit), base_grep, frozenset()), steps, complete,
         progress, reviewers, why)
     results += per_patch
     not_applied = [m for m in patches if m.position not in commits]

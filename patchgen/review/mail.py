@@ -93,8 +93,8 @@ def check_subject(mail: Mail, patches: tuple[Mail, ...], *,
 
 def check_signoff(mail: Mail) -> CheckResult:
     where = dict(patch=mail.position)
-    signers = [SIGNOFF.match(line).group(1) for line in mail.message_lines()
-               if SIGNOFF.match(line)]
+    signers = [found.group(1) for line in mail.message_lines()
+               if (found := SIGNOFF.match(line))]
     author = mail.author
     if not signers:
         return failed("signoff", f"no Signed-off-by: line; the author {author} "
@@ -163,7 +163,7 @@ def check_fixes(mail: Mail, lookup: CommitLookup, tree_label: str) -> CheckResul
         found = lookup(commit_id)
         if found is None:
             problems.append(f"Fixes: {commit_id} is not a commit of {tree_label}")
-        elif found == AMBIGUOUS:
+        elif isinstance(found, str):  # AMBIGUOUS
             problems.append(f"Fixes: {commit_id} names more than one commit: use "
                             "more hex digits")
         elif found.subject != subject:

@@ -48,12 +48,14 @@ def check_numbering(series: IncomingSeries) -> CheckResult:
     if unnumbered:
         return failed("numbering", f"{unnumbered[0]} has no M/T number while "
                       f"the series has {count} patches")
-    totals = {total for _, total in numbered} | {c.tags.total for c in series.covers}
+    # Every patch is numbered here, so it has a total: M/T gives both.
+    totals = {total for _, total in numbered if total is not None} | \
+        {c.tags.total for c in series.covers if c.tags.total is not None}
     if totals != {count}:
         return failed("numbering", "the mails count "
                       f"{' and '.join(map(str, sorted(totals)))} patches, the "
                       f"series has {count}")
-    numbers = [number for number, _ in numbered]
+    numbers = [number for number, _ in numbered if number is not None]
     if sorted(numbers) != list(range(1, count + 1)):
         missing = sorted(set(range(1, count + 1)) - set(numbers))
         repeated = sorted({n for n in numbers if numbers.count(n) > 1})

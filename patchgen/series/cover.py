@@ -22,7 +22,7 @@ from pathlib import Path
 import jinja2
 
 from patchgen.infra.errors import CoverTemplateError
-from patchgen.series.patchfiles import Mail
+from patchgen.series.patchfiles import OutgoingMail
 from patchgen.infra.provenance import GENERATED_BY_PREFIX
 from patchgen.infra.prose import TAG, WIDTH, wrap_paragraph
 from patchgen.infra.templates import environment
@@ -146,7 +146,7 @@ def _paragraphs(text: str) -> list[str]:
     return [p for p in re.split(r"\n[ \t]*\n", text.strip("\n")) if p.strip()]
 
 
-def from_previous(mail: Mail, version: int) -> CoverText:
+def from_previous(mail: OutgoingMail, version: int) -> CoverText:
     """The text of an earlier cover letter, minus what format remakes."""
     lines = mail.body.split("\n")
     end = len(lines)
@@ -165,7 +165,7 @@ def from_previous(mail: Mail, version: int) -> CoverText:
                      f"v{version}'s cover letter")
 
 
-def changelog_of_patch(mail: Mail) -> str:
+def changelog_of_patch(mail: OutgoingMail) -> str:
     """"Changes in vK:" blocks below the `---` of a single patch."""
     notes = mail.body.partition("\n---\n")[2].split("\ndiff --git ")[0]
     return "\n\n".join(p for p in _paragraphs(notes) if CHANGES_HEAD.match(p))
@@ -193,7 +193,7 @@ def changes_block(version: int, previous: VersionRecord,
     return block
 
 
-def changes_of(mail: Mail, version: int) -> str | None:
+def changes_of(mail: OutgoingMail, version: int) -> str | None:
     """The "Changes in v<version>:" list of a letter (or of a single patch,
     below its `---`), as the author left it; None if it has none."""
     head = f"Changes in v{version}:"

@@ -34,7 +34,7 @@ import re
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from patchgen import __version__
 from patchgen.kernel.checkpatch import CheckpatchResult, checkpatch_script, run_checkpatch
@@ -137,7 +137,7 @@ def _inside(path: Path, folder: Path) -> bool:
 def output_root(options: FormatOptions, tree: GitKernelTree) -> Path:
     if options.output is None:
         root = Path("series")
-        if _inside(Path.cwd() / root, Path(tree.repo.working_tree_dir)):
+        if _inside(Path.cwd() / root, Path(tree.top)):
             raise BadArgument(
                 f"the default output folder {Path.cwd() / root} is inside the "
                 "kernel tree's working tree, which patchgen does not touch: "
@@ -171,6 +171,7 @@ def choose_version(options: FormatOptions, state: SeriesState | None,
     folder = topic_dir / f"v{version}"
     record = state.get(version) if state else None
     if record is not None and record.sent:
+        assert latest is not None and state is not None  # record is state's
         following = latest.version + 1 if latest.sent else latest.version
         raise VersionSent(
             f"v{version} of {state.topic} was sent ({record.sent}, "
@@ -205,7 +206,7 @@ def template_context(tree: GitKernelTree, selection: CommitRange, topic: str,
     else:
         first = subjects[0]
         title = first.split(": ", 1)[1] if prefix and ": " in first else first
-    context = {
+    context: dict[str, Any] = {
         "version": __version__,
         "kernel_version": f"Linux {base_version}" if base_version else "this tree",
         "base_version": base_version,
@@ -289,7 +290,7 @@ def from_rule_or_generic(rule_report, context: dict) -> CoverText:
 def is_local_import(tree: GitKernelTree, base: str) -> bool:
     """True when others cannot fetch the base: no remote-tracking branch of a
     remote on the network (not a folder on this machine) contains it."""
-    top = tree.repo.working_tree_dir
+    top = tree.top
     refs = run(["git", "-C", top, "for-each-ref", "--format=%(refname)",
                 "--contains", base, "refs/remotes"], check=False).stdout.split()
     remotes = {ref.split("/")[2] for ref in refs if ref.count("/") >= 3}
@@ -347,7 +348,7 @@ def format_patch_argv(tree: GitKernelTree, selection: CommitRange, version: int,
                       previous_range: tuple[str, str] | None,
                       prefix: str | None = None, in_reply_to: str | None = None,
                       base: str | None = None) -> list[str]:
-    argv = ["git", "-C", tree.repo.working_tree_dir,
+    argv = ["git", "-C", tree.top,
             # The user's diff and format settings must not change the mail.
             "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
             "-c", "diff.relative=false", "-c", "diff.external=",
@@ -407,7 +408,7 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
             f"git user.name or user.email is not set for {tree.root}: set them "
             "(git config user.name ...; git config user.email ...), since the "
             "cover letter is from whoever sends the series")
-    if tree.repo.is_dirty(index=True, working_tree=True, untracked_files=False):
+    if tree.is_dirty():
         notify(f"{tree.root} has uncommitted changes: they are not in the "
                "series (format reads commits only)")
     root = output_root(options, tree)
@@ -517,13 +518,14 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
                 round_trip_tree=round_trip, send_command=(),
                 replaced=False, state_file=topic_dir / STATE_FILE,
                 mbox=mbox, declared_base=base_commit)
+        assert folder is not None  # not --stdout
         if folder.exists():
             old = topic_dir / f".v{version}.old{owner_tag()}"
             folder.rename(old)
         work.rename(folder)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
-        if old is not None and not folder.exists():
+        if old is not None and folder is not None and not folder.exists():
             old.rename(folder)
         if not options.stdout:
             _remove_if_empty(topic_dir, created)
@@ -603,7 +605,8 @@ def _earlier_base(root: Path, topic: str | None, branch: str | None,
         path = found[0] if found else path
     if not path.is_file():
         return None
-    latest = load_state(path.parent, name).latest()
+    state = load_state(path.parent, name)
+    latest = state.latest() if state is not None else None
     if latest is None:
         return None
     return latest.base, f"where v{latest.version} started ({path})"
@@ -630,7 +633,7 @@ def _kept_changes(topic_dir: Path, current: VersionRecord | None, version: int,
 
 def repo_key(tree: GitKernelTree) -> str:
     """The repository, as every worktree of it names it: its common git folder."""
-    top = tree.repo.working_tree_dir
+    top = tree.top
     common = run(["git", "-C", top, "rev-parse", "--git-common-dir"]).stdout.strip()
     return str((Path(top) / common).resolve())
 
@@ -734,7 +737,7 @@ def mark_sent(options: FormatOptions, notify: Notify = _quiet) -> SentResult:
             "write it with patchgen format first, or pass -o/--topic")
     if options.sent_mbox is not None:
         state, marked = recognise_sent(state, topic_dir, options.sent_mbox, notify)
-        already = ()
+        already: tuple[VersionRecord, ...] = ()
         if not marked:
             raise PreviousVersionMissing(
                 f"no version of {topic} has its cover letter's Message-Id in "
@@ -821,7 +824,7 @@ def _recipients(options: FormatOptions, tree: GitKernelTree,
         maintainers = (scripts_root / "MAINTAINERS").read_text(
             encoding="utf-8", errors="replace")
         source = str(scripts_root / "MAINTAINERS")
-    config_to, config_cc = config_recipients(tree.repo.working_tree_dir)
+    config_to, config_cc = config_recipients(tree.top)
     identity = tree.identity()
     sender = identity[1] if identity else None
     per_file = []
@@ -856,7 +859,7 @@ def _checkpatch(options: FormatOptions, tree: GitKernelTree,
         # the messages cite in that tree's history.
         checks = tuple(run_checkpatch(scripts_root, patch, strict=options.strict,
                                       max_line_length=width,
-                                      cwd=tree.repo.working_tree_dir)
+                                      cwd=tree.top)
                        for patch in patches)
     except PatchgenError as exc:
         return None, f"checkpatch: could not run ({exc}); the series is written", width

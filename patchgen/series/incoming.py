@@ -20,7 +20,7 @@ from email import policy
 from pathlib import Path
 
 from patchgen.infra.errors import NotASeries, SeriesNotFound
-from patchgen.infra.runner import run, text_bytes
+from patchgen.infra.runner import run, run_git, text_bytes
 from patchgen.infra.scratch import scratch_folder
 from patchgen.engine.sources import commit_id
 
@@ -62,10 +62,10 @@ def parse_subject(subject: str) -> SubjectTags:
         rest = rest[match.end():]
     version, number, total = 1, None, None
     for token in tokens:
-        if _VERSION.match(token):
-            version = int(_VERSION.match(token).group(1))
-        elif _NUMBER.match(token):
-            number, total = (int(x) for x in _NUMBER.match(token).groups())
+        if found := _VERSION.match(token):
+            version = int(found.group(1))
+        elif found := _NUMBER.match(token):
+            number, total = (int(x) for x in found.groups())
     return SubjectTags(" ".join(brackets) if brackets else None,
                        any(t.upper() == "PATCH" for t in tokens),
                        version, number, total, rest.strip())
@@ -198,8 +198,7 @@ def _split_body(text: str) -> tuple[dict, str, str, str]:
     while start < len(lines) and lines[start].strip() == "":
         start += 1
     probe = start
-    while probe < len(lines) and _IN_BODY_HEADER.match(lines[probe]):
-        match = _IN_BODY_HEADER.match(lines[probe])
+    while probe < len(lines) and (match := _IN_BODY_HEADER.match(lines[probe])):
         in_body[match.group(1).lower()] = match.group(2).strip()
         probe += 1
     if in_body and probe < len(lines) and lines[probe].strip() == "":
@@ -459,10 +458,6 @@ def _usable(series: IncomingSeries) -> IncomingSeries:
     return series
 
 
-def _git(root, *args, check=True):
-    return run(["git", "-C", str(root), *args], check=check, timeout=600)
-
-
 def read_range(root: Path, spec: str) -> IncomingSeries:
     """`A..B`, or a branch: the commits it adds to HEAD, as mails."""
     if ".." in spec:
@@ -475,18 +470,18 @@ def read_range(root: Path, spec: str) -> IncomingSeries:
         raise SeriesNotFound(f"{spec!r} is not a file, a folder or a revision "
                              f"range of {root}: give .patch files, an mbox, "
                              "A..B or a branch")
-    base = _git(root, "merge-base", ids[0], ids[1], check=False).stdout.strip()
+    base = run_git(root, "merge-base", ids[0], ids[1], check=False).stdout.strip()
     if not base:
         raise NotASeries(f"{spec}: {start} and {end} have no common history")
-    count = int(_git(root, "rev-list", "--count", f"{base}..{ids[1]}").stdout)
+    count = int(run_git(root, "rev-list", "--count", f"{base}..{ids[1]}").stdout)
     if count == 0:
         raise NotASeries(f"{spec} holds no commits (nothing in {end} that is not "
                          f"in {start})", "give A..B")
     # Read-only: format-patch writes the mails to stdout.  Options that a
     # user's format.* config could change are spelled out.
-    result = _git(root, "format-patch", "--stdout", "--numbered", "--no-signoff",
-                  "--no-cover-letter", "--no-thread", "--no-attach",
-                  f"--base={base}", f"{base}..{ids[1]}")
+    result = run_git(root, "format-patch", "--stdout", "--numbered", "--no-signoff",
+                     "--no-cover-letter", "--no-thread", "--no-attach",
+                     f"--base={base}", f"{base}..{ids[1]}")
     with scratch_folder("range") as tmp:
         mbox = Path(tmp) / "series.mbox"
         mbox.write_bytes(text_bytes(result.stdout))

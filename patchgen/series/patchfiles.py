@@ -23,7 +23,7 @@ from pathlib import Path
 
 from patchgen.infra.errors import CommandFailed
 from patchgen.infra.scratch import scratch_folder
-from patchgen.infra.runner import run
+from patchgen.infra.runner import run_git
 from patchgen.engine.sources import GitKernelTree
 
 SUBJECT_PLACEHOLDER = "*** SUBJECT HERE ***"
@@ -33,13 +33,13 @@ HEADER_WIDTH = 78
 
 
 @dataclass(frozen=True)
-class Mail:
+class OutgoingMail:
     subject: str            # without the [PATCH ...] prefix
     message_id: str | None  # without the angle brackets
     body: str               # everything after the headers
 
 
-def read_mail(path: Path) -> Mail:
+def read_mail(path: Path) -> OutgoingMail:
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     # git's first line is an mbox "From <sha> ..." separator, not a header.
     if text.startswith("From "):
@@ -48,14 +48,7 @@ def read_mail(path: Path) -> Mail:
     subject = " ".join(str(message.get("Subject", "")).split())
     message_id = str(message.get("Message-Id", "")).strip().strip("<>") or None
     head, _, body = text.partition("\n\n")
-    return Mail(PREFIX.sub("", subject), message_id, body)
-
-
-def _git(tree: GitKernelTree, *args, env=None, input=None, check=True):
-    # Some write objects into the user's repository (the commits a v2
-    # rebuilds): an interrupt lets them finish rather than leave tmp_obj_*.
-    return run(["git", "-C", tree.repo.working_tree_dir, *args], env=env,
-               input=input, timeout=600, check=check, finish_on_interrupt=True)
+    return OutgoingMail(PREFIX.sub("", subject), message_id, body)
 
 
 def replay(tree: GitKernelTree, base: str, patch_files: list[Path], *,
@@ -78,18 +71,18 @@ def replay(tree: GitKernelTree, base: str, patch_files: list[Path], *,
             (scratch / "objects").mkdir()
             env.update(GIT_OBJECT_DIRECTORY=str(scratch / "objects"),
                        GIT_ALTERNATE_OBJECT_DIRECTORIES=str(objects.resolve()))
-        _git(tree, "read-tree", base, env=env)
+        run_git(tree.top, "read-tree", base, env=env, writes=True)
         for path in patch_files:
             msg, diff = Path(scratch) / "msg", Path(scratch) / "diff"
-            info = _git(tree, "mailinfo", msg, diff, env=env,
-                        input=Path(path).read_text(encoding="utf-8",
-                                                   errors="surrogateescape"))
-            result = _git(tree, "apply", "--cached", diff, env=env, check=False)
+            info = run_git(tree.top, "mailinfo", msg, diff, env=env,
+                           input=Path(path).read_text(encoding="utf-8",
+                                                      errors="surrogateescape"), writes=True)
+            result = run_git(tree.top, "apply", "--cached", diff, env=env, check=False, writes=True)
             if result.returncode != 0:
                 why = result.stderr.strip().splitlines()[:1]
                 raise CommandFailed(f"{Path(path).name} does not apply on "
                                     f"{base[:12]}" + (f": {why[0]}" if why else ""))
-            tree_id = _git(tree, "write-tree", env=env).stdout.strip()
+            tree_id = run_git(tree.top, "write-tree", env=env, writes=True).stdout.strip()
             if not commit:
                 continue
             fields = dict(line.split(": ", 1) for line in
@@ -99,15 +92,15 @@ def replay(tree: GitKernelTree, base: str, patch_files: list[Path], *,
             who = {"GIT_AUTHOR_NAME": fields.get("Author", ""),
                    "GIT_AUTHOR_EMAIL": fields.get("Email", ""),
                    "GIT_AUTHOR_DATE": fields.get("Date", "")}
-            parent = _git(tree, "commit-tree", tree_id, "-p", parent, "-F", "-",
-                          env={**who, **env}, input=message).stdout.strip()
+            parent = run_git(tree.top, "commit-tree", tree_id, "-p", parent, "-F", "-",
+                             env={**who, **env}, input=message, writes=True).stdout.strip()
     if tree_id is None:
         raise CommandFailed("no patch files to replay")
     return parent if commit else tree_id
 
 
 def tree_of(tree: GitKernelTree, rev: str) -> str:
-    return _git(tree, "rev-parse", f"{rev}^{{tree}}").stdout.strip()
+    return run_git(tree.top, "rev-parse", f"{rev}^{{tree}}", writes=True).stdout.strip()
 
 
 # --- completing what git format-patch wrote -------------------------------

@@ -193,8 +193,8 @@ def from_maintainers(text: str, paths: list[str], source: str,
         if section.title != CATCH_ALL:
             to += [_person(m) for m in section.maintainers]
         cc += [_person(r) for r in section.reviewers]
-        cc += [ADDRESS.search(entry).group(0) for entry in section.lists
-               if ADDRESS.search(entry)]
+        cc += [found.group(0) for entry in section.lists
+               if (found := ADDRESS.search(entry))]
     to = _unique(to)
     to_keys = {_address(a) for a in to}
     cc = [a for a in _unique(cc) if _address(a) not in to_keys]
@@ -249,7 +249,8 @@ def config_recipients(git_top: str | Path) -> tuple[tuple[str, ...], tuple[str, 
     """(to, cc) from the user's format.to/cc and sendemail.to/cc (all
     values, every config level), as git format-patch and git send-email
     would add them."""
-    to, cc = [], []
+    to: list[str] = []
+    cc: list[str] = []
     for key, kind in CONFIG_KEYS:
         result = run(["git", "-C", str(git_top), "config", "--get-all", key],
                      check=False)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from patchgen.infra.errors import (BadArgument, BaseNotAncestor, EmptyRange, NoBase,
                              UnpostableCommit)
 from patchgen.infra.provenance import GENERATED_BY
-from patchgen.infra.runner import run
+from patchgen.infra.runner import run_git
 from patchgen.engine.sources import FileSource, GitKernelTree
 
 
@@ -59,20 +59,15 @@ class CommitRange:
         return tuple(c.subject for c in self.commits)
 
 
-def _git(tree: GitKernelTree, *args, check=True, timeout=300):
-    return run(["git", "-C", tree.repo.working_tree_dir, *args], check=check,
-               timeout=timeout)
-
-
 def is_ancestor(tree: GitKernelTree, older: str, newer: str) -> bool:
-    return _git(tree, "merge-base", "--is-ancestor", older, newer,
-                check=False).returncode == 0
+    return run_git(tree.top, "merge-base", "--is-ancestor", older, newer,
+                   check=False).returncode == 0
 
 
 def read_commits(tree: GitKernelTree, base: str, tip: str) -> tuple[SeriesCommit, ...]:
     """The commits of base..tip, oldest first."""
-    out = _git(tree, "log", "--reverse", "--topo-order",
-               "--format=%H%x00%an <%ae>%x00%B%x1e", f"{base}..{tip}").stdout
+    out = run_git(tree.top, "log", "--reverse", "--topo-order",
+                  "--format=%H%x00%an <%ae>%x00%B%x1e", f"{base}..{tip}").stdout
     commits = []
     for record in out.split("\x1e"):
         record = record.strip("\n")
@@ -91,14 +86,14 @@ def read_commits(tree: GitKernelTree, base: str, tip: str) -> tuple[SeriesCommit
 def check_postable(tree: GitKernelTree, base: str, tip: str,
                    commits: tuple[SeriesCommit, ...]) -> None:
     """Refuse what cannot be mailed: merges and commits that change nothing."""
-    merges = _git(tree, "rev-list", "--merges", f"{base}..{tip}").stdout.split()
+    merges = run_git(tree.top, "rev-list", "--merges", f"{base}..{tip}").stdout.split()
     if merges:
         raise UnpostableCommit(
             f"the range {base[:12]}..{tip[:12]} contains the merge commit "
             f"{merges[0][:12]}: a mailed series must be linear; rebase it first")
     for commit in commits:
-        changed = _git(tree, "diff-tree", "--no-commit-id", "--name-only", "-r",
-                       commit.sha).stdout.strip()
+        changed = run_git(tree.top, "diff-tree", "--no-commit-id", "--name-only", "-r",
+                          commit.sha).stdout.strip()
         if not changed:
             raise UnpostableCommit(
                 f"commit {commit.sha[:12]} (\"{commit.subject}\") changes no "
@@ -106,18 +101,18 @@ def check_postable(tree: GitKernelTree, base: str, tip: str,
 
 
 def _branch_ref(tree: GitKernelTree, name: str) -> str | None:
-    result = _git(tree, "rev-parse", "--verify", "-q", "--symbolic-full-name",
-                  name, check=False)
+    result = run_git(tree.top, "rev-parse", "--verify", "-q", "--symbolic-full-name",
+                     name, check=False)
     ref = result.stdout.strip()
     return ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else None
 
 
 def _upstream_base(tree: GitKernelTree, branch: str, tip: str) -> str | None:
-    up = _git(tree, "rev-parse", "--verify", "-q", f"{branch}@{{upstream}}",
-              check=False).stdout.strip()
+    up = run_git(tree.top, "rev-parse", "--verify", "-q", f"{branch}@{{upstream}}",
+                 check=False).stdout.strip()
     if not up:
         return None
-    merge_base = _git(tree, "merge-base", up, tip, check=False).stdout.strip()
+    merge_base = run_git(tree.top, "merge-base", up, tip, check=False).stdout.strip()
     # A branch that tracks its own published copy (origin/<branch>) has the
     # tip as merge base: that upstream says nothing about where it starts.
     return merge_base if merge_base and merge_base != tip else None
@@ -129,8 +124,8 @@ def _patchgen_base(tree: GitKernelTree, tip: str) -> str | None:
     Walks first parents from the tip; commits a developer added on top of
     patchgen's are part of the series, the history below is not.
     """
-    out = _git(tree, "log", "--first-parent", f"-{SEARCH_DEPTH}",
-               "--format=%H%x00%P%x00%B%x1e", tip).stdout
+    out = run_git(tree.top, "log", "--first-parent", f"-{SEARCH_DEPTH}",
+                  "--format=%H%x00%P%x00%B%x1e", tip).stdout
     oldest_parent = None
     seen_patchgen = False
     for record in out.split("\x1e"):
@@ -159,6 +154,7 @@ def select_range(tree: GitKernelTree, *, branch: str | None = None,
     branch's upstream, else the commit a patchgen series was made on,
     else *known_base* (sha, why): where an earlier version started.
     """
+    base_sha: str | None
     if range_spec is not None:
         if "..." in range_spec or range_spec.count("..") != 1:
             raise BadArgument(f"--range {range_spec!r} is not of the form "
@@ -206,13 +202,14 @@ def select_range(tree: GitKernelTree, *, branch: str | None = None,
     return CommitRange(base_sha, tip_sha, commits, branch_name, reason)
 
 
-def topic_for(selection: CommitRange, topic: str | None = None) -> str:
+def topic_for(selection: CommitRange | None, topic: str | None = None) -> str:
     """The folder name of the series: --topic, the branch, or the first subject."""
     if topic is not None:
         if not TOPIC_OK.match(topic):
             raise BadArgument(f"--topic {topic!r} must be a plain folder name "
                               "(letters, digits, '.', '_', '-')")
         return topic
+    assert selection is not None, "no --topic and no commits to name it"
     return slug(selection.branch or selection.commits[0].subject)
 
 

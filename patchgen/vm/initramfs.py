@@ -93,7 +93,8 @@ def _pad(length: int) -> bytes:
 
 def read_cpio(data: bytes) -> list[dict]:
     """Parse a newc archive back into entries (for tests and inspection)."""
-    entries, pos = [], 0
+    entries: list = []
+    pos = 0
     while True:
         if data[pos:pos + 6] != _NEWC_MAGIC:
             raise ValueError(f"no newc header at offset {pos}")

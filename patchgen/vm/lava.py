@@ -316,7 +316,9 @@ def _record_list(text: str) -> list:
 
 def read_log(text: str) -> LavaOutcome:
     """A LAVA job log, as lava-run prints it or a server serves it."""
-    serial, cases, seen = [], [], set()
+    serial: list[str] = []
+    cases: list[LavaCase] = []
+    seen: set[tuple[str, str]] = set()
     job_result = error_type = error_msg = None
     for record in _record_list(text):
         level, msg = record.get("lvl"), record.get("msg")
@@ -326,7 +328,8 @@ def read_log(text: str) -> LavaOutcome:
             serial.append(msg)
         elif level == "results" and isinstance(msg, dict):
             suite = str(msg.get("definition", ""))
-            extra = msg.get("extra") if isinstance(msg.get("extra"), dict) else {}
+            extra = msg.get("extra")
+            extra = extra if isinstance(extra, dict) else {}
             name = str(extra.get("test_case_id") or msg.get("case", ""))
             result = str(msg.get("result", "unknown"))
             if suite == "lava" and name == "job":

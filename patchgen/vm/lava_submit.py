@@ -144,7 +144,7 @@ class LavaServer:
             cases.extend(page.get("results", []) if isinstance(page, dict)
                          else page)
             following = page.get("next") if isinstance(page, dict) else None
-            path = _path_of(following) if following else None
+            path = _path_of(following) if following else ""  # no next page
         return cases
 
     def logs(self, job_id: int) -> str:
@@ -182,11 +182,12 @@ def server_cases(tests: list[dict]) -> tuple[list[LavaCase], dict]:
         if not isinstance(meta, dict):
             meta = {}
         suite = str(meta.get("definition", ""))
-        extra = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
+        extra = meta.get("extra")
+        extra = extra if isinstance(extra, dict) else {}
         name = str(extra.get("test_case_id") or test.get("name", ""))
-        result = test.get("result")
-        result = RESULT_CODES.get(result, result) if isinstance(result, int) \
-            else str(result)
+        code = test.get("result")
+        result = str(RESULT_CODES.get(code, code)) if isinstance(code, int) \
+            else str(code)
         if suite == "lava" and name == "job":
             job = {"result": result, "error_type": meta.get("error_type"),
                    "error_msg": meta.get("error_msg")}

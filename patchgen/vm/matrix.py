@@ -31,7 +31,7 @@ from typing import Callable
 from patchgen.vm.kbuild import CONFIGS, FRAGMENT
 from patchgen.infra.errors import BadMatrix, PatchgenError
 from patchgen.kernel.kconfig import read_fragment
-from patchgen.vm.verify import Report, VerifyOptions, verify
+from patchgen.vm.verify import VerifyReport, VerifyOptions, verify
 
 GUEST_DIR = FRAGMENT.parent
 # verify's own fragment alone; "verify" (the file's name) means it too.
@@ -63,6 +63,8 @@ class Matrix:
 
 
 def _config(entry, folder: Path, index: int) -> Config:
+    name: str | None
+    file: str | None
     if isinstance(entry, str):
         name, file = entry, None
     elif isinstance(entry, dict) and isinstance(entry.get("name", ""), str):
@@ -160,7 +162,7 @@ def load_matrix(path: Path) -> Matrix:
 class Cell:
     tree: MatrixTree
     config: Config
-    report: Report | None = None
+    report: VerifyReport | None = None
     error: str | None = None
     error_code: int | None = None
 
@@ -251,10 +253,10 @@ def _failing(outcome) -> str:
 def table(cells: list[Cell], series: str | None) -> list[str]:
     """tree x config x {base, series}: verdict and failing checks."""
     if series:
-        head = ("TREE", "CONFIG", "BASE", "SERIES", "FAILING")
+        head: tuple[str, ...] = ("TREE", "CONFIG", "BASE", "SERIES", "FAILING")
     else:
         head = ("TREE", "CONFIG", "VERDICT", "FAILING")
-    rows = [head]
+    rows: list[tuple[str, ...]] = [head]
     for cell in cells:
         if cell.report is None:
             first = (cell.error or "").splitlines()[0] if cell.error else ""

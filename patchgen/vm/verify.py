@@ -39,7 +39,7 @@ from patchgen.infra.errors import (CommandFailed, NotAGitTree, NotASeries,
 from patchgen.series.incoming import Mail, read_series
 from patchgen.vm.initramfs import (DEFAULT_STRESS, Initramfs, find_busybox,
                                 make_initramfs)
-from patchgen.infra.runner import run
+from patchgen.infra.runner import run, run_git
 from patchgen.engine.sources import GitKernelTree, commit_id
 from patchgen.vm.verdict import Verdict, parse_serial_log
 from patchgen.kernel.workspace import (Workspace, first_that_does_not_apply,
@@ -105,7 +105,7 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Report:
+class VerifyReport:
     tree: Path
     run_dir: Path
     outcomes: tuple
@@ -225,7 +225,7 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
 def verify(options: VerifyOptions, progress: ProgressFn | None = None,
            on_boot: Callable[[list], None] | None = None,
            initramfs: Initramfs | None = None,
-           boot_with: BootFn | None = None) -> Report:
+           boot_with: BootFn | None = None) -> VerifyReport:
     """Build, boot and judge the tree (or a series' base and tip), once
     per config asked for; *boot_with* boots instead of qemu here (LAVA)."""
     tree = check_kernel_tree(options.tree)
@@ -249,7 +249,7 @@ def verify(options: VerifyOptions, progress: ProgressFn | None = None,
         else:
             refuse_in_place(tree)
             outcomes = judge_all(tree, "tree", revision)
-        report = Report(tree, run_dir, tuple(outcomes))
+        report = VerifyReport(tree, run_dir, tuple(outcomes))
     else:
         report = _verify_series(tree, series, judge_all, run_dir)
     (run_dir / "report.json").write_text(
@@ -259,14 +259,11 @@ def verify(options: VerifyOptions, progress: ProgressFn | None = None,
 
 # --- series ---------------------------------------------------------------
 
-def _git(tree: Path, *args, timeout: float = 600, check: bool = True):
-    return run(["git", "-C", tree, *args], timeout=timeout, check=check)
-
 
 def _is_git_top(tree: Path) -> bool:
     """True when *tree* is the top of a git working tree (not merely a
     folder inside some other repository)."""
-    result = _git(tree, "rev-parse", "--show-toplevel", check=False)
+    result = run_git(tree, "rev-parse", "--show-toplevel", check=False)
     return (result.returncode == 0
             and Path(result.stdout.strip()).resolve() == tree.resolve())
 
@@ -291,7 +288,7 @@ SERIES_SUFFIXES = (".patch", ".diff", ".eml")
 
 
 @dataclass(frozen=True)
-class Series:
+class SeriesUnderTest:
     """What --series names: a base commit, and either a tip commit or
     mails to apply on the base."""
 
@@ -321,8 +318,9 @@ def _series_mails(spec: str) -> tuple[Mail, ...]:
     return incoming.patches
 
 
-def resolve_series(tree: Path, options: VerifyOptions) -> Series:
+def resolve_series(tree: Path, options: VerifyOptions) -> SeriesUnderTest:
     """Check --series/--base before anything is built."""
+    assert options.series is not None
     if not _is_git_top(tree):
         raise NotAGitTree(f"{tree} is not a git repository, so --series has "
                           "nothing to check out: verify the tree without "
@@ -337,7 +335,7 @@ def resolve_series(tree: Path, options: VerifyOptions) -> Series:
         if options.base:
             base = _commit_of(tree, options.base, "the base")
         else:
-            merge = _git(tree, "merge-base", "HEAD", tip, check=False)
+            merge = run_git(tree, "merge-base", "HEAD", tip, check=False)
             if merge.returncode != 0:
                 raise SeriesProblem(f"{options.series} shares no history with "
                                     f"the checked-out HEAD of {tree}: give "
@@ -360,11 +358,11 @@ def resolve_series(tree: Path, options: VerifyOptions) -> Series:
             raise SeriesProblem(f"the series does not apply to its base "
                                 f"{base[:12]}: {mail.source}: {error} "
                                 "(nothing was built)")
-    return Series(options.series, base, tip, mails)
+    return SeriesUnderTest(options.series, base, tip, mails)
 
 
 @contextmanager
-def series_workspace(tree: Path, series: Series) -> Iterator[Workspace]:
+def series_workspace(tree: Path, series: SeriesUnderTest) -> Iterator[Workspace]:
     """The private checkout of *tree* in the cache (workspace.py, the one
     `patchgen check --build` uses), locked and at the series' base.  Made
     once per repository and reused, so every series of a tree is built in
@@ -378,7 +376,7 @@ def series_workspace(tree: Path, series: Series) -> Iterator[Workspace]:
         repo.close()
 
 
-def series_steps(workspace: Workspace, series: Series
+def series_steps(workspace: Workspace, series: SeriesUnderTest
                  ) -> Iterator[tuple[str, str]]:
     """("base", commit), then ("tip", commit): the checkout is at each while
     the caller builds it.  The tip is made in the same folder only once the
@@ -413,9 +411,9 @@ def _verify_private_copy(tree: Path, revision: str, judge_all) -> list:
     could delete the user's tracked files.  Build instead the private
     clone (the one --series and check --build use) at HEAD, with the
     user's uncommitted changes to tracked files applied there."""
-    diff = _git(tree, "diff", "--binary", "--no-color", "--no-ext-diff",
-                "HEAD", "--", *_NOT_BUILD_OUTPUT).stdout
-    series = Series("HEAD", revision, None, ())
+    diff = run_git(tree, "diff", "--binary", "--no-color", "--no-ext-diff",
+                   "HEAD", "--", *_NOT_BUILD_OUTPUT).stdout
+    series = SeriesUnderTest("HEAD", revision, None, ())
     with series_workspace(tree, series) as workspace:
         if diff.strip():
             applied = run(["git", "-C", workspace.top, "apply", "--binary",
@@ -430,11 +428,11 @@ def _verify_private_copy(tree: Path, revision: str, judge_all) -> list:
                          workdir_for(tree))
 
 
-def _verify_series(tree: Path, series: Series, judge_all,
-                   run_dir: Path) -> Report:
+def _verify_series(tree: Path, series: SeriesUnderTest, judge_all,
+                   run_dir: Path) -> VerifyReport:
     outcomes = []
     with series_workspace(tree, series) as workspace:
         for label, commit in series_steps(workspace, series):
             outcomes += judge_all(workspace.kernel_root, label, commit,
                                   workdir_for(tree))
-    return Report(tree, run_dir, tuple(outcomes), series.name)
+    return VerifyReport(tree, run_dir, tuple(outcomes), series.name)

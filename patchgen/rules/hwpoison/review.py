@@ -74,7 +74,7 @@ def _reaches(first: Node, later: Node, body: Node) -> bool:
     in the text): not when they sit in the two branches of one if, nor
     when the block holding *first* leaves the function (return, goto...)
     before the block holding *later*."""
-    node = first
+    node: Node | None = first
     while node is not None and node != body:
         parent = node.parent
         if parent is not None and parent.type == "if_statement" and _inside(later, parent):
@@ -95,7 +95,7 @@ def _reaches(first: Node, later: Node, body: Node) -> bool:
     return True
 
 
-def poison_then_release(parsed) -> list[tuple[str, int, str, str, str]]:
+def poison_then_release(parsed) -> list[tuple[str, int, str, str | None, str | None]]:
     """(function, line, page, poisoner, releaser) for each page a function
     poisons and can release afterwards."""
     found = []

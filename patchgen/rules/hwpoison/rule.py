@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 from tree_sitter import Node
 
 from patchgen.infra.errors import MissingFile, RuleRefused, UnparseableSite
-from patchgen.engine.parse import (ParsedFile, ancestors, call_args, node_text, call_name, calls, compares,
+from patchgen.engine.parse import (ParsedFile, ancestors, call_args, node_text, call_name, calls, child_field, compares,
                             conjuncts, declares, enclosing_function, find_function,
                             functions, if_parts, normalized, parse, statements,
                             unwrap_block, walk)
@@ -142,6 +142,13 @@ def _unlabel(statement: Node) -> Node:
     return statement
 
 
+def _called(call: Node) -> str:
+    """The called function's name (call_name()), "" for a call through an
+    expression (a function pointer): every call this rule looks for names
+    its function."""
+    return call_name(call) or ""
+
+
 def _release_call(statement: Node) -> Node | None:
     """`put_page(x);` (or a release of a hugepage), possibly under an if."""
     statement = _unlabel(statement)
@@ -153,7 +160,7 @@ def _release_call(statement: Node) -> Node | None:
     if statement.type != "expression_statement" or not statement.named_children:
         return None
     expression = statement.named_children[0]
-    if call_name(expression) in RELEASERS | HUGE_RELEASERS and len(call_args(expression)) == 1:
+    if _called(expression) in RELEASERS | HUGE_RELEASERS and len(call_args(expression)) == 1:
         return expression
     return None
 
@@ -199,8 +206,8 @@ def find_put_then_poison_sites(parsed: ParsedFile) -> list[Site]:
 
 
 def _classify(parsed, first, last, release, poison, page, between) -> Site:
-    releaser = call_name(release)
-    poisoner = call_name(poison)
+    releaser = _called(release)
+    poisoner = _called(poison)
     conditions = _enclosing_conditions(first)
     terms = _positive_terms(conditions)
     # The poisoning may sit under its own condition, as in E3's
@@ -271,7 +278,7 @@ PRINTERS = frozenset({"pr_info", "pr_err", "pr_debug", "pr_warn", "pr_notice"})
 
 def _only_prints(items: list[Node]) -> bool:
     return all(item.type == "expression_statement" and item.named_children and
-               call_name(item.named_children[0]) in PRINTERS for item in items)
+               _called(item.named_children[0]) in PRINTERS for item in items)
 
 
 def _next_statement(node: Node) -> Node | None:
@@ -287,7 +294,7 @@ def _classify_invalidate(parsed, base: Site, names: str, between, poison_stateme
     site = replace(base, shape="invalidate")
     counter = _next_statement(poison_statement)
     counts = counter is not None and counter.type == "expression_statement" and \
-        counter.named_children and call_name(counter.named_children[0]) == \
+        counter.named_children and _called(counter.named_children[0]) == \
         "num_poisoned_pages_inc"
     dirty = [n for n in [base.first, *between, poison_statement] if n.has_error]
     if dirty or not _only_prints(between) or not counts or \
@@ -324,15 +331,15 @@ def find_surplus_poisoning(parsed: ParsedFile) -> list[Site]:
             args = call_args(poison)
             page = normalized(args[0]) if args else ""
             what = ("a surplus hugepage that migration gave back to the buddy "
-                    "allocator" if call_name(poison) in POISON_SETTERS else
+                    "allocator" if _called(poison) in POISON_SETTERS else
                     "a hugepage that migration gave back to the hugepage pool")
             sites.append(Site(parsed.path, _function_name(parsed, poison),
                               parsed.line(poison), "related", None, "report",
-                              f"{call_name(poison)}({page}) after a successful "
+                              f"{_called(poison)}({page}) after a successful "
                               f"migration for MR_MEMORY_FAILURE, on {what}: the "
                               "page can be reused before it is poisoned; a "
                               "related site, reported and not rewritten",
-                              page, "", call_name(poison)))
+                              page, "", _called(poison)))
     return sites
 
 
@@ -345,16 +352,16 @@ def find_e5_sites(parsed: ParsedFile) -> list[Site]:
                 compares(t, "MR_MEMORY_FAILURE", "!=") for t in conjuncts(condition)):
             continue
         inner = unwrap_block(consequence)
-        if len(inner) == 1 and _release_call(inner[0]) is not None:
-            release = _release_call(inner[0])
+        release = _release_call(inner[0]) if len(inner) == 1 else None
+        if release is not None:
             page = normalized(call_args(release)[0])
             sites.append(Site(parsed.path, _function_name(parsed, statement),
                               parsed.line(statement), "put-unless-memory-failure",
                               "E5", "none",
-                              f"{call_name(release)}({page}) only when the reason "
+                              f"{_called(release)}({page}) only when the reason "
                               "is not MR_MEMORY_FAILURE: soft offline releases and "
                               "poisons the page itself (page_handle_poison()); "
-                              "not affected", page, call_name(release)))
+                              "not affected", page, _called(release)))
     return sites
 
 
@@ -387,7 +394,7 @@ def _hwpoison_return(parsed: ParsedFile, function) -> Node | None:
         if statement.type != "if_statement":
             continue
         condition, consequence, _ = if_parts(statement)
-        if any(call_name(c) == "PageHWPoison" for c in calls(condition)) and \
+        if any(_called(c) == "PageHWPoison" for c in calls(condition)) and \
                 any(n.type == "return_statement" for n in walk(consequence)):
             return statement
     return None
@@ -460,8 +467,9 @@ def find_soft_offline_caller(parsed: ParsedFile) -> Caller | None:
         if assignment is None or assignment.type != "assignment_expression" or \
                 statement is None or statement.type != "expression_statement":
             continue
-        result = normalized(assignment.child_by_field_name("left"))
+        result = normalized(child_field(assignment, "left"))
         block = statement.parent
+        assert block is not None  # a statement is always inside something
         items = statements(block)
         index = items.index(statement)
         page = None
@@ -482,7 +490,7 @@ def find_soft_offline_caller(parsed: ParsedFile) -> Caller | None:
             continue
         function = _function_name(parsed, call)
         if alternative is not None:
-            done = any(call_name(c) == "PageHWPoison" for c in calls(alternative))
+            done = any(_called(c) == "PageHWPoison" for c in calls(alternative))
             return Caller(function, parsed.line(call), page, result, check, done,
                           False, "already returns -EBUSY for a page left unpoisoned"
                           if done else "its `if (ret)` already has an else branch")
@@ -602,7 +610,7 @@ def memory_failure_clears_own_flag_only(parsed: ParsedFile) -> bool | None:
         if statement.type != "if_statement":
             continue
         condition, consequence, _ = if_parts(statement)
-        if any(call_name(c) == "TestSetPageHWPoison" for c in calls(condition)) and \
+        if any(_called(c) == "TestSetPageHWPoison" for c in calls(condition)) and \
                 any(n.type == "return_statement" for n in walk(consequence)):
             return all(c.start_byte > statement.end_byte for c in clears)
     return False
@@ -751,7 +759,7 @@ class SiteGroups:
 
     def call_era(self) -> str:
         first = (self.rewritable or self.e1 or self.e4 or self.e5 or (None,))[0]
-        if first is not None:
+        if first is not None and first.era is not None:
             return first.era
         return f"converted to {HELPER}()" if self.converted else "none found"
 
@@ -961,10 +969,10 @@ def _params(function) -> list[str]:
     for node in walk(function.node, "function_declarator"):
         declarator = node
         break
-    names = []
+    names: list[str] = []
     if declarator is None:
         return names
-    for parameter in declarator.child_by_field_name("parameters").named_children:
+    for parameter in child_field(declarator, "parameters").named_children:
         identifiers = [n for n in walk(parameter, "identifier")]
         if identifiers:
             names.append(node_text(identifiers[-1]))
@@ -992,7 +1000,7 @@ def make_free_path(source: FileSource, report: Report) -> StepResult:
     body = statements(prepare.body)
     anchor = None
     for statement in body:
-        names = {call_name(c) or "" for c in calls(statement)}
+        names = {_called(c) or "" for c in calls(statement)}
         if statement.type == "declaration" or (
                 statement.type == "expression_statement" and any(
                     n.startswith(("VM_BUG_ON", "trace_")) for n in names)):
@@ -1002,7 +1010,7 @@ def make_free_path(source: FileSource, report: Report) -> StepResult:
     cleanup = []
     mapping = _mapping_reset(parsed, prepare)
     for statement in body:
-        names = {call_name(c) for c in calls(statement)}
+        names = {_called(c) for c in calls(statement)}
         if (names & CLEANUP_CALLS and statement.type in ("expression_statement",
                                                          "if_statement")) \
                 or statement == mapping:
@@ -1015,7 +1023,7 @@ def make_free_path(source: FileSource, report: Report) -> StepResult:
     cleanup_text = [_reindent(parsed, s, "\t") for s in cleanup]
     hook = render(TEMPLATES + "free_path_hook.c.j2", page=page, order=order,
                   cleanup=cleanup_text, take_reference=facts.take_reference)
-    cleanup_names = sorted({call_name(c) for s in cleanup for c in calls(s)} & CLEANUP_CALLS,
+    cleanup_names = sorted({_called(c) for s in cleanup for c in calls(s)} & CLEANUP_CALLS,
                            key=lambda n: ["memcg_kmem_uncharge",
                                           "__memcg_kmem_uncharge_page",
                                           "reset_page_owner"].index(n))
@@ -1048,7 +1056,8 @@ def make_mutex(source: FileSource, report: Report) -> StepResult:
     if not state.usable:
         return StepResult(())
     edits = []
-    targets = sorted((find_function(parsed, n) for n in MUTEX_FUNCTIONS),
+    # find_mutex_state() said usable: every one of them is defined.
+    targets = sorted((f for n in MUTEX_FUNCTIONS if (f := find_function(parsed, n))),
                      key=lambda f: f.node.start_byte)
     if not state.defined:
         edits.append(insert_before(parsed, targets[0].node,
@@ -1075,7 +1084,7 @@ def _is_pfn_guard(statement: Node) -> bool:
     inner = unwrap_block(consequence)
     return alternative is None and len(inner) == 1 and \
         inner[0].type == "return_statement" and \
-        {call_name(c) for c in calls(condition)} == {"pfn_valid"}
+        {_called(c) for c in calls(condition)} == {"pfn_valid"}
 
 
 def _lock_function(parsed: ParsedFile, function) -> list:
@@ -1109,6 +1118,7 @@ def make_hotplug(source: FileSource, report: Report) -> StepResult:
     text = render(TEMPLATES + "hotplug_skip.c.j2", page=site.page,
                   movable=site.movable)
     memory_failure = parse(source.read(MEMORY_FAILURE_C), MEMORY_FAILURE_C)
+    assert site.pin is not None  # a usable site has its pin
     return StepResult((insert_before_statement(parsed, site.pin, text, "hotplug skip"),),
                       {"function": site.function, "movable": site.movable,
                        "memory_failure_holds": _memory_failure_keeps_reference(
@@ -1129,9 +1139,9 @@ def _zone_device_calls(mm_h: ParsedFile) -> list[str]:
     if put_page is None:
         return []
     plain = {"compound_head", "put_page_testzero", "__put_page", "unlikely"}
-    return sorted({call_name(c) for c in calls(put_page.body)
-                   if call_name(c) and call_name(c) not in plain
-                   and not call_name(c).startswith(("is_", "VM_BUG"))})
+    return sorted({_called(c) for c in calls(put_page.body)
+                   if _called(c) and _called(c) not in plain
+                   and not _called(c).startswith(("is_", "VM_BUG"))})
 
 
 def make_helper(source: FileSource, report: Report) -> StepResult:
@@ -1155,7 +1165,7 @@ def make_helper(source: FileSource, report: Report) -> StepResult:
         b"ZONE_DEVICE pages are never on an" in source.read(MM_TYPES_H)
     if not facts.helper_defined:
         anchor = None
-        if facts.caller is not None:
+        if facts.caller is not None and facts.caller.function is not None:
             anchor = find_function(memory_failure, facts.caller.function)
         if anchor is None:
             anchor = find_function(memory_failure, "soft_offline_page")
@@ -1184,6 +1194,7 @@ def make_call_site(source: FileSource, report: Report) -> StepResult:
     sites = [s for s in facts.sites if s.action == "rewrite" and s.shape == "put-then-poison"]
     for site in sites:
         parsed = site.parsed  # gather() parsed the file already
+        assert parsed is not None and site.first is not None and site.last is not None
         eras.add(site.era)
         if site.era == "E2":
             text = render(TEMPLATES + "call_site_e2.c.j2", helper=HELPER, page=site.page)
@@ -1201,7 +1212,7 @@ def make_call_site(source: FileSource, report: Report) -> StepResult:
     if not sites:
         return StepResult(())
     where = [f"{s.path}:{s.line} ({s.function}())" for s in sites]
-    return StepResult(tuple(edits), {"sites": where, "call_era": sorted(eras)[0],
+    return StepResult(tuple(edits), {"sites": where, "call_era": sorted(eras, key=str)[0],
                                      "functions": sorted({s.function for s in sites
                                                           if s.function})})
 
@@ -1212,7 +1223,9 @@ def make_invalidate(source: FileSource, report: Report) -> StepResult:
     edits = []
     for site in sites:
         parsed = site.parsed
+        assert parsed is not None and site.first is not None and site.last is not None
         block = site.first.parent
+        assert block is not None
         items = statements(block)
         between = items[items.index(site.first) + 1:items.index(site.last) - 1]
         function = enclosing_function(parsed, site.first)
