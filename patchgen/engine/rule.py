@@ -10,7 +10,7 @@ steps must be well formed.
 """
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from patchgen.engine.edits import Edit
 from patchgen.infra.errors import BadRule, UserError
@@ -133,7 +133,7 @@ class Rule:
     # The sites the rule finds in one C file, each as its facts (name ->
     # value, e.g. {"action": "rewrite", "function": "f"}): what patchgen
     # rule-test compares with a snippet's `expect:` line.
-    match: Callable[[bytes, str], list[Mapping[str, object]]] | None = None
+    match: Callable[[bytes, str], Sequence[Mapping[str, object]]] | None = None
     # The rule's rewrite of one C file, for the expected-output snippets:
     # the file's new text (the same bytes when nothing changes).
     rewrite_snippet: Callable[[bytes, str], bytes] | None = None

@@ -79,6 +79,7 @@ def _check_match(rule: Rule, path: Path, name: str) -> SnippetResult:
     if expected is None:
         raise BadSnippet(f"snippet {path} is in {MUST_MATCH}/ but expects none: "
                          f"move it to {MUST_NOT_MATCH}/")
+    assert rule.match is not None       # run_snippets checks it first
     sites = rule.match(path.read_bytes(), path.name)
     fits = [s for s in sites
             if all(k in s and str(s[k]) == v for k, v in expected.items())]
@@ -95,6 +96,7 @@ def _check_no_match(rule: Rule, path: Path, name: str) -> SnippetResult:
     if expectation(path) is not None:
         raise BadSnippet(f"snippet {path} is in {MUST_NOT_MATCH}/ but its expect "
                          "line asks for a site: write /* expect: none (why) */")
+    assert rule.match is not None
     sites = rule.match(path.read_bytes(), path.name)
     if not sites:
         return SnippetResult(MUST_NOT_MATCH, name, True, "no site")
@@ -108,6 +110,7 @@ def _check_output(rule: Rule, path: Path, name: str) -> SnippetResult:
     if not expected_path.is_file():
         raise BadSnippet(f"snippet {path} has no {expected_path.name} next to "
                          "it: write what the rule must make of it")
+    assert rule.rewrite_snippet is not None
     got = rule.rewrite_snippet(path.read_bytes(), path.name)
     want = expected_path.read_bytes()
     if got == want:

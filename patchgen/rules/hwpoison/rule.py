@@ -34,6 +34,7 @@ separately, by the shape of the code, never by version number.
 
 import re
 from dataclasses import dataclass, replace
+from typing import Mapping
 
 from tree_sitter import Node
 
@@ -1288,7 +1289,7 @@ STEP_EBUSY = Step("ebusy", SUBJECT_EBUSY, TEMPLATES + "7-ebusy.msg.j2", make_ebu
 ALL_STEPS = (STEP_MUTEX, STEP_HOTPLUG, STEP_FREE_PATH, STEP_HELPER, STEP_CALL_SITE,
              STEP_INVALIDATE, STEP_EBUSY)
 
-def match_snippet(source: bytes, name: str) -> list[dict[str, object]]:
+def match_snippet(source: bytes, name: str) -> list[Mapping[str, object]]:
     """The sites the rule acts on or reports in one C file, as their facts
     (patchgen rule-test compares them with a snippet's expect line)."""
     parsed = parse(source, name)
