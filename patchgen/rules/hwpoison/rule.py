@@ -1293,7 +1293,7 @@ def match_snippet(source: bytes, name: str) -> list[Mapping[str, object]]:
     """The sites the rule acts on or reports in one C file, as their facts
     (patchgen rule-test compares them with a snippet's expect line)."""
     parsed = parse(source, name)
-    found = []
+    found: list[Mapping[str, object]] = []
     for finder, find in (("put-then-poison", find_put_then_poison_sites),
                          ("surplus", find_surplus_poisoning)):
         for site in find(parsed):
