@@ -46,7 +46,7 @@ from patchgen.engine.splice import (append_to_file, continue_after, insert_after
                              insert_before, insert_before_last_endif,
                              insert_before_statement, insert_line_before,
                              replace_statements)
-from patchgen.rules.hwpoison import review as hwpoison_review
+from patchgen.rules.hwpoison import recipe, review as hwpoison_review
 from patchgen.engine.rule import (ALREADY_APPLIED, NO_MATCH, NOT_AFFECTED, REFUSED,
                                   REWRITE, Finding, Report, Rule, Step, StepResult)
 from patchgen.infra.templates import render
@@ -1286,4 +1286,5 @@ RULE = Rule(
     cover_template=TEMPLATES + "cover.msg.j2",
     template_values={"helper": HELPER},
     review=hwpoison_review.review,
+    check_build=recipe.CHECK_BUILD, verify=recipe.VERIFY,
 )
