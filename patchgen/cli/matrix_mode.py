@@ -69,7 +69,7 @@ def run(args, options: VerifyOptions, boot_with) -> int:
         raise BadArgument("--lava-jobs does not go with --matrix: use "
                           "--lava-run or --lava-submit, or write the jobs "
                           "of one tree with --tree")
-    matrix = load_matrix(args.matrix)
+    matrix = load_matrix(args.matrix, options.rule)
     jobs = args.jobs or 1
     start = time.monotonic()
     cells = run_matrix(matrix, VerifyOptions(
@@ -80,7 +80,8 @@ def run(args, options: VerifyOptions, boot_with) -> int:
         progress=None if args.json else CellProgress())
     seconds = time.monotonic() - start
     if args.kcidb:
-        args.kcidb.write_text(json.dumps(matrix_kcidb(cells, matrix.series),
+        args.kcidb.write_text(json.dumps(matrix_kcidb(cells, matrix.series,
+                                                      matrix.recipe.kcidb_test),
                                          indent=2) + "\n")
     if args.json:
         data = to_dict(matrix, cells)

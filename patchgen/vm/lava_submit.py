@@ -33,7 +33,7 @@ import yaml
 
 from patchgen.vm.boot import BootResult
 from patchgen.infra.errors import LavaJobRefused, LavaJobTimeout, LavaServerError
-from patchgen.vm.lava import (LavaCase, LavaOutcome, dump_yaml, lava_verdict,
+from patchgen.vm.lava import (LAVA_SUITE, LavaCase, LavaOutcome, dump_yaml, lava_verdict,
                            read_log, settings_for, write_job)
 
 API = "/api/v0.2"
@@ -187,7 +187,7 @@ def server_cases(tests: list[dict]) -> tuple[list[LavaCase], dict]:
         result = test.get("result")
         result = RESULT_CODES.get(result, result) if isinstance(result, int) \
             else str(result)
-        if suite == "lava" and name == "job":
+        if suite == LAVA_SUITE and name == "job":
             job = {"result": result, "error_type": meta.get("error_type"),
                    "error_msg": meta.get("error_msg")}
             continue
@@ -217,10 +217,10 @@ def submit_boot(server: LavaServer, *, url_prefix: str | None = None,
     it, wait for the lab, read the verdict back."""
 
     def boot_in_lab(kernel: Path, initramfs, run_dir: Path, label: str,
-                    options, config=None):
+                    options, config):
         settings = settings_for(options, config)
         files = write_job(run_dir / "lava", label, kernel, initramfs.path,
-                          settings=settings,
+                          settings=settings, suite=config.recipe.lava_suite,
                           boot_timeout=options.boot_timeout,
                           url_prefix=url_prefix)
         start = time.monotonic()
@@ -235,7 +235,8 @@ def submit_boot(server: LavaServer, *, url_prefix: str | None = None,
         text = "\n".join(outcome.serial) + "\n"
         serial_log.write_text(text)
         (run_dir / f"{label}-lava-job.txt").write_text(f"{job_id}\n")
-        verdict = lava_verdict(outcome, timeout=options.boot_timeout)
+        verdict = lava_verdict(outcome, timeout=options.boot_timeout,
+                               recipe=config.recipe)
         booted = BootResult(
             (f"{server.url.rstrip('/')}/scheduler/job/{job_id}",),
             serial_log, text, seconds, 0, outcome.timed_out,
