@@ -24,19 +24,23 @@ def _rules() -> dict:
     return all_rules()
 
 
-def with_recipes() -> dict:
-    """rule id -> VerifyRecipe, of the installed rules that have one."""
-    return {rule_id: rule.verify for rule_id, rule in sorted(_rules().items())
+def with_recipes(rules: dict | None = None) -> dict:
+    """rule id -> VerifyRecipe, of the installed rules (or *rules*) that
+    have one."""
+    rules = _rules() if rules is None else rules
+    return {rule_id: rule.verify for rule_id, rule in sorted(rules.items())
             if rule.verify is not None}
 
 
-def choose(rule: str | None = None, messages: Iterable[str] = ()):
+def choose(rule: str | None = None, messages: Iterable[str] = (),
+           rules: dict | None = None):
     """(rule id, VerifyRecipe) for a run: --rule, else the series'
-    provenance, else the one installed rule with a recipe."""
-    recipes = with_recipes()
+    provenance, else the one installed rule with a recipe.  *rules* (id
+    -> Rule) stands for the installed ones."""
+    rules = _rules() if rules is None else rules
+    recipes = with_recipes(rules)
     have = ", ".join(recipes) or "none"
     if rule is not None:
-        rules = _rules()
         if rule not in rules:
             raise NoVerifyRecipe(f"--rule {rule}: there is no such rule "
                                  f"(installed rules with a verify recipe: {have})")
