@@ -15,7 +15,8 @@ import pytest
 
 from conftest import ROOT
 from patchgen.infra.errors import BadBuildConfig, NoVerifyRecipe
-from patchgen.rules import VerifyConfig, VerifyRecipe, get_rule
+from patchgen.engine.registry import get_rule
+from patchgen.engine.rule import VerifyConfig, VerifyRecipe
 from patchgen.rules.hwpoison.recipe import VERIFY
 from patchgen.vm.initramfs import init_script, program_name
 from patchgen.vm.kbuild import load_config

@@ -29,7 +29,7 @@ from patchgen.vm.initramfs import (CpioWriter, compile_test_program,
 from patchgen.kernel.kconfig import missing_symbols, read_fragment, required_symbols
 from patchgen.infra.runner import stream
 from patchgen.vm.verdict import parse_serial_log as parse_with, strip_timestamp, count_lines
-from patchgen.rules import LogCount, VerifyConfig, VerifyRecipe
+from patchgen.engine.rule import LogCount, VerifyConfig, VerifyRecipe
 from patchgen.rules.hwpoison.recipe import VERIFY as RECIPE, VERIFY_FRAGMENT as FRAGMENT
 
 TEST_SOURCE = RECIPE.program

@@ -37,6 +37,8 @@ from typing import Iterable
 
 import unidiff
 
+from patchgen.engine.registry import all_rules
+from patchgen.engine.rule import CheckBuild
 from patchgen.infra.errors import CheckBuildSetupFailed
 from patchgen.infra.provenance import GENERATED_BY
 from patchgen.kernel.kconfig import (BASE_CONFIG, C_LOCALE, ConfigTargetFailed,
@@ -448,11 +450,10 @@ def series_rules(messages: Iterable[str]) -> list[str]:
     return found
 
 
-def check_build_for(messages: Iterable[str]):
+def check_build_for(messages: Iterable[str]) -> tuple[CheckBuild | None, str | None]:
     """The CheckBuild of the rule that made the series (its commits'
     provenance lines), and a note when that leaves a choice or none;
     (None, note) for the generic build."""
-    from patchgen.rules import all_rules   # rules load at run time
     named = series_rules(messages)
     if not named:
         return None, None
@@ -537,7 +538,8 @@ def generic_fragment(root: Path, paths: Iterable[str]) -> str:
 
 
 def kbuild_builder(root: Path, workdir: Path, folders: Iterable[str],
-                   paths: Iterable[str], settings, extra: Path | None = None):
+                   paths: Iterable[str], settings: CheckBuild | None,
+                   extra: Path | None = None) -> "KbuildBuilder | KbuildBothSettings":
     """The (unconfigured) builder of a kernel tree for *settings* (a
     CheckBuild, or None for the generic build); *extra* is --config FILE,
     read after the fragment.  A CheckBuild without a fragment keeps the
@@ -551,8 +553,9 @@ def kbuild_builder(root: Path, workdir: Path, folders: Iterable[str],
     builder = KbuildBuilder(root, build_dir_for(workdir, root, fragment, base),
                             folders, fragment, base=base)
     toggle = settings.toggle if settings is not None else None
-    off = symbol_off(fragment, toggle, settings.toggle_dependents) if toggle else None
-    if off is None:
+    off = (symbol_off(fragment, toggle, settings.toggle_dependents)
+           if settings is not None and toggle else None)
+    if toggle is None or off is None:
         return builder
     return KbuildBothSettings(builder, KbuildBuilder(
         root, build_dir_for(workdir, root, off, base), folders, off, base=base),

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from patchgen.engine.rule import VerifyRecipe
 from patchgen.infra.cache import kernel_build_lock, workdir_for
 from patchgen.infra.errors import (BadBuildConfig, BuildFailed, CacheFull,
                              CommandTimeout, ConfigSymbolMissing,
@@ -70,21 +71,22 @@ class GuestConfig:
     memory_mb: int | None = None
     # The rule's VerifyRecipe the config is one of: the guest program and
     # what the verdict reads go with the config wherever it is booted.
-    recipe: object = field(default=None, compare=False, repr=False)
+    recipe: VerifyRecipe | None = field(default=None, compare=False, repr=False)
 
 
-def default_fragments(recipe) -> tuple[Path, ...]:
+def default_fragments(recipe: VerifyRecipe) -> tuple[Path, ...]:
     """The fragment files of the recipe's "default" config."""
     return tuple(recipe.configs[DEFAULT_CONFIG].fragments)
 
 
-def load_config(recipe, spec: str | None = None) -> GuestConfig:
+def load_config(recipe: VerifyRecipe, spec: str | None = None) -> GuestConfig:
     """The config --config names: one of the *recipe*'s (a VerifyRecipe)
     by name, or a fragment FILE (read after its default fragments, its
     directives included)."""
     spec = spec or DEFAULT_CONFIG
+    paths: tuple[Path, ...]
     if spec in recipe.configs:
-        paths, name = recipe.configs[spec].fragments, spec
+        paths, name = tuple(recipe.configs[spec].fragments), spec
     else:
         path = Path(spec).expanduser()
         if not path.is_file():
@@ -101,7 +103,8 @@ def load_config(recipe, spec: str | None = None) -> GuestConfig:
     return parse_config(name, fragment, recipe)
 
 
-def parse_config(name: str, fragment: str, recipe=None) -> GuestConfig:
+def parse_config(name: str, fragment: str,
+                 recipe: VerifyRecipe | None = None) -> GuestConfig:
     optional, kernel_args, guest_args = [], [], []
     boot: dict[str, int] = {}
     for kind, value in _DIRECTIVE.findall(fragment):

@@ -33,7 +33,11 @@ def _status(verdict) -> str:
     return "FAIL"
 
 
-def matrix_kcidb(cells, series: str | None, test_path: str) -> dict:
+# The test node of a matrix whose recipe names none.
+GUEST_TEST = "patchgen.guest"
+
+
+def matrix_kcidb(cells, series: str | None, test_path: str = GUEST_TEST) -> dict:
     """KCIDB data for the cells of a matrix run; *test_path* is the
     rule's test node."""
     checkouts, builds, tests = {}, [], []

@@ -36,11 +36,19 @@ from pathlib import Path
 
 import yaml
 
+from patchgen.engine.rule import VerifyRecipe
 from patchgen.vm.boot import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, qemu_argv
 from patchgen.vm.verdict import Verdict, parse_serial_log
 
 # LAVA's own test suite (the job, the boot); every other one is the guest's.
 LAVA_SUITE = "lava"
+# The checks' suite of a config that comes with no recipe.
+GUEST_SUITE = "patchgen-guest"
+
+
+def suite_of(config) -> str:
+    """The LAVA test suite of *config*'s checks: its recipe's."""
+    return config.recipe.lava_suite if config.recipe is not None else GUEST_SUITE
 DEVICE_TYPE = "qemu"
 ARCH = "x86_64"
 
@@ -357,7 +365,7 @@ def case_key(name: str) -> str:
 
 
 def lava_verdict(outcome: LavaOutcome, *, timeout: float | None = None,
-                 recipe=None) -> Verdict:
+                 recipe: VerifyRecipe | None = None) -> Verdict:
     """patchgen's verdict for a LAVA job: the serial lines through the
     direct boot's parser (with the rule's *recipe*), then LAVA's own
     findings added where they say more (a failed test case, a job LAVA
@@ -407,7 +415,7 @@ def job_writer(folder: Path, *, url_prefix: str | None = None,
               config):
         settings = settings_for(options, config)
         files = write_job(folder, label, kernel, initramfs.path,
-                          settings=settings, suite=config.recipe.lava_suite,
+                          settings=settings, suite=suite_of(config),
                           boot_timeout=options.boot_timeout,
                           url_prefix=url_prefix)
         if written is not None:

@@ -18,8 +18,8 @@ from pathlib import Path
 from patchgen.vm.boot import BootResult
 from patchgen.infra.errors import LavaDispatcherMissing, LavaRunFailed
 from patchgen.vm.initramfs import Initramfs
-from patchgen.vm.lava import (JobFiles, LavaOutcome, lava_verdict, settings_for,
-                           read_log, write_job)
+from patchgen.vm.lava import (JobFiles, LavaOutcome, lava_verdict, read_log,
+                              settings_for, suite_of, write_job)
 from patchgen.infra.runner import stream
 from patchgen.vm.verdict import Verdict
 
@@ -93,7 +93,7 @@ def lava_run_boot(kernel: Path, initramfs: Initramfs, run_dir: Path,
     timeout = options.boot_timeout
     settings = settings_for(options, config)
     files = write_job(run_dir / "lava", label, kernel, initramfs.path,
-                      settings=settings, suite=config.recipe.lava_suite,
+                      settings=settings, suite=suite_of(config),
                       boot_timeout=timeout)
     ran = run_job(files, run_dir, timeout=timeout * 2)
     serial_log = run_dir / f"{label}-serial.log"

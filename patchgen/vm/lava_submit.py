@@ -33,8 +33,9 @@ import yaml
 
 from patchgen.vm.boot import BootResult
 from patchgen.infra.errors import LavaJobRefused, LavaJobTimeout, LavaServerError
-from patchgen.vm.lava import (LAVA_SUITE, LavaCase, LavaOutcome, dump_yaml, lava_verdict,
-                           read_log, settings_for, write_job)
+from patchgen.vm.lava import (LAVA_SUITE, LavaCase, LavaOutcome, dump_yaml,
+                              lava_verdict, read_log, settings_for, suite_of,
+                              write_job)
 
 API = "/api/v0.2"
 POLL_SECONDS = 10.0
@@ -220,7 +221,7 @@ def submit_boot(server: LavaServer, *, url_prefix: str | None = None,
                     options, config):
         settings = settings_for(options, config)
         files = write_job(run_dir / "lava", label, kernel, initramfs.path,
-                          settings=settings, suite=config.recipe.lava_suite,
+                          settings=settings, suite=suite_of(config),
                           boot_timeout=options.boot_timeout,
                           url_prefix=url_prefix)
         start = time.monotonic()

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+from patchgen.engine.rule import VerifyRecipe
 from patchgen.vm.kbuild import DEFAULT_CONFIG, default_fragments
 from patchgen.infra.errors import BadMatrix, PatchgenError
 from patchgen.kernel.kconfig import add_fragment
@@ -73,10 +74,10 @@ class Matrix:
     series: str | None = None
     base: str | None = None
     rule: str | None = None           # whose verify recipe
-    recipe: object = None             # that VerifyRecipe
+    recipe: VerifyRecipe | None = None  # that recipe
 
 
-def _config(entry, folder: Path, index: int, recipe) -> Config:
+def _config(entry, folder: Path, index: int, recipe: VerifyRecipe) -> Config:
     if isinstance(entry, str):
         name, file = entry, None
     elif isinstance(entry, dict) and isinstance(entry.get("name", ""), str):

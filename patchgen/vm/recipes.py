@@ -15,13 +15,13 @@ none installed, or several to choose from.
 
 from typing import Iterable
 
+from patchgen.engine.registry import all_rules
 from patchgen.infra.errors import NoVerifyRecipe
 from patchgen.review.build import series_rules
 
 
 def _rules() -> dict:
-    from patchgen.rules import all_rules   # rules are loaded at run time
-    return all_rules()
+    return all_rules()          # the registry loads the rules at run time
 
 
 def with_recipes(rules: dict | None = None) -> dict:

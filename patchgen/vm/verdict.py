@@ -36,6 +36,7 @@ import re
 import signal
 from dataclasses import dataclass
 
+from patchgen.engine.rule import VerifyRecipe
 from patchgen.infra.errors import EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT
 
 # printk's "[    1.234567] " prefix (CONFIG_PRINTK_TIME), if any.
@@ -173,7 +174,7 @@ def count_lines(lines, patterns) -> int:
     return sum(1 for line in lines if any(p.search(line) for p in compiled))
 
 
-def kernel_problem_patterns(recipe=None) -> tuple:
+def kernel_problem_patterns(recipe: VerifyRecipe | None = None) -> tuple:
     """The engine's complaints with the *recipe*'s before the call trace."""
     extra = tuple((kind, re.compile(pattern)) for kind, pattern in
                   (recipe.kernel_problems if recipe is not None else ()))
@@ -184,7 +185,8 @@ def kernel_problem_patterns(recipe=None) -> tuple:
 _CONTEXT = re.compile(r"page dumped because:|^flags: |^RIP: |^\s*\w+\+0x")
 
 
-def find_kernel_problems(lines, recipe=None) -> list[KernelProblem]:
+def find_kernel_problems(lines, recipe: VerifyRecipe | None = None
+                         ) -> list[KernelProblem]:
     """Every kind of kernel complaint (the engine's and the *recipe*'s),
     counted, with its first lines (and the lines after the first one that
     say what it was about)."""
@@ -207,7 +209,8 @@ def find_kernel_problems(lines, recipe=None) -> list[KernelProblem]:
 
 
 def parse_serial_log(text: str, *, timed_out: bool = False,
-                     timeout: float | None = None, recipe=None) -> Verdict:
+                     timeout: float | None = None,
+                     recipe: VerifyRecipe | None = None) -> Verdict:
     """The verdict for one boot's serial log; the *recipe* (the rule's
     VerifyRecipe) adds its kernel complaints and its counts."""
     raw = text.splitlines()
