@@ -33,6 +33,7 @@ def parse_serial_log(text, **kwargs):
     """The verdict as verify gives it for the hwpoison rule's recipe."""
     return _parse_serial_log(text, recipe=RECIPE, **kwargs)
 
+
 pytestmark = [pytest.mark.slow, pytest.mark.realtree]
 
 REBOOTS = 3     # extra boots of the good and the broken kernel
