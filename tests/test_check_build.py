@@ -15,7 +15,8 @@ import unidiff
 from checkhelp import check_json, git, line_of, result_for, tree_state
 from conftest import need_tool
 from patchgen.review.build import (Bisector, Diagnostic, KbuildBuilder, LineMap,
-                                  RawBuild, check_build_for, generic_fragment,
+                                  RawBuild, check_build_for, folders_of,
+                                  generic_fragment, kbuild_builder,
                                   makefile_symbols, parse_diagnostics, symbol_off)
 from patchgen.rules.hwpoison.recipe import CHECK_BUILD
 
@@ -298,3 +299,25 @@ def test_the_generic_build_turns_on_what_the_makefiles_name(tmp_path):
                                        "drivers/widget/other.c"]) == ["CONFIG_WIDGET"]
     fragment = generic_fragment(tmp_path, ["drivers/widget/bus.c"])
     assert fragment.splitlines()[-2:] == ["CONFIG_WIDGET_CORE=y", "CONFIG_WIDGET=y"]
+
+
+@pytest.mark.realtree
+@pytest.mark.slow
+def test_the_generic_build_compiles_the_touched_files_of_the_61_tree(linux61, tmp_path):
+    """A series of no rule with build settings: defconfig plus what the
+    Makefiles name keeps each touched file's symbol after olddefconfig
+    (real make defconfig and olddefconfig; nothing compiled here)."""
+    for tool in ("gcc", "make", "flex", "bison"):
+        need_tool(tool)
+    paths = ["mm/memory-failure.c", "drivers/gpu/drm/i915/gem/i915_gem_object.c",
+             "drivers/net/wireless/ath/ath9k/main.c", "fs/ext4/super.c"]
+    builder = kbuild_builder(linux61, tmp_path, folders_of(paths), paths, None)
+    assert builder.base == "defconfig"
+    builder.configure()
+    assert builder.notes == []
+    config = (builder.build_dir / ".config").read_text()
+    for symbol in ("CONFIG_MEMORY_FAILURE", "CONFIG_DRM_I915", "CONFIG_ATH9K",
+                   "CONFIG_EXT4_FS"):
+        assert f"\n{symbol}=y\n" in config, symbol
+    # Another base is another folder: tinyconfig's folders keep their keys.
+    assert build_dir_for(tmp_path, linux61, builder.fragment) != builder.build_dir
