@@ -25,9 +25,15 @@ sys.path.insert(0, str(ROOT))
 
 from patchgen.vm.boot import boot  # noqa: E402
 from patchgen.vm.initramfs import make_initramfs  # noqa: E402
+from patchgen.rules.hwpoison.recipe import VERIFY as RECIPE  # noqa: E402
 from patchgen.vm.lava import lava_verdict, qemu_settings, write_job  # noqa: E402
 from patchgen.vm.lava_run import run_job  # noqa: E402
-from patchgen.vm.verdict import parse_serial_log  # noqa: E402
+from patchgen.vm.verdict import parse_serial_log as _parse_serial_log  # noqa: E402
+
+
+def parse_serial_log(text, **kwargs):
+    """The verdict as verify gives it for the hwpoison rule's recipe."""
+    return _parse_serial_log(text, recipe=RECIPE, **kwargs)
 
 
 def main() -> int:
@@ -36,7 +42,7 @@ def main() -> int:
     parser.add_argument("--boots", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args()
-    initramfs = make_initramfs()
+    initramfs = make_initramfs(RECIPE.program)
     times = {"direct": [], "lava-run": []}
     verdicts = {"direct": [], "lava-run": []}
     with tempfile.TemporaryDirectory(prefix="bench-lava-") as folder:

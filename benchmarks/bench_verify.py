@@ -42,13 +42,19 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from patchgen.vm.boot import boot  # noqa: E402
-from patchgen.vm.kbuild import FRAGMENT, build_kernel, load_config  # noqa: E402
+from patchgen.vm.kbuild import build_kernel, load_config  # noqa: E402
+from patchgen.rules.hwpoison.recipe import VERIFY as RECIPE, VERIFY_FRAGMENT as FRAGMENT  # noqa: E402
 from patchgen.infra.cache import cache_dir, workdir_for  # noqa: E402
 from patchgen.vm.initramfs import make_initramfs  # noqa: E402
 from patchgen.kernel.kconfig import build_dir_for, read_fragment  # noqa: E402
 from patchgen.kernel.realtree import ensure_linux61  # noqa: E402
-from patchgen.vm.verdict import parse_serial_log  # noqa: E402
+from patchgen.vm.verdict import parse_serial_log as _parse_serial_log  # noqa: E402
 from verify_variants import root_commit, variant_branch  # noqa: E402
+
+
+def parse_serial_log(text, **kwargs):
+    """The verdict as verify gives it for the hwpoison rule's recipe."""
+    return _parse_serial_log(text, recipe=RECIPE, **kwargs)
 
 
 def bench_worktree(cached: Path) -> Path:
@@ -68,7 +74,8 @@ def checkout(tree: Path, rev: str) -> None:
 def timed_build(tree: Path, label: str, logs: Path, config=None):
     start = time.monotonic()
     if config is None:
-        result = build_kernel(tree, logs / f"{label}.log")
+        result = build_kernel(tree, logs / f"{label}.log",
+                              fragment=load_config(RECIPE).fragment)
     else:
         result = build_kernel(tree, logs / f"{label}.log", jobs=2,
                               fragment=config.fragment,
@@ -114,8 +121,8 @@ DEBUG_CONTROLS = ("unpoison-unlocked", "offline-refuses-hwpoison",
 
 
 def debug_teeth(tree: Path, base: str, n: int, logs: Path) -> None:
-    config = load_config("debug")
-    initrd = make_initramfs(extra_args=config.guest_args).path
+    config = load_config(RECIPE, "debug")
+    initrd = make_initramfs(RECIPE.program, extra_args=config.guest_args).path
     print(f"\ndebug teeth: {n} boots of each kernel, config debug "
           f"(-smp {config.smp}, {' '.join(config.kernel_args)})")
     for name in ("unmodified", *DEBUG_CONTROLS):
@@ -193,7 +200,7 @@ def main() -> int:
     good_kernel = logs / "good-bzImage"
     shutil.copyfile(good.bzimage, good_kernel)
 
-    initrd = make_initramfs().path
+    initrd = make_initramfs(RECIPE.program).path
     verdicts, seconds = boots(good_kernel, initrd, args.boots, logs, "boot")
     rows.append((f"boot to verdict, TCG ({args.boots} boots, stress 64)",
                  statistics.median(seconds),

@@ -33,11 +33,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from patchgen.vm.boot import DEFAULT_MEMORY_MB, boot  # noqa: E402
-from patchgen.vm.kbuild import CONFIGS, load_config  # noqa: E402
+from patchgen.vm.kbuild import load_config  # noqa: E402
+from patchgen.rules.hwpoison.recipe import VERIFY as RECIPE  # noqa: E402
 from patchgen.infra.cache import cache_dir  # noqa: E402
 from patchgen.vm.initramfs import make_initramfs  # noqa: E402
 from patchgen.kernel.realtree import ensure_linux61  # noqa: E402
-from patchgen.vm.verdict import parse_serial_log  # noqa: E402
+from patchgen.vm.verdict import parse_serial_log as _parse_serial_log  # noqa: E402
+
+
+def parse_serial_log(text, **kwargs):
+    """The verdict as verify gives it for the hwpoison rule's recipe."""
+    return _parse_serial_log(text, recipe=RECIPE, **kwargs)
 
 BRANCH = "hwpoison-put-last"
 
@@ -77,7 +83,7 @@ def reboot(outcome: dict, config, n: int, run_dir: Path) -> list:
     name = outcome["label"] + ("" if outcome["config"] == "default"
                                else f"-{outcome['config']}")
     kernel = run_dir / f"{name}-bzImage"
-    initrd = make_initramfs(extra_args=config.guest_args).path
+    initrd = make_initramfs(RECIPE.program, extra_args=config.guest_args).path
     verdicts = []
     for i in range(n):
         booted = boot(kernel, initrd, run_dir / f"{name}-again{i}-serial.log",
@@ -137,7 +143,7 @@ def run_tree(tree: Path, era: str, configs, args, rows) -> None:
                          f"verify exit {code} (no report)",
                          f"{time.monotonic() - start:.0f} s"))
             continue
-        config = load_config(name)
+        config = load_config(RECIPE, name)
         run_dir = Path(report["run_dir"])
         results = report["results"]
         more = {r["label"]: reboot(r, config, args.boots, run_dir)
@@ -168,13 +174,13 @@ def main() -> int:
     parser.add_argument("--only", action="append", default=[],
                         metavar="NAME", help="only these trees")
     parser.add_argument("--config", action="append", default=[],
-                        choices=list(CONFIGS), help="default: every config")
+                        choices=list(RECIPE.configs), help="default: every config")
     parser.add_argument("--with-61", action="store_true",
                         help="also the cached Debian 6.1 tree (E5)")
     args = parser.parse_args()
     if not args.folder:
         parser.error("give a folder of trees or set PATCHGEN_REAL_TREES")
-    configs = args.config or list(CONFIGS)
+    configs = args.config or list(RECIPE.configs)
     trees = sorted(p for p in Path(args.folder).expanduser().iterdir()
                    if (p / ".git").exists() and (p / "Makefile").is_file())
     if args.only:

@@ -21,9 +21,17 @@ import pytest
 from conftest import ROOT, need_tool
 from patchgen.vm.boot import boot
 from patchgen.vm.initramfs import make_initramfs
-from patchgen.vm.lava import SUITE, read_log
-from patchgen.vm.verdict import parse_serial_log
+from patchgen.vm.lava import read_log
+from patchgen.rules.hwpoison.recipe import VERIFY as RECIPE
+from patchgen.vm.verdict import parse_serial_log as _parse_serial_log
 from verify_variants import root_commit, variant_branch, verify_worktree
+
+SUITE = RECIPE.lava_suite
+
+
+def parse_serial_log(text, **kwargs):
+    """The verdict as verify gives it for the hwpoison rule's recipe."""
+    return _parse_serial_log(text, recipe=RECIPE, **kwargs)
 
 pytestmark = [pytest.mark.slow, pytest.mark.realtree]
 
@@ -51,7 +59,7 @@ def patchgen(*args, timeout=3600):
 
 def direct_verdict(bzimage: Path, serial_log: Path):
     """The direct qemu boot (boot.py) of a kernel LAVA booted."""
-    booted = boot(bzimage, make_initramfs().path, serial_log, timeout=60)
+    booted = boot(bzimage, make_initramfs(RECIPE.program).path, serial_log, timeout=60)
     return parse_serial_log(booted.output, timed_out=booted.timed_out,
                             timeout=booted.timeout)
 

@@ -22,7 +22,11 @@ import yaml
 
 from patchgen.infra.errors import LavaJobRefused, LavaJobTimeout, LavaServerError
 from patchgen.vm.initramfs import Initramfs
-from patchgen.vm.lava import SUITE, case_key, read_log
+from patchgen.vm.lava import case_key, read_log
+from patchgen.rules.hwpoison.recipe import VERIFY as RECIPE
+from patchgen.vm.kbuild import load_config
+
+SUITE = RECIPE.lava_suite
 from patchgen.vm.lava_submit import LavaServer, submit_boot
 from patchgen.vm.verify import VerifyOptions
 
@@ -172,6 +176,7 @@ def images(tmp_path):
 
 
 OPTIONS = VerifyOptions(tree=Path("/nonexistent"), boot_timeout=90)
+CONFIG = load_config(RECIPE)
 
 
 def test_submit_wait_and_read_back_a_pass(lab, images):
@@ -180,7 +185,7 @@ def test_submit_wait_and_read_back_a_pass(lab, images):
     boot = submit_boot(LavaServer(url, TOKEN),
                        url_prefix="https://files.example/run/", poll=0.01,
                        progress=messages.append)
-    booted, verdict = boot(*images, "tip", OPTIONS)
+    booted, verdict = boot(*images, "tip", OPTIONS, CONFIG)
     assert state.problems == []
     assert verdict.passed, verdict.reasons
     expected = {c.name for c in read_log(state.log).guest_cases}
@@ -212,7 +217,7 @@ def test_a_failed_case_in_the_labs_results_fails_the_verdict(lab, images):
         '"result": "fail"')
     assert '"result": "fail"' in state.log
     boot = submit_boot(LavaServer(url, TOKEN), poll=0.01, progress=None)
-    _, verdict = boot(*images, "tip", OPTIONS)
+    _, verdict = boot(*images, "tip", OPTIONS, CONFIG)
     assert not verdict.passed
     assert "LAVA recorded check unpoison-leak as failed" in verdict.reasons
 
@@ -222,7 +227,7 @@ def test_a_lab_that_refuses_the_job(lab, images):
     state.refuse = "Specified device type not found"
     boot = submit_boot(LavaServer(url, TOKEN), poll=0.01, progress=None)
     with pytest.raises(LavaJobRefused) as caught:
-        boot(*images, "tip", OPTIONS)
+        boot(*images, "tip", OPTIONS, CONFIG)
     assert caught.value.exit_code == 62
     message = str(caught.value)
     assert "refused the job (HTTP 400)" in message
@@ -234,7 +239,7 @@ def test_a_wrong_token_is_refused(lab, images):
     state, url = lab
     boot = submit_boot(LavaServer(url, "wrong"), poll=0.01, progress=None)
     with pytest.raises(LavaJobRefused) as caught:
-        boot(*images, "tip", OPTIONS)
+        boot(*images, "tip", OPTIONS, CONFIG)
     assert "the token was not accepted" in str(caught.value)
 
 
@@ -244,7 +249,7 @@ def test_a_job_that_times_out_in_the_lab(lab, images):
     boot = submit_boot(LavaServer(url, TOKEN), wait=0.3, poll=0.05,
                        progress=None)
     with pytest.raises(LavaJobTimeout) as caught:
-        boot(*images, "tip", OPTIONS)
+        boot(*images, "tip", OPTIONS, CONFIG)
     assert caught.value.exit_code == 63
     assert "LAVA job 4242" in str(caught.value)
     assert "still Running" in str(caught.value)
@@ -255,7 +260,7 @@ def test_no_server_at_the_url(images):
     boot = submit_boot(LavaServer("http://127.0.0.1:9", TOKEN), poll=0.01,
                        progress=None)
     with pytest.raises(LavaServerError) as caught:
-        boot(*images, "tip", OPTIONS)
+        boot(*images, "tip", OPTIONS, CONFIG)
     assert caught.value.exit_code == 64
     assert "cannot reach the LAVA server" in str(caught.value)
 

@@ -19,10 +19,14 @@ from conftest import ROOT, need_tool
 from patchgen.vm.boot import KERNEL_ARGS, qemu_argv
 from patchgen.infra.errors import LavaDispatcherMissing
 from patchgen.vm.lava import (BOOT_PROMPT, MONITOR_END, MONITOR_PATTERN,
-                           MONITOR_START, SUITE, LavaCase, LavaOutcome,
+                           MONITOR_START, LavaCase, LavaOutcome,
                            case_key, device_dictionary, job_definition,
                            lava_verdict, qemu_settings, read_log, write_job)
 from patchgen.vm.lava_run import find_lava_run
+from patchgen.rules.hwpoison.recipe import VERIFY as RECIPE
+
+# The checks' LAVA test suite: the rule's, not the engine's.
+SUITE = RECIPE.lava_suite
 
 DATA = Path(__file__).resolve().parent / "data"
 PASS_LOG = DATA / "lava" / "pass-6.1-lava-run.log"
@@ -60,7 +64,7 @@ def test_a_configs_boot_settings_reach_the_job():
     from patchgen.vm.kbuild import load_config
     from patchgen.vm.lava import settings_for
     from patchgen.vm.verify import VerifyOptions
-    debug = load_config("debug")
+    debug = load_config(RECIPE, "debug")
     settings = settings_for(VerifyOptions(tree=Path(".")), debug)
     direct = qemu_argv(Path("K"), Path("I"), memory_mb=settings.memory_mb,
                        extra_kernel_args=debug.kernel_args, smp=debug.smp)
@@ -72,7 +76,8 @@ def test_a_configs_boot_settings_reach_the_job():
 
 def test_job_definition_shape():
     job = job_definition("t", "file:///k", "file:///i",
-                         settings=qemu_settings(), boot_timeout=90)
+                         settings=qemu_settings(), suite=SUITE,
+                         boot_timeout=90)
     assert job["device_type"] == "qemu"
     deploy, boot, test = (a[next(iter(a))] for a in job["actions"])
     assert deploy["to"] == "tmpfs"
@@ -136,7 +141,8 @@ def test_lava_run_validates_the_job_and_the_device(tmp_path):
     kernel.write_bytes(b"not a kernel: validate only checks the URL")
     initrd.write_bytes(b"not an archive")
     files = write_job(tmp_path / "jobs", "tip", kernel, initrd,
-                      settings=qemu_settings(), boot_timeout=120)
+                      settings=qemu_settings(), suite=SUITE,
+                      boot_timeout=120)
     assert yaml.safe_load(files.job.read_text()) == files.definition
     assert files.kernel.read_bytes() == kernel.read_bytes()
     result = subprocess.run(
@@ -153,7 +159,7 @@ def test_url_prefix_names_the_files_under_it(tmp_path):
     kernel.write_bytes(b"k")
     initrd.write_bytes(b"i")
     files = write_job(tmp_path / "out", "base", kernel, initrd,
-                      settings=qemu_settings(),
+                      settings=qemu_settings(), suite=SUITE,
                       url_prefix="https://lab.example/jobs/")
     images = files.definition["actions"][0]["deploy"]["images"]
     assert images["kernel"]["url"] == "https://lab.example/jobs/base-bzImage"

@@ -16,6 +16,7 @@ from patchgen.vm.boot import BootResult
 from patchgen.vm.kbuild import BuildResult
 from patchgen.infra.errors import BadMatrix
 from patchgen.vm.kcidb import matrix_kcidb
+from patchgen.rules.hwpoison.recipe import VERIFY as RECIPE
 from patchgen.vm.matrix import (Cell, Config, MatrixTree, load_matrix,
                              matrix_exit_code, table)
 from patchgen.vm.verdict import parse_serial_log
@@ -153,7 +154,7 @@ def test_kcidb_data_is_valid(cells):
         import kcidb_io
     else:
         kcidb_io = pytest.importorskip("kcidb_io")
-    data = matrix_kcidb(cells, "fix")
+    data = matrix_kcidb(cells, "fix", RECIPE.kcidb_test)
     kcidb_io.schema.LATEST.validate(data)
     assert kcidb_io.schema.LATEST.is_valid(data)
     assert len(data["checkouts"]) == 2 and len(data["builds"]) == 2

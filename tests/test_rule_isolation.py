@@ -1,11 +1,10 @@
 """The engine knows no rule: outside patchgen/rules/, nothing in patchgen/
 mentions the hwpoison rule's subject (issue 11).
 
-The words are those of the hwpoison-put-last rule.  ALLOWED lists the
-files that still do, each for a reason: the verify recipe and the
-check-build settings, which H1B (issue 11, the verify-recipe part) moves
-into the rule package; once moved, the entry goes, and when ALLOWED is
-empty the test holds for every file.
+The words are those of the hwpoison-put-last rule.  ALLOWED would list
+files that still do, each with its reason; the verify recipe and the
+check-build settings moved into the rule package (rules/hwpoison/recipe.py),
+so it is empty and the test holds for every file.
 """
 
 import re
@@ -15,15 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "patchgen"
 WORDS = re.compile(r"hwpoison|soft_offline|soft-offline|MEMORY_FAILURE|memory-failure"
                    r"|poison|put_page", re.IGNORECASE)
 
-# To be emptied by the verify-recipe work (H1B): the files that still carry
-# the hwpoison verify recipe or check-build settings.
-ALLOWED = {
-    "cli/verify.py",          # the verify command's help names the soft-offline test
-    "kernel/kconfig.py",      # the rule's config fragments by path
-    "review/build.py",        # check --build: CONFIG_MEMORY_FAILURE on and off
-    "review/check.py",        # calls review/build.py's memory_failure_off()
-    "vm/",                    # the guest program, verdict patterns, verify recipe
-}
+ALLOWED: set[str] = set()
 
 
 def _allowed(relative: str) -> bool:

@@ -18,14 +18,21 @@ import pytest
 from checkhelp import tree_state
 from conftest import ROOT, need_tool
 from patchgen.vm.boot import boot
-from patchgen.vm.kbuild import FRAGMENT, build_kernel, load_config
+from patchgen.vm.kbuild import build_kernel, load_config
+from patchgen.rules.hwpoison.recipe import VERIFY as RECIPE, VERIFY_FRAGMENT as FRAGMENT
 from patchgen.infra.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT,
                              ConfigSymbolMissing)
 from patchgen.vm.initramfs import make_initramfs
 from patchgen.kernel.kconfig import read_fragment
-from patchgen.vm.verdict import parse_serial_log
+from patchgen.vm.verdict import parse_serial_log as _parse_serial_log
 from verify_variants import (VARIANTS, root_commit, verify_worktree,
                              variant_branch)
+
+
+def parse_serial_log(text, **kwargs):
+    """The verdict as verify gives it for the hwpoison rule's recipe."""
+    return _parse_serial_log(text, recipe=RECIPE, **kwargs)
+
 
 pytestmark = [pytest.mark.slow, pytest.mark.realtree]
 
@@ -133,7 +140,7 @@ def test_broken_kernel_fails_every_boot_and_good_one_passes(broken_series):
     """REBOOTS more boots of each kernel the series run built."""
     base, tip = broken_series[1]["results"]
     run_dir = Path(broken_series[1]["run_dir"])
-    initramfs = make_initramfs()
+    initramfs = make_initramfs(RECIPE.program)
     outcomes = {"base": [], "tip": []}
     for label in outcomes:
         for n in range(REBOOTS):
@@ -217,7 +224,7 @@ def test_series_that_does_not_build_shows_the_compiler_error(tree, branches):
 
 def test_guest_that_hangs_gets_a_timeout_verdict(unmodified, tmp_path):
     run_dir = Path(unmodified[1]["run_dir"])
-    hang = make_initramfs(init="#!/bin/sh\necho 'PATCHGEN: info guest up'\n"
+    hang = make_initramfs(RECIPE.program, init="#!/bin/sh\necho 'PATCHGEN: info guest up'\n"
                                "exec /bin/busybox sleep 100000\n")
     booted = boot(run_dir / "tree-bzImage", hang.path,
                   tmp_path / "serial.log", timeout=20)
@@ -304,8 +311,8 @@ def test_race_with_unpoison_is_caught_when_unpoison_skips_mf_mutex(
     run_dir = Path(tip["boot"]["serial_log"]).parent
     verdicts = [parse_serial_log(
         Path(tip["boot"]["serial_log"]).read_text())]
-    config = load_config("debug")
-    initramfs = make_initramfs(extra_args=config.guest_args)
+    config = load_config(RECIPE, "debug")
+    initramfs = make_initramfs(RECIPE.program, extra_args=config.guest_args)
     while all(v.passed for v in verdicts) and len(verdicts) < RACE_BOOTS:
         booted = boot(run_dir / "tip-debug-bzImage", initramfs.path,
                       run_dir / f"tip-debug-again{len(verdicts)}-serial.log",

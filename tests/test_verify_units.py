@@ -16,8 +16,9 @@ import pytest
 
 from conftest import ROOT, need_tool
 from patchgen.vm import boot as bootmod
-from patchgen.vm.kbuild import (FRAGMENT, check_kernel_tree, configured_in_place,
-                            first_errors, load_config, refuse_in_place)
+from patchgen.vm.kbuild import (check_kernel_tree, configured_in_place,
+                            first_errors, load_config as load_rule_config,
+                            refuse_in_place)
 from patchgen.infra.errors import (EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT,
                              BadBuildConfig, BootFailed,
                              CacheFull,
@@ -27,8 +28,25 @@ from patchgen.vm.initramfs import (CpioWriter, compile_test_program,
                                 read_cpio, write_all, write_initramfs)
 from patchgen.kernel.kconfig import missing_symbols, read_fragment, required_symbols
 from patchgen.infra.runner import stream
-from patchgen.vm.verdict import (parse_serial_log, soft_offlined_pfns,
-                              strip_timestamp)
+from patchgen.vm.verdict import parse_serial_log as parse_with, strip_timestamp, count_lines
+from patchgen.engine.rule import LogCount, VerifyConfig, VerifyRecipe
+from patchgen.rules.hwpoison.recipe import VERIFY as RECIPE, VERIFY_FRAGMENT as FRAGMENT
+
+TEST_SOURCE = RECIPE.program
+SOFT_OFFLINES = RECIPE.counts[0].patterns
+
+
+def parse_serial_log(text, **kwargs):
+    """The verdict as verify gives it for the hwpoison rule's recipe."""
+    return parse_with(text, recipe=RECIPE, **kwargs)
+
+
+def load_config(spec=None):
+    return load_rule_config(RECIPE, spec)
+
+
+def soft_offlines(verdict) -> int:
+    return dict((key, n) for key, _, n in verdict.counts)["soft_offlined_pages"]
 
 DATA = Path(__file__).resolve().parent / "data" / "verify"
 
@@ -49,7 +67,7 @@ def test_unmodified_61_log_passes():
             "audit-own-single", "audit-own-stress", "audit-offlined-stress",
             "unpoison", "unpoison-leak"} <= names
     assert all(c.passed for c in verdict.checks)
-    assert len(verdict.soft_offlined_pfns) == 65
+    assert soft_offlines(verdict) == 65
     assert verdict.kernel_version.startswith("6.1.")
 
 
@@ -209,7 +227,7 @@ def test_a_real_log_with_both_channels_counts_each_check_once():
     assert verdict.passed, verdict.reasons
     names = [c.name for c in verdict.checks]
     assert len(names) == len(set(names)) == 14
-    assert len(verdict.soft_offlined_pfns) == 65
+    assert soft_offlines(verdict) == 65
 
 
 def test_a_console_copy_cut_by_a_kernel_message_loses_to_the_kmsg_copy():
@@ -262,8 +280,38 @@ def test_both_spellings_of_the_soft_offline_line():
              "address 0x7f57bbbbf000",
              "[    1.20] Soft offlining page 0x3f2c at 0x7fd4a1e00000",
              "Soft offlining page 0x10 at 0x20 and more"]
-    assert soft_offlined_pfns([strip_timestamp(x) for x in lines]) == \
-        [0x1a0b, 0x3f2c, 0x10]
+    assert count_lines([strip_timestamp(x) for x in lines], SOFT_OFFLINES) == 3
+    assert count_lines(["Soft offlining pfn 0x10"], SOFT_OFFLINES) == 0
+
+
+def test_the_engine_parser_reads_the_protocol_and_the_recipe_adds_its_own():
+    """Without a recipe: the guest protocol and the kernel's own complaints
+    only; a recipe adds its counts and its complaints (a made-up one here)."""
+    text = ("PATCHGEN: #1 info start\n"
+            "[    1.000000] widget: frobbed 3 times\n"
+            "[    1.100000] widget: frobbed 4 times\n"
+            "[    1.200000] widget: lost a frob\n"
+            "PATCHGEN: #2 check frob PASS 7 frobs\n"
+            "PATCHGEN: #3 result PASS 1 check\n")
+    generic = parse_with(text)
+    assert generic.passed and generic.counts == ()
+    assert "soft_offlined_pages" not in generic.to_dict()
+    recipe = VerifyRecipe(
+        program=Path("frob.c"), configs={"default": VerifyConfig((Path("f"),))},
+        lava_suite="patchgen-frob", kcidb_test="patchgen.frob",
+        counts=(LogCount("frobs", "frobs logged", (r"frobbed \d+ times",)),),
+        kernel_problems=(("lost frob", r"lost a frob"),))
+    verdict = parse_with(text, recipe=recipe)
+    assert verdict.counts == (("frobs", "frobs logged", 2),)
+    assert verdict.to_dict()["frobs"] == 2
+    assert not verdict.passed
+    assert verdict.reasons == ("the kernel reported lost frob once (first: "
+                               "widget: lost a frob)",)
+    # hwpoison's kill line is that rule's complaint, not the engine's.
+    kill = text.replace("widget: lost a frob",
+                        "MCE: Killing t:9 due to hardware memory corruption")
+    assert parse_with(kill).passed
+    assert not parse_serial_log(kill).passed
 
 
 def test_verdict_json_shape():
@@ -313,7 +361,7 @@ def test_the_configs_and_what_they_ask_of_the_boot(tmp_path):
 
 
 def test_the_guest_is_asked_for_the_configs_checks():
-    init = init_script(8, load_config("debug").guest_args)
+    init = init_script("soft_offline_test", 8, load_config("debug").guest_args)
     assert "/soft_offline_test --stress 8 --sysfs 8 --race 600 " \
            "--memory-offline 8" in init
     argv = bootmod.qemu_argv(Path("/k"), Path("/i"), smp=2,
@@ -449,7 +497,8 @@ def test_the_real_cpio_tool_reads_our_archive(tmp_path):
     archive = tmp_path / "a.cpio"
     with open(archive, "wb") as out:
         write_initramfs(out, busybox=b"BB" * 1001, program=b"\x7fELF...",
-                        init=init_script(16))
+                        init=init_script("soft_offline_test", 16),
+                        name="soft_offline_test")
     listing = subprocess.run(["cpio", "-itv"], stdin=open(archive, "rb"),
                              capture_output=True, text=True, check=True)
     assert "dev/console" in listing.stdout
@@ -472,14 +521,13 @@ def test_busybox_and_the_test_program_are_static():
     busybox = find_busybox()
     assert is_static_elf(busybox)
     need_tool("gcc")
-    program = compile_test_program()
+    program = compile_test_program(TEST_SOURCE)
     assert is_static_elf(program)
     assert not is_static_elf(Path(sys.executable).resolve())
 
 
 def test_the_guest_program_compiles_without_warnings(tmp_path):
     need_tool("gcc")
-    from patchgen.vm.initramfs import TEST_SOURCE
     result = subprocess.run(["gcc", "-static", "-O2", "-Wall", "-Wextra",
                              "-Werror", "-o", tmp_path / "t", TEST_SOURCE],
                             capture_output=True, text=True)

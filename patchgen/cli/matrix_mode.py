@@ -59,7 +59,7 @@ class CellProgress:
 
 
 def run(args, options: VerifyOptions, boot_with) -> int:
-    from patchgen.vm.kcidb import matrix_kcidb
+    from patchgen.vm.kcidb import GUEST_TEST, matrix_kcidb
     from patchgen.vm.matrix import (load_matrix, matrix_exit_code, run_matrix,
                                  table, to_dict)
     if args.tree or args.series or args.base:
@@ -69,7 +69,7 @@ def run(args, options: VerifyOptions, boot_with) -> int:
         raise BadArgument("--lava-jobs does not go with --matrix: use "
                           "--lava-run or --lava-submit, or write the jobs "
                           "of one tree with --tree")
-    matrix = load_matrix(args.matrix)
+    matrix = load_matrix(args.matrix, options.rule)
     jobs = args.jobs or 1
     start = time.monotonic()
     cells = run_matrix(matrix, VerifyOptions(
@@ -80,7 +80,8 @@ def run(args, options: VerifyOptions, boot_with) -> int:
         progress=None if args.json else CellProgress())
     seconds = time.monotonic() - start
     if args.kcidb:
-        args.kcidb.write_text(json.dumps(matrix_kcidb(cells, matrix.series),
+        test = matrix.recipe.kcidb_test if matrix.recipe else GUEST_TEST
+        args.kcidb.write_text(json.dumps(matrix_kcidb(cells, matrix.series, test),
                                          indent=2) + "\n")
     if args.json:
         data = to_dict(matrix, cells)

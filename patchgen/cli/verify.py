@@ -10,14 +10,14 @@ from pathlib import Path
 
 from patchgen.infra.errors import UsageError
 from patchgen.vm.boot import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
-from patchgen.vm.kbuild import CONFIGS, DEFAULT_BUILD_TIMEOUT, Progress
+from patchgen.vm.kbuild import DEFAULT_BUILD_TIMEOUT, Progress
 from patchgen.cli import lava_modes, matrix_mode
 from patchgen.vm.initramfs import DEFAULT_STRESS
-from patchgen.vm.verify import VerifyReport, VerifyOptions, verify
+from patchgen.vm.verify import ALL_CONFIGS, VerifyReport, VerifyOptions, verify
 
 NAME = "verify"
 HELP = ("build a kernel tree (or a series' base and tip), boot it in qemu "
-        "and run a soft-offline test: PASS or FAIL with the reasons")
+        "and run the rule's guest test: PASS or FAIL with the reasons")
 
 
 def add_arguments(parser) -> None:
@@ -37,13 +37,18 @@ def add_arguments(parser) -> None:
                         help="the series' base (default: the merge base of "
                              "the branch with HEAD; HEAD for a folder or an "
                              "mbox)")
+    parser.add_argument("--rule", metavar="RULE",
+                        help="whose verify recipe (guest test and kernel "
+                             "configs) to run (default: the rule that made "
+                             "the series, else the one installed rule that "
+                             "has a recipe)")
     parser.add_argument("--kvm", action="store_true",
                         help="boot with -enable-kvm -cpu host (default: TCG; "
                              "KVM guests hang on some machines)")
     parser.add_argument("--stress", type=_count, default=DEFAULT_STRESS,
                         metavar="N",
-                        help=f"pages to soft-offline under memory pressure "
-                             f"and compaction (default {DEFAULT_STRESS}; 0 "
+                        help=f"how much load the guest test adds, passed to "
+                             f"it as --stress N (default {DEFAULT_STRESS}; 0 "
                              "skips that part)")
     parser.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
                         metavar="SECONDS",
@@ -61,13 +66,14 @@ def add_arguments(parser) -> None:
                              f"{DEFAULT_MEMORY_MB})")
     parser.add_argument("--config", metavar="NAME|FILE|all", default="default",
                        help="the kernel config and the checks that go with "
-                            "it: " + ", ".join(CONFIGS) + " (debug: DEBUG_VM, "
-                            "page_owner, memcg, THP, SLUB_DEBUG, memory "
-                            "hotplug, two CPUs; adds the race with unpoison, "
-                            "memory offline and the sysfs interface), or a "
-                            "fragment FILE read after the default one; "
+                            "it: a config of the rule's recipe by name "
+                            "(`patchgen verify --list-configs` lists them), "
+                            "or a fragment FILE read after the default one; "
                             "all: every named config, results side by "
                             "side (default: default)")
+    parser.add_argument("--list-configs", action="store_true",
+                        help="list the named configs of each installed "
+                             "rule's verify recipe and exit")
     parser.add_argument("--show-command", action="store_true",
                         help="print each qemu command line before it runs")
     parser.add_argument("--json", action="store_true",
@@ -143,8 +149,11 @@ def run(args) -> int:
                             boot_timeout=args.timeout,
                             build_timeout=args.build_timeout, jobs=args.jobs,
                             memory_mb=args.memory,
-                            configs=(tuple(CONFIGS) if args.config == "all"
-                                     else (args.config,)))
+                            configs=(ALL_CONFIGS,) if args.config == "all"
+                            else (args.config,), rule=args.rule)
+    if args.list_configs:
+        print("\n".join(list_configs()))
+        return 0
     progress = None if args.json else ProgressPrinter()
 
     def show(argv) -> None:
@@ -173,6 +182,18 @@ def run(args) -> int:
     return report.exit_code
 
 
+def list_configs() -> list[str]:
+    """RULE: NAME (what it adds) for each config of each verify recipe."""
+    from patchgen.vm.recipes import with_recipes
+    lines = []
+    for rule, recipe in with_recipes().items():
+        lines.append(f"{rule}: {recipe.summary}")
+        for name, config in recipe.configs.items():
+            lines.append(f"  {name}" + (f": {config.description}"
+                                        if config.description else ""))
+    return lines or ["no installed rule has a verify recipe"]
+
+
 def _duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f} s"
@@ -197,9 +218,9 @@ def format_report(report: VerifyReport) -> str:
         lines.append(f"  boot   {_duration(outcome.boot.seconds)}, serial log "
                      f"{outcome.boot.serial_log}")
         passed = sum(c.passed for c in v.checks)
-        lines.append(f"  checks {passed} of {len(v.checks)} passed, "
-                     f"{len(v.soft_offlined_pfns)} soft offlines logged by "
-                     "the kernel")
+        lines.append(f"  checks {passed} of {len(v.checks)} passed"
+                     + "".join(f", {number} {label}"
+                               for _, label, number in v.counts))
         for reason in v.reasons:
             lines.append(f"  - {reason}")
         if v.offending:

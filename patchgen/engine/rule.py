@@ -10,6 +10,7 @@ steps must be well formed.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from patchgen.engine.edits import Edit
@@ -108,6 +109,75 @@ class Step:
 
 
 @dataclass(frozen=True)
+class CheckBuild:
+    """How `patchgen check --build` builds a rule's series (Rule.check_build).
+
+    In a kernel tree: `make tinyconfig`, *fragment* appended, `make
+    olddefconfig`, then `make <dir>/` for each folder the series touches a
+    .c file in.  With *toggle*, a second O= folder builds the same with
+    that symbol off (and *toggle_dependents*, the symbols that need it,
+    dropped), so a `#ifndef CONFIG_X` stub the series adds is compiled
+    too.  In a fixture tree (no Kbuild), gcc -fsyntax-only runs without
+    -D and, with *toggle*, again with -D<toggle>.  A rule without
+    check_build gets the generic build (review/build.py): defconfig plus
+    the symbols the touched files' Makefile lines name.
+    """
+
+    fragment: Path | None = None            # a Kconfig fragment file
+    toggle: str | None = None               # e.g. "CONFIG_FOO"
+    toggle_dependents: tuple[str, ...] = ()  # symbols removed with it off
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """One named kernel config of a verify recipe (`verify --config NAME`)."""
+
+    # Fragments read in order, merged on tinyconfig; their "# patchgen-boot:",
+    # "# patchgen-cmdline:", "# patchgen-guest:" and "# patchgen-optional:"
+    # comments go to the boot, the kernel command line, the guest program's
+    # arguments and the symbols an era may lack (vm/kbuild.py).
+    fragments: tuple[Path, ...]
+    description: str = ""                   # for --help: what it adds
+
+
+@dataclass(frozen=True)
+class LogCount:
+    """Kernel lines a verdict counts (e.g. the rule's operation logged)."""
+
+    key: str                    # the verdict's JSON key
+    label: str                  # after the number in verify's report
+    patterns: tuple[str, ...]   # regular expressions; a line counts once
+
+
+@dataclass(frozen=True)
+class VerifyRecipe:
+    """How `patchgen verify` tests a rule's series in a booted kernel
+    (Rule.verify): the guest program, the configs, what the verdict reads.
+
+    The guest program speaks the engine's protocol (vm/verdict.py): lines
+    "PATCHGEN: [#SEQ ]check NAME PASS|FAIL detail" and one "PATCHGEN:
+    [#SEQ ]result PASS|FAIL ...", after "PATCHGEN: info start"; /init runs
+    it as `/<program stem> --stress N [the config's patchgen-guest args]`.
+    """
+
+    program: Path                           # C source, built with gcc -static
+    configs: Mapping[str, VerifyConfig]     # "default" is required
+    lava_suite: str                         # LAVA test suite of the checks
+    kcidb_test: str                         # KCIDB test path of the checks
+    summary: str = "the rule's guest test"  # what verify runs, for --help
+    counts: tuple[LogCount, ...] = ()
+    # (kind, regular expression): kernel complaints the verdict counts as
+    # failures besides the engine's own (panic, BUG, WARNING, ...).
+    kernel_problems: tuple[tuple[str, str], ...] = ()
+    # Where a matrix config NAME finds NAME.config (default: the program's
+    # folder).
+    fragment_dir: Path | None = None
+
+    def fragment_folder(self) -> Path:
+        return self.fragment_dir or self.program.parent
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     title: str
@@ -140,6 +210,10 @@ class Rule:
     # A bundled fixture tree (patchgen demo --fixture) that shows the rule
     # at work; the demo runs the rule that names its fixture.
     demo_fixture: str | None = None
+    # How check --build builds the series (None: the generic build).
+    check_build: CheckBuild | None = None
+    # How verify tests the series in a booted kernel (None: it cannot).
+    verify: VerifyRecipe | None = None
 
     def validate(self) -> "Rule":
         if not self.id or "/" in self.id:
@@ -153,4 +227,7 @@ class Rule:
             if self.demo_fixture not in fixture_names():
                 raise BadRule(f"rule {self.id}'s demo fixture {self.demo_fixture!r} "
                               "is not a bundled fixture tree (patchgen demo --list)")
+        if self.verify is not None and "default" not in self.verify.configs:
+            raise BadRule(f"rule {self.id}: its verify recipe has no "
+                          "\"default\" config")
         return self

@@ -292,6 +292,15 @@ class GuestProgramFailed(EnvironmentProblem):
     exit_code = 49
 
 
+class NoVerifyRecipe(UserError):
+    """verify cannot tell which rule's recipe to use: --rule names a rule
+    without one, or no rule or several installed rules have one.  (40-49
+    are all taken; this is a rule-choice problem, so it comes from the top
+    of the rules band 90-99.)"""
+
+    exit_code = 98
+
+
 # --- the machine and patchgen's files: 50-59 -------------------------------
 #
 # What the environment did, not the input and not a bug: each its own code.

@@ -1,10 +1,11 @@
 """Configure a kernel for an out-of-tree build: tinyconfig plus a fragment.
 
 `patchgen check --build` and `patchgen verify` configure the same way, each
-with its own fragment (patchgen/rules/hwpoison/check-build.config, patchgen/rules/hwpoison/guest/
-verify.config):
+with the fragment the rule gives (Rule.check_build, Rule.verify; check's
+generic build starts from defconfig instead of tinyconfig):
 
-1. make tinyconfig, the fragment appended to .config, make olddefconfig;
+1. make tinyconfig (or the given base), the fragment appended to .config,
+   make olddefconfig;
 2. every CONFIG_...=y of the fragment must still be =y: Kconfig silently
    drops a symbol whose dependencies are missing, so the dropped ones are
    named.  What a dropped symbol means is the caller's: verify cannot run
@@ -46,7 +47,11 @@ class ConfigTargetFailed(Exception):
 
 def read_fragment(path: Path, extra: Path | None = None) -> str:
     """A fragment file, with the user's *extra* one (--config) after it."""
-    text = Path(path).read_text()
+    return add_fragment(Path(path).read_text(), extra)
+
+
+def add_fragment(text: str, extra: Path | None) -> str:
+    """*text*, with the user's *extra* fragment file (--config) after it."""
     if extra is not None:
         try:
             text += "\n# --config " + str(extra) + "\n" + Path(extra).read_text()
@@ -67,24 +72,30 @@ def missing_symbols(config: str, fragment: str) -> list[str]:
     return [s for s in required_symbols(fragment) if s not in have]
 
 
-def build_dir_for(workdir: Path, source: Path, fragment: str) -> Path:
-    """The O= folder, in *workdir*, for *source* configured with *fragment*
-    (created if needed)."""
+BASE_CONFIG = "tinyconfig"
+
+
+def build_dir_for(workdir: Path, source: Path, fragment: str,
+                  base: str = BASE_CONFIG) -> Path:
+    """The O= folder, in *workdir*, for *source* configured with *base* and
+    *fragment* (created if needed)."""
     source = Path(source).resolve()
-    key = hashlib.sha256(f"{source}\0{fragment}".encode()).hexdigest()[:12]
+    # tinyconfig's folders keep the key they always had.
+    keyed = fragment if base == BASE_CONFIG else f"{base}\0{fragment}"
+    key = hashlib.sha256(f"{source}\0{keyed}".encode()).hexdigest()[:12]
     path = Path(workdir) / f"build-{source.name}-{key}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def configure(source: Path, build_dir: Path, fragment: str,
-              log: Path | None = None) -> list[str]:
-    """tinyconfig + *fragment* + olddefconfig in *build_dir*; return the
+              log: Path | None = None, base: str = BASE_CONFIG) -> list[str]:
+    """*base* (tinyconfig) + *fragment* + olddefconfig in *build_dir*; return the
     fragment's =y symbols that olddefconfig dropped.  Each make command
     and its output are appended to *log*.  Raises ConfigTargetFailed."""
     build_dir.mkdir(parents=True, exist_ok=True)
     config = build_dir / ".config"
-    for target in ("tinyconfig", "olddefconfig"):
+    for target in (base, "olddefconfig"):
         if target == "olddefconfig":
             with open(config, "a") as out:
                 out.write("\n# patchgen: config fragment\n" + fragment)

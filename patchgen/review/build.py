@@ -2,16 +2,24 @@
 
 Two builders, chosen by what the tree is:
 
-  Kbuild   a real kernel tree (Kconfig, scripts/Makefile.build): tinyconfig
-           plus a small fragment in a separate O= folder kept in the cache,
-           `make <dir>/` for each folder the series touches a .c file in.
-           The first build of a run compiles those folders in full (their
-           .c files are touched, so every warning is seen once); after each
-           patch make recompiles only what the patch changed.
+  Kbuild   a real kernel tree (Kconfig, scripts/Makefile.build): a config
+           in a separate O= folder kept in the cache, `make <dir>/` for
+           each folder the series touches a .c file in.  The first build
+           of a run compiles those folders in full (their .c files are
+           touched, so every warning is seen once); after each patch make
+           recompiles only what the patch changed.
   gcc      a fixture tree (no Kbuild): `gcc -fsyntax-only` with the fixture
-           flags on each .c file of those folders, with and without
-           CONFIG_MEMORY_FAILURE; a file that does not build at the base in
-           one setting is left out in that setting.
+           flags on each .c file of those folders; a file that does not
+           build at the base in one setting is left out in that setting.
+
+The config is the one of the rule that made the series (Rule.check_build,
+found through the commits' provenance line): tinyconfig plus the rule's
+fragment, and with the rule's toggle symbol a second build with it off
+(-D<toggle> and without for gcc).  A series no installed rule with
+check_build made gets the generic build: defconfig plus the CONFIG_
+symbols that the touched files' Makefile lines (and their folders' lines
+in the parent Makefiles) name, so that each touched file is compiled if
+Kconfig allows it; what is still not compiled is a note.
 
 Warnings are compared by identity, file:line: message, never by count (a
 warning that replaces another is new).  Line numbers move when a patch
@@ -29,9 +37,13 @@ from typing import Iterable
 
 import unidiff
 
+from patchgen.engine.registry import all_rules
+from patchgen.engine.rule import CheckBuild
 from patchgen.infra.errors import CheckBuildSetupFailed
-from patchgen.kernel.kconfig import (C_LOCALE, ConfigTargetFailed, configure,
-                              missing_symbols)
+from patchgen.infra.provenance import GENERATED_BY
+from patchgen.kernel.kconfig import (BASE_CONFIG, C_LOCALE, ConfigTargetFailed,
+                                     add_fragment, build_dir_for, configure,
+                                     missing_symbols, read_fragment)
 from patchgen.infra.runner import describe, run
 
 DIAGNOSTIC = re.compile(r"^(?P<path>[^\s:][^:]*):(?P<line>\d+):(?:\d+:)? "
@@ -39,13 +51,12 @@ DIAGNOSTIC = re.compile(r"^(?P<path>[^\s:][^:]*):(?P<line>\d+):(?:\d+:)? "
 KBUILD_COMPILE = re.compile(r"^  CC(?: \[M\])?\s+(\S+)\.o$")
 MAKE_ERROR = re.compile(r"^make(?:\[\d+\])?: \*\*\* ")
 
-FRAGMENT = (Path(__file__).resolve().parent.parent / "rules" / "hwpoison"
-            / "check-build.config")
 # The fixture trees' bisectability build (their headers are written for it).
 GCC_FLAGS = ["-fsyntax-only", "-nostdinc", "-std=gnu89", "-Wall", "-Werror",
              "-Wdeclaration-after-statement",
              "-Werror=implicit-function-declaration", "-D__KERNEL__", "-Iinclude"]
-GCC_SETTINGS = ((), ("-DCONFIG_MEMORY_FAILURE",))
+# The generic build of a series no rule gives settings for.
+GENERIC_BASE = "defconfig"
 QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'"})
 
 
@@ -176,9 +187,13 @@ class GccSyntaxBuilder:
 
     name = "gcc -fsyntax-only"
 
-    def __init__(self, root: Path, folders: Iterable[str]):
+    def __init__(self, root: Path, folders: Iterable[str],
+                 toggle: str | None = None):
         self.root = root
         self.folders = sorted(set(folders))
+        # Without -D, and with -D<toggle> when the rule gives one.
+        self.settings: tuple[tuple[str, ...], ...] = \
+            ((),) + (((f"-D{toggle}",),) if toggle else ())
         self.excluded: set[tuple[str, tuple]] = set()
         self.notes: list[str] = []
 
@@ -199,7 +214,7 @@ class GccSyntaxBuilder:
             sources = [s for s in sources if s in changed]
         outputs, diagnostics, ok, commands = [], [], True, []
         for source in sources:
-            for setting in GCC_SETTINGS:
+            for setting in self.settings:
                 if (source, setting) in self.excluded:
                     continue
                 argv = ["gcc", *GCC_FLAGS, *setting, source]
@@ -229,11 +244,12 @@ class KbuildBuilder:
     name = "make"
 
     def __init__(self, root: Path, build_dir: Path, folders: Iterable[str],
-                 fragment: str, jobs: int | None = None):
+                 fragment: str, jobs: int | None = None, base: str = BASE_CONFIG):
         self.root = root
         self.build_dir = build_dir
         self.folders = sorted(set(folders))
         self.fragment = fragment
+        self.base = base
         self.jobs = jobs or os.cpu_count() or 2
         self.notes: list[str] = []
 
@@ -246,14 +262,18 @@ class KbuildBuilder:
         dropped becomes a note (the build goes on without it)."""
         marker = self.build_dir / "patchgen-fragment"
         config = self.build_dir / ".config"
-        if config.exists() and marker.exists() and marker.read_text() == self.fragment:
+        # tinyconfig's marker is the fragment alone, as it always was.
+        stamp = (self.fragment if self.base == BASE_CONFIG
+                 else f"# base: {self.base}\n{self.fragment}")
+        if config.exists() and marker.exists() and marker.read_text() == stamp:
             # Configured by an earlier run: its dropped symbols still count.
             missing = missing_symbols(config.read_text(errors="replace"), self.fragment)
         else:
             self.build_dir.mkdir(parents=True, exist_ok=True)
             marker.unlink(missing_ok=True)
             try:
-                missing = configure(self.root, self.build_dir, self.fragment)
+                missing = configure(self.root, self.build_dir, self.fragment,
+                                    base=self.base)
             except ConfigTargetFailed as failure:
                 result = failure.result
                 raise CheckBuildSetupFailed(
@@ -262,7 +282,7 @@ class KbuildBuilder:
         if missing:
             self.notes.append("not set after olddefconfig (missing dependencies?): "
                               + ", ".join(missing))
-        marker.write_text(self.fragment)
+        marker.write_text(stamp)
 
     def build(self, changed: set[str] | None) -> RawBuild:
         start = time.monotonic()
@@ -290,46 +310,50 @@ class KbuildBuilder:
                       not (self.build_dir / (s[:-2] + ".o")).exists())
 
 
-_MEMORY_FAILURE_ON = re.compile(r"^CONFIG_MEMORY_FAILURE=y[ \t]*$", re.M)
-_HWPOISON_INJECT = re.compile(r"^CONFIG_HWPOISON_INJECT=[ym][ \t]*\n?", re.M)
-OFF_TAG = " [with CONFIG_MEMORY_FAILURE off]"
+def off_tag(symbol: str) -> str:
+    """What a diagnostic of the second build is tagged with."""
+    return f" [with {symbol} off]"
 
 
-def memory_failure_off(fragment: str) -> str | None:
-    """*fragment* with MEMORY_FAILURE turned off (and what needs it), or
-    None when the fragment does not turn it on: a series that adds a
-    !CONFIG_MEMORY_FAILURE stub must compile that way too."""
-    if not _MEMORY_FAILURE_ON.search(fragment):
+def symbol_off(fragment: str, symbol: str,
+               dependents: Iterable[str] = ()) -> str | None:
+    """*fragment* with *symbol* turned off (and the *dependents* that need
+    it dropped), or None when the fragment does not turn it on: a series
+    that adds a `#ifndef` stub for the symbol must compile that way too."""
+    on = re.compile(rf"^{re.escape(symbol)}=y[ \t]*$", re.M)
+    if not on.search(fragment):
         return None
-    off = _HWPOISON_INJECT.sub("", fragment)
-    return _MEMORY_FAILURE_ON.sub("# CONFIG_MEMORY_FAILURE is not set", off)
+    for dependent in dependents:
+        fragment = re.sub(rf"^{re.escape(dependent)}=[ym][ \t]*\n?", "",
+                          fragment, flags=re.M)
+    return on.sub(f"# {symbol} is not set", fragment)
 
 
 class KbuildBothSettings:
     """Two KbuildBuilders run as one: the fragment as given, and the same
-    with CONFIG_MEMORY_FAILURE off, each in its own O= folder.  What only
+    with the rule's toggle symbol off, each in its own O= folder.  What only
     the second prints is tagged, so a warning or an error of the stub
     side is named as such; one both print counts once."""
 
     name = "make"
 
-    def __init__(self, on: KbuildBuilder, off: KbuildBuilder):
-        self.on, self.off = on, off
+    def __init__(self, on: KbuildBuilder, off: KbuildBuilder, tag: str):
+        self.on, self.off, self.tag = on, off, tag
         self.root, self.build_dir, self.folders = on.root, on.build_dir, on.folders
         self.notes = on.notes
 
     def configure(self) -> None:
         self.on.configure()
         self.off.configure()
-        self.notes.extend(note + OFF_TAG for note in self.off.notes
+        self.notes.extend(note + self.tag for note in self.off.notes
                           if note not in self.on.notes)
 
     def build(self, changed: set[str] | None) -> RawBuild:
         first, second = self.on.build(changed), self.off.build(changed)
         seen = set(first.diagnostics)
-        extra = tuple(replace(d, text=d.text + OFF_TAG)
+        extra = tuple(replace(d, text=d.text + self.tag)
                       for d in second.diagnostics if d not in seen)
-        failure = first.failure or tuple(f + OFF_TAG for f in second.failure)
+        failure = first.failure or tuple(f + self.tag for f in second.failure)
         return RawBuild(first.ok and second.ok,
                         first.output + "\n" + second.output,
                         first.compiled | second.compiled,
@@ -413,3 +437,127 @@ def is_kbuild_tree(root: Path) -> bool:
 def folders_of(paths: Iterable[str]) -> list[str]:
     """The folders of the .c files among *paths*."""
     return sorted({os.path.dirname(p) for p in paths if p.endswith(".c")})
+
+
+# --- which settings ---------------------------------------------------------------
+
+def series_rules(messages: Iterable[str]) -> list[str]:
+    """The rule ids the commits' provenance lines name, in order."""
+    found: list[str] = []
+    for message in messages:
+        for match in GENERATED_BY.finditer(message or ""):
+            if match.group(2) not in found:
+                found.append(match.group(2))
+    return found
+
+
+def check_build_for(messages: Iterable[str]) -> tuple[CheckBuild | None, str | None]:
+    """The CheckBuild of the rule that made the series (its commits'
+    provenance lines), and a note when that leaves a choice or none;
+    (None, note) for the generic build."""
+    named = series_rules(messages)
+    if not named:
+        return None, None
+    rules = all_rules()
+    unknown = [r for r in named if r not in rules]
+    with_settings = [r for r in named if r in rules and rules[r].check_build]
+    notes = []
+    if unknown:
+        notes.append(f"the series names rule{'s' if len(unknown) > 1 else ''} "
+                     f"{', '.join(unknown)}, not installed here")
+    if not with_settings:
+        # A rule without settings is the generic build on purpose.
+        return None, ("; ".join(notes) + ": the generic build (defconfig)"
+                      if notes else None)
+    if len(with_settings) > 1:
+        notes.append(f"the series names rules {', '.join(with_settings)}: "
+                     f"built with {with_settings[0]}'s settings")
+    return rules[with_settings[0]].check_build, "; ".join(notes) or None
+
+
+_MAKE_LINE = re.compile(r"^[ \t]*([A-Za-z0-9_.-]+?)-(?:\$\((CONFIG_[A-Za-z0-9_]+)\)|y|objs)"
+                        r"[ \t]*[:+]?=(.*)$")
+
+
+def _makefile_lines(folder: Path) -> list[tuple[str, str | None, list[str]]]:
+    """(name, CONFIG_ symbol or None, objects) of each `name-$(CONFIG_X)
+    += a.o b/` (or -y, -objs) line of a folder's Makefile and Kbuild,
+    continuation lines joined."""
+    lines = []
+    for name in ("Kbuild", "Makefile"):
+        path = folder / name
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for line in text.replace("\\\n", " ").splitlines():
+            match = _MAKE_LINE.match(line)
+            if match:
+                lines.append((match.group(1), match.group(2), match.group(3).split()))
+    return lines
+
+
+def makefile_symbols(root: Path, paths: Iterable[str], limit: int = 8) -> list[str]:
+    """The CONFIG_ symbols that make Kbuild compile each .c of *paths*:
+    its Makefile line (through a composite object) and its folder's lines
+    in the Makefiles above it, up to *limit* levels."""
+    found: list[str] = []
+
+    def add(symbol):
+        if symbol and symbol not in found:
+            found.append(symbol)
+
+    for path in sorted(p for p in paths if p.endswith(".c")):
+        folder, name = os.path.split(path)
+        wanted = [name[:-2] + ".o"]
+        for _ in range(limit):
+            lines = _makefile_lines(root / folder)
+            seen: set[str] = set()
+            while wanted:
+                target = wanted.pop()
+                if target in seen:
+                    continue
+                seen.add(target)
+                for owner, symbol, objects in lines:
+                    if target in objects:
+                        add(symbol)
+                        if owner not in ("obj", "lib", "core", "subdir"):
+                            wanted.append(owner + ".o")   # a composite object
+            if not folder:
+                break
+            parent, base = os.path.split(folder)
+            folder, wanted = parent, [base + "/"]
+    return found
+
+
+def generic_fragment(root: Path, paths: Iterable[str]) -> str:
+    """The generic build's fragment: the symbols of makefile_symbols."""
+    symbols = makefile_symbols(root, paths)
+    lines = ["# patchgen check --build: the generic build (defconfig and",
+             "# the symbols the touched files' Makefile lines name)"]
+    return "\n".join(lines + [f"{s}=y" for s in symbols]) + "\n"
+
+
+def kbuild_builder(root: Path, workdir: Path, folders: Iterable[str],
+                   paths: Iterable[str], settings: CheckBuild | None,
+                   extra: Path | None = None) -> "KbuildBuilder | KbuildBothSettings":
+    """The (unconfigured) builder of a kernel tree for *settings* (a
+    CheckBuild, or None for the generic build); *extra* is --config FILE,
+    read after the fragment.  A CheckBuild without a fragment keeps the
+    generic config, and its toggle."""
+    folders = sorted(set(folders))
+    if settings is not None and settings.fragment is not None:
+        base, fragment = BASE_CONFIG, read_fragment(settings.fragment, extra)
+    else:
+        base = GENERIC_BASE
+        fragment = add_fragment(generic_fragment(root, paths), extra)
+    builder = KbuildBuilder(root, build_dir_for(workdir, root, fragment, base),
+                            folders, fragment, base=base)
+    toggle = settings.toggle if settings is not None else None
+    off = (symbol_off(fragment, toggle, settings.toggle_dependents)
+           if settings is not None and toggle else None)
+    if toggle is None or off is None:
+        return builder
+    return KbuildBothSettings(builder, KbuildBuilder(
+        root, build_dir_for(workdir, root, off, base), folders, off, base=base),
+        off_tag(toggle))

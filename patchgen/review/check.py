@@ -29,9 +29,8 @@ from typing import Any, Sequence
 import unidiff
 
 from patchgen.infra.cache import kernel_build_lock, workdir_for
-from patchgen.review.build import (FRAGMENT, Bisector, GccSyntaxBuilder,
-                                  KbuildBothSettings, KbuildBuilder, folders_of,
-                                  is_kbuild_tree, memory_failure_off)
+from patchgen.review.build import (Bisector, GccSyntaxBuilder, check_build_for,
+                                  folders_of, is_kbuild_tree, kbuild_builder)
 from patchgen.review.mail import (AMBIGUOUS, CommitInfo, check_body_width, check_diff,
                                  check_fixes, check_is_patch, check_signoff,
                                  check_subject)
@@ -638,23 +637,18 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
     with lock:
         if options.build:
             folders = folders_of(touched_all)
+            # The build settings of the rule that made the series.
+            settings, note = check_build_for(m.message for m in patches)
+            if note:
+                build_notes.append(note)
             if kbuild:
-                fragment = read_fragment(FRAGMENT, options.config)
-                builder = KbuildBuilder(workspace.kernel_root,
-                                        build_dir_for(workdir, workspace.kernel_root,
-                                                      fragment),
-                                        folders, fragment)
-                off = memory_failure_off(fragment)
-                if off is not None:
-                    builder = KbuildBothSettings(  # type: ignore[assignment]
-                        builder, KbuildBuilder(
-                        workspace.kernel_root,
-                        build_dir_for(workdir, workspace.kernel_root, off),
-                        folders, off))
+                builder = kbuild_builder(workspace.kernel_root, workdir, folders,
+                                         touched_all, settings, options.config)
                 builder.configure()
             else:
                 builder = GccSyntaxBuilder(  # type: ignore[assignment]
-                    workspace.kernel_root, folders)
+                    workspace.kernel_root, folders,
+                    settings.toggle if settings else None)
             bisector = Bisector(builder)
             if folders:
                 # A kernel build takes minutes: say what runs.
@@ -714,7 +708,7 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
                                     f"{len(patches)} patches)")
                 results.append(build_result(mail, bisector.after(diff_ok[mail.position])))
         if bisector is not None:
-            build_notes = list(getattr(bisector.builder, "notes", []))
+            build_notes += list(getattr(bisector.builder, "notes", []))
             if kbuild and base_step is not None:
                 missing = bisector.builder.not_built(touched_all)
                 if missing:

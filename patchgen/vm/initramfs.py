@@ -1,4 +1,9 @@
-"""The guest's initramfs: busybox, the static test program and an /init.
+"""The guest's initramfs: busybox, the rule's static test program and an /init.
+
+The program is the rule's (Rule.verify.program, a C source file): compiled
+with `gcc -static`, put at /<its stem>, run by /init as `/<stem> --stress N
+ARGS...` (ARGS: the config's "# patchgen-guest:" words).  What it prints
+is read by verdict.py (the guest protocol is described there).
 
 The archive is made at verify time and cached by the hash of its content
 (busybox, the compiled program, the /init text), so an unchanged test boots
@@ -24,9 +29,6 @@ from patchgen.infra.cache import cache_dir
 from patchgen.infra.errors import CacheFull, GuestProgramFailed, ToolMissing
 from patchgen.infra.runner import run
 
-GUEST_DIR = Path(__file__).resolve().parent.parent / "rules" / "hwpoison" / "guest"
-TEST_SOURCE = GUEST_DIR / "soft_offline_test.c"
-TEST_PROGRAM = "soft_offline_test"
 DEFAULT_STRESS = 64
 
 _NEWC_MAGIC = b"070701"
@@ -155,12 +157,22 @@ def find_busybox() -> Path:
     return path
 
 
-def compile_test_program(source: Path = TEST_SOURCE) -> Path:
+def program_name(source: Path) -> str:
+    """The guest program's name in the initramfs: its source's stem."""
+    return Path(source).stem
+
+
+def compile_test_program(source: Path) -> Path:
     """Compile the guest test with `gcc -static`, cached by source hash."""
-    text = source.read_bytes()
+    source = Path(source)
+    try:
+        text = source.read_bytes()
+    except OSError as exc:
+        raise GuestProgramFailed(f"cannot read the guest program {source}: "
+                                 f"{exc.strerror or exc}") from None
     cc = run(["gcc", "--version"]).stdout.splitlines()[0]
     key = _sha256(text + cc.encode())[:16]
-    out = cache_dir("guest") / f"{TEST_PROGRAM}-{key}"
+    out = cache_dir("guest") / f"{program_name(source)}-{key}"
     if out.exists():
         return out
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
@@ -180,7 +192,8 @@ def compile_test_program(source: Path = TEST_SOURCE) -> Path:
     return out
 
 
-def init_script(stress: int = DEFAULT_STRESS, extra_args: tuple = ()) -> str:
+def init_script(program: str, stress: int = DEFAULT_STRESS,
+                extra_args: tuple = ()) -> str:
     """The guest's /init: mount what the test reads, run it, reboot.
 
     Each line goes to the console and to the kernel log (/dev/kmsg, a node
@@ -204,7 +217,7 @@ $bb mount -t sysfs sysfs /sys
 $bb mount -t devtmpfs devtmpfs /dev
 $bb mount -t debugfs debugfs /sys/kernel/debug
 say "info guest up, kernel $($bb uname -r)"
-/{TEST_PROGRAM} {args}
+/{program} {args}
 say "info test exited with status $?"
 $bb sync
 $bb reboot -f
@@ -219,7 +232,7 @@ class Initramfs:
 
 
 def write_initramfs(out: BinaryIO, *, busybox: bytes, program: bytes,
-                    init: str) -> None:
+                    init: str, name: str) -> None:
     """Write the whole archive to *out*."""
     cpio = CpioWriter(out)
     for folder in ("bin", "dev", "proc", "sys", "tmp"):
@@ -228,23 +241,25 @@ def write_initramfs(out: BinaryIO, *, busybox: bytes, program: bytes,
     cpio.add_char_device("dev/kmsg", 1, 11, 0o644)
     cpio.add_file("bin/busybox", busybox, 0o755)
     cpio.add_symlink("bin/sh", "busybox")
-    cpio.add_file(TEST_PROGRAM, program, 0o755)
+    cpio.add_file(name, program, 0o755)
     cpio.add_file("init", init.encode(), 0o755)
     cpio.close()
 
 
-def make_initramfs(stress: int = DEFAULT_STRESS, *,
+def make_initramfs(source: Path, stress: int = DEFAULT_STRESS, *,
                    init: str | None = None,
                    extra_args: tuple = ()) -> Initramfs:
-    """Make (or reuse) the initramfs for a verify run.
+    """Make (or reuse) the initramfs for a verify run of the guest program
+    *source* (the rule's recipe.program).
 
     *init* replaces the /init script (tests use it for a guest that hangs).
     """
     busybox = find_busybox().read_bytes()
-    program = compile_test_program().read_bytes()
-    init = init if init is not None else init_script(stress, extra_args)
+    program = compile_test_program(source).read_bytes()
+    name = program_name(source)
+    init = init if init is not None else init_script(name, stress, extra_args)
     buf = io.BytesIO()
-    write_initramfs(buf, busybox=busybox, program=program, init=init)
+    write_initramfs(buf, busybox=busybox, program=program, init=init, name=name)
     data = buf.getvalue()
     digest = _sha256(data)
     folder = cache_dir("initramfs")

@@ -1,4 +1,4 @@
-"""Build a kernel for the soft-offline test: tinyconfig + a fragment.
+"""Build a kernel for a rule's guest test: tinyconfig + the rule's fragment.
 
 The build runs out of tree (make O=...) in a folder of the cache keyed by
 the tree's path and the config fragment, so a second run in the same tree
@@ -10,6 +10,9 @@ everything.  Steps:
    (kconfig.py, as `patchgen check --build` does);
 2. every CONFIG_...=y of the fragment must still be =y: a symbol Kconfig
    dropped is an error here, named, since the test needs each one;
+
+The fragments are the rule's (Rule.verify, a VerifyRecipe: its configs by
+name, each a list of fragment files);
 3. make -jN bzImage, streamed: progress lines, the full log saved, and on
    failure the compiler's first error lines instead of the whole log.
 """
@@ -19,28 +22,26 @@ import os
 import shutil
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from patchgen.engine.rule import VerifyRecipe
 from patchgen.infra.cache import kernel_build_lock, workdir_for
 from patchgen.infra.errors import (BadBuildConfig, BuildFailed, CacheFull,
                              CommandTimeout, ConfigSymbolMissing,
                              NotAKernelTree)
-from patchgen.kernel.kconfig import (ConfigTargetFailed, build_dir_for, configure,
-                              read_fragment)
+from patchgen.kernel.kconfig import ConfigTargetFailed, build_dir_for, configure
 from patchgen.infra.runner import describe, stream
 from patchgen.kernel.workspace import in_tree_build_output
 
-FRAGMENT = (Path(__file__).resolve().parent.parent / "rules" / "hwpoison"
-            / "guest" / "verify.config")
-DEBUG_FRAGMENT = FRAGMENT.with_name("verify-debug.config")
-# --config NAME: the fragments, in order; a FILE is read after FRAGMENT.
-CONFIGS = {"default": (FRAGMENT,), "debug": (FRAGMENT, DEBUG_FRAGMENT)}
+# --config NAME: the recipe's config of that name; a FILE is read after
+# the recipe's "default" fragments.
+DEFAULT_CONFIG = "default"
 BZIMAGE = Path("arch/x86/boot/bzImage")
 DEFAULT_BUILD_TIMEOUT = 3600
 
-# Kbuild's quiet output: "  CC      mm/memory-failure.o".
+# Kbuild's quiet output: "  CC      mm/page_alloc.o".
 _KBUILD_STEP = re.compile(r"^  ([A-Z][A-Z0-9_]*(?: \[[A-Z]\])?)\s+(\S.*)$")
 _COMPILER_ERROR = re.compile(r"^\S+?:\d+(?::\d+)?: (?:fatal )?error: ")
 _LINKER_ERROR = re.compile(r"undefined reference to|multiple definition of|"
@@ -68,31 +69,42 @@ class GuestConfig:
     guest_args: tuple = ()
     smp: int = 1
     memory_mb: int | None = None
+    # The rule's VerifyRecipe the config is one of: the guest program and
+    # what the verdict reads go with the config wherever it is booted.
+    recipe: VerifyRecipe | None = field(default=None, compare=False, repr=False)
 
 
-def load_config(spec: str | None = None) -> GuestConfig:
-    """The config --config names: "default", "debug", or a fragment FILE
-    (read after the default fragment, its directives included)."""
-    spec = spec or "default"
-    if spec in CONFIGS:
-        paths, name = CONFIGS[spec], spec
+def default_fragments(recipe: VerifyRecipe) -> tuple[Path, ...]:
+    """The fragment files of the recipe's "default" config."""
+    return tuple(recipe.configs[DEFAULT_CONFIG].fragments)
+
+
+def load_config(recipe: VerifyRecipe, spec: str | None = None) -> GuestConfig:
+    """The config --config names: one of the *recipe*'s (a VerifyRecipe)
+    by name, or a fragment FILE (read after its default fragments, its
+    directives included)."""
+    spec = spec or DEFAULT_CONFIG
+    paths: tuple[Path, ...]
+    if spec in recipe.configs:
+        paths, name = tuple(recipe.configs[spec].fragments), spec
     else:
         path = Path(spec).expanduser()
         if not path.is_file():
             raise BadBuildConfig(
                 f"--config {spec}: there is no such config ("
-                + ", ".join(CONFIGS) + ") and no such file: give one of "
+                + ", ".join(recipe.configs) + ") and no such file: give one of "
                 "those names or a config fragment file")
-        paths, name = (FRAGMENT, path), path.name
+        paths, name = (*default_fragments(recipe), path), path.name
     try:
         fragment = "".join(Path(p).read_text() for p in paths)
     except (OSError, UnicodeDecodeError) as exc:
         raise BadBuildConfig(f"cannot read the config fragment for --config "
                              f"{spec}: {exc}") from None
-    return parse_config(name, fragment)
+    return parse_config(name, fragment, recipe)
 
 
-def parse_config(name: str, fragment: str) -> GuestConfig:
+def parse_config(name: str, fragment: str,
+                 recipe: VerifyRecipe | None = None) -> GuestConfig:
     optional, kernel_args, guest_args = [], [], []
     boot: dict[str, int] = {}
     for kind, value in _DIRECTIVE.findall(fragment):
@@ -116,7 +128,7 @@ def parse_config(name: str, fragment: str) -> GuestConfig:
     fragment = _DIRECTIVE.sub("", fragment)
     return GuestConfig(name, fragment, tuple(optional), tuple(kernel_args),
                        tuple(guest_args), boot.get("smp", 1),
-                       boot.get("memory"))
+                       boot.get("memory"), recipe)
 
 
 @dataclass(frozen=True)
@@ -234,7 +246,7 @@ def _configure(tree: Path, build_dir: Path, fragment: str, log: Path,
     return absent
 
 
-def build_kernel(tree: Path, log: Path, *, fragment: str | None = None,
+def build_kernel(tree: Path, log: Path, *, fragment: str,
                  optional: tuple = (), jobs: int | None = None,
                  timeout: float = DEFAULT_BUILD_TIMEOUT,
                  progress: ProgressFn | None = None,
@@ -251,7 +263,6 @@ def build_kernel(tree: Path, log: Path, *, fragment: str | None = None,
     tree = check_kernel_tree(tree)
     refuse_in_place(tree)
     what = what or f"the kernel in {tree}"
-    fragment = read_fragment(FRAGMENT) if fragment is None else fragment
     build_dir = build_dir_for(workdir or workdir_for(tree), tree, fragment)
     # Two runs in one O= folder at once would break each other's build;
     # and any two kernel builds on one machine take every core twice over
@@ -274,7 +285,7 @@ def _build_locked(tree, build_dir, log, fragment, optional, jobs, timeout,
             progress(Progress("build", step, target, count,
                               time.monotonic() - start))
 
-    report("CONFIG", "tinyconfig + verify.config", 0)
+    report("CONFIG", "tinyconfig + the rule's fragment", 0)
     absent = _configure(tree, build_dir, fragment, log, what, optional)
     argv = ["make", "-C", tree, f"O={build_dir}", f"-j{jobs}", "bzImage"]
     with open(log, "a") as out:

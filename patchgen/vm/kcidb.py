@@ -1,8 +1,8 @@
 """A verify matrix as KCIDB data (KernelCI's reporting format, schema v5).
 
 One checkout per tree and commit built, one build per checkout and config,
-and per build one test node "patchgen.soft_offline" with a child per guest
-check ("patchgen.soft_offline.<check>").  Ids start with the origin
+and per build one test node, the rule's (VerifyRecipe.kcidb_test, e.g.
+"patchgen.NAME"), with a child per guest check ("patchgen.NAME.<check>").  Ids start with the origin
 "patchgen:", as KCIDB requires.  The kcidb-io package validates this in
 the tests; patchgen itself does not need it.
 """
@@ -13,7 +13,6 @@ from pathlib import Path
 
 ORIGIN = "patchgen"
 SCHEMA_VERSION = {"major": 5, "minor": 3}
-TEST_PATH = "patchgen.soft_offline"
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -34,8 +33,13 @@ def _status(verdict) -> str:
     return "FAIL"
 
 
-def matrix_kcidb(cells, series: str | None) -> dict:
-    """KCIDB data for the cells of a matrix run."""
+# The test node of a matrix whose recipe names none.
+GUEST_TEST = "patchgen.guest"
+
+
+def matrix_kcidb(cells, series: str | None, test_path: str = GUEST_TEST) -> dict:
+    """KCIDB data for the cells of a matrix run; *test_path* is the
+    rule's test node."""
     checkouts, builds, tests = {}, [], []
     for cell in cells:
         if cell.report is None:
@@ -65,8 +69,8 @@ def matrix_kcidb(cells, series: str | None) -> dict:
             verdict = outcome.verdict
             log_url = Path(outcome.boot.serial_log).resolve().as_uri()
             tests.append({
-                "id": _id("test", build_id, TEST_PATH), "build_id": build_id,
-                "origin": ORIGIN, "path": TEST_PATH,
+                "id": _id("test", build_id, test_path), "build_id": build_id,
+                "origin": ORIGIN, "path": test_path,
                 "status": _status(verdict),
                 "duration": round(outcome.boot.seconds, 1),
                 "log_url": log_url,
@@ -75,7 +79,7 @@ def matrix_kcidb(cells, series: str | None) -> dict:
                 "misc": {"kind": verdict.kind, "boot": outcome.boot.command},
             })
             for check in verdict.checks:
-                path = f"{TEST_PATH}.{_path_part(check.name)}"
+                path = f"{test_path}.{_path_part(check.name)}"
                 tests.append({
                     "id": _id("test", build_id, path), "build_id": build_id,
                     "origin": ORIGIN, "path": path,

@@ -10,8 +10,9 @@ A job has three actions, the shape LAVA labs run for device_type qemu:
   LAVA's own kernel-message detection (panic, BUG, Oops, WARNING) watches
   the whole kernel boot;
 - a test action with `monitors`: one LAVA test case per guest check
-  ("PATCHGEN: check NAME PASS|FAIL"), from the guest's start line to its
-  result line.
+  ("PATCHGEN: check NAME PASS|FAIL", verdict.py's guest protocol), from
+  the guest's start line to its result line, in the test suite the rule's
+  recipe names (VerifyRecipe.lava_suite).
 
 The qemu settings (accelerator, memory, CPUs, no network, -no-reboot) come
 from boot.qemu_argv, so a LAVA boot and a direct boot run the same
@@ -35,10 +36,19 @@ from pathlib import Path
 
 import yaml
 
+from patchgen.engine.rule import VerifyRecipe
 from patchgen.vm.boot import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, qemu_argv
 from patchgen.vm.verdict import Verdict, parse_serial_log
 
-SUITE = "patchgen-soft-offline"
+# LAVA's own test suite (the job, the boot); every other one is the guest's.
+LAVA_SUITE = "lava"
+# The checks' suite of a config that comes with no recipe.
+GUEST_SUITE = "patchgen-guest"
+
+
+def suite_of(config) -> str:
+    """The LAVA test suite of *config*'s checks: its recipe's."""
+    return config.recipe.lava_suite if config.recipe is not None else GUEST_SUITE
 DEVICE_TYPE = "qemu"
 ARCH = "x86_64"
 
@@ -91,12 +101,10 @@ def qemu_settings(*, kvm: bool = False,
     return QemuSettings(tuple(options), kernel_args, memory_mb, kvm)
 
 
-def settings_for(options, config=None) -> QemuSettings:
+def settings_for(options, config) -> QemuSettings:
     """The qemu settings of verify's direct boot of *config* (a
-    build.GuestConfig: its memory, kernel arguments and CPUs) under
+    kbuild.GuestConfig: its memory, kernel arguments and CPUs) under
     *options*, so that a LAVA job boots the same machine."""
-    from patchgen.vm.kbuild import load_config
-    config = config or load_config()
     return qemu_settings(
         kvm=options.kvm,
         memory_mb=options.memory_mb or config.memory_mb or DEFAULT_MEMORY_MB,
@@ -111,9 +119,10 @@ def _timeout(seconds: float) -> dict:
 
 
 def job_definition(name: str, kernel_url: str, initrd_url: str, *,
-                   settings: QemuSettings,
+                   settings: QemuSettings, suite: str,
                    boot_timeout: float = DEFAULT_TIMEOUT) -> dict:
-    """The LAVA job (as data) that boots one kernel and runs the test."""
+    """The LAVA job (as data) that boots one kernel and runs the test; its
+    checks are test cases of *suite*."""
     job_seconds = DEPLOY_SECONDS + 2 * boot_timeout + JOB_MARGIN_SECONDS
     # What a lab's qemu device type lets a job set (lava_common's
     # CONTEXT_VARIABLES); the rest of its command line is the lab's.
@@ -155,7 +164,7 @@ def job_definition(name: str, kernel_url: str, initrd_url: str, *,
             {"test": {
                 "timeout": _timeout(boot_timeout),
                 "monitors": [{
-                    "name": SUITE,
+                    "name": suite,
                     "start": MONITOR_START,
                     "end": MONITOR_END,
                     "pattern": MONITOR_PATTERN,
@@ -231,7 +240,8 @@ class JobFiles:
 
 
 def write_job(folder: Path, label: str, kernel: Path, initrd: Path, *,
-              settings: QemuSettings, boot_timeout: float = DEFAULT_TIMEOUT,
+              settings: QemuSettings, suite: str,
+              boot_timeout: float = DEFAULT_TIMEOUT,
               url_prefix: str | None = None, name: str | None = None
               ) -> JobFiles:
     """Copy the kernel and the initramfs into *folder* and write
@@ -253,7 +263,8 @@ def write_job(folder: Path, label: str, kernel: Path, initrd: Path, *,
 
     definition = job_definition(name or f"patchgen verify {label}",
                                 url(kernel_copy), url(initrd_copy),
-                                settings=settings, boot_timeout=boot_timeout)
+                                settings=settings, suite=suite,
+                                boot_timeout=boot_timeout)
     job = folder / f"{label}.yaml"
     job.write_text(dump_yaml(definition))
     device = folder / "device.yaml"
@@ -289,7 +300,7 @@ class LavaOutcome:
 
     @property
     def guest_cases(self) -> tuple:
-        return tuple(c for c in self.cases if c.suite == SUITE)
+        return tuple(c for c in self.cases if c.suite != LAVA_SUITE)
 
 
 def _record_list(text: str) -> list:
@@ -332,7 +343,7 @@ def read_log(text: str) -> LavaOutcome:
             extra = extra if isinstance(extra, dict) else {}
             name = str(extra.get("test_case_id") or msg.get("case", ""))
             result = str(msg.get("result", "unknown"))
-            if suite == "lava" and name == "job":
+            if suite == LAVA_SUITE and name == "job":
                 job_result = result
                 error_type = msg.get("error_type")
                 error_msg = msg.get("error_msg")
@@ -356,13 +367,15 @@ def case_key(name: str) -> str:
     return re.sub(r"\W+", "_", name.strip().lower())
 
 
-def lava_verdict(outcome: LavaOutcome, *, timeout: float | None = None
-                 ) -> Verdict:
+def lava_verdict(outcome: LavaOutcome, *, timeout: float | None = None,
+                 recipe: VerifyRecipe | None = None) -> Verdict:
     """patchgen's verdict for a LAVA job: the serial lines through the
-    direct boot's parser, then LAVA's own findings added where they say
-    more (a failed test case, a job LAVA ended with an error)."""
+    direct boot's parser (with the rule's *recipe*), then LAVA's own
+    findings added where they say more (a failed test case, a job LAVA
+    ended with an error)."""
     verdict = parse_serial_log("\n".join(outcome.serial),
-                               timed_out=outcome.timed_out, timeout=timeout)
+                               timed_out=outcome.timed_out, timeout=timeout,
+                               recipe=recipe)
     reasons = list(verdict.reasons)
     offending = list(verdict.offending)
     parsed = {case_key(c.name): c for c in verdict.checks}
@@ -379,7 +392,7 @@ def lava_verdict(outcome: LavaOutcome, *, timeout: float | None = None
     return Verdict(passed=False, kind=kind, reasons=tuple(reasons),
                    offending=tuple(offending), checks=verdict.checks,
                    problems=verdict.problems,
-                   soft_offlined_pfns=verdict.soft_offlined_pfns,
+                   counts=verdict.counts,
                    kernel_version=verdict.kernel_version,
                    guest_result=verdict.guest_result)
 
@@ -402,10 +415,10 @@ def job_writer(folder: Path, *, url_prefix: str | None = None,
     from patchgen.vm.boot import BootResult
 
     def write(kernel: Path, initramfs, run_dir: Path, label: str, options,
-              config=None):
+              config):
         settings = settings_for(options, config)
         files = write_job(folder, label, kernel, initramfs.path,
-                          settings=settings,
+                          settings=settings, suite=suite_of(config),
                           boot_timeout=options.boot_timeout,
                           url_prefix=url_prefix)
         if written is not None:

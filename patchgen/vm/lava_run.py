@@ -18,8 +18,8 @@ from pathlib import Path
 from patchgen.vm.boot import BootResult
 from patchgen.infra.errors import LavaDispatcherMissing, LavaRunFailed
 from patchgen.vm.initramfs import Initramfs
-from patchgen.vm.lava import (JobFiles, LavaOutcome, lava_verdict, settings_for,
-                           read_log, write_job)
+from patchgen.vm.lava import (JobFiles, LavaOutcome, lava_verdict, read_log,
+                              settings_for, suite_of, write_job)
 from patchgen.infra.runner import stream
 from patchgen.vm.verdict import Verdict
 
@@ -86,19 +86,20 @@ def run_job(files: JobFiles, output_dir: Path, *, timeout: float) -> LavaRun:
 
 
 def lava_run_boot(kernel: Path, initramfs: Initramfs, run_dir: Path,
-                  label: str, options, config=None) -> tuple[BootResult, Verdict]:
+                  label: str, options, config) -> tuple[BootResult, Verdict]:
     """verify's boot (a verify.BootFn), through a LAVA job and lava-run:
     the job and its images are written to run_dir/lava/, the serial lines
     LAVA saw to run_dir/<label>-serial.log."""
     timeout = options.boot_timeout
     settings = settings_for(options, config)
     files = write_job(run_dir / "lava", label, kernel, initramfs.path,
-                      settings=settings, boot_timeout=timeout)
+                      settings=settings, suite=suite_of(config),
+                      boot_timeout=timeout)
     ran = run_job(files, run_dir, timeout=timeout * 2)
     serial_log = run_dir / f"{label}-serial.log"
     text = "\n".join(ran.outcome.serial) + "\n"
     serial_log.write_text(text)
-    verdict = lava_verdict(ran.outcome, timeout=timeout)
+    verdict = lava_verdict(ran.outcome, timeout=timeout, recipe=config.recipe)
     booted = BootResult(ran.argv, serial_log, text, ran.seconds,
                         ran.returncode, ran.outcome.timed_out, timeout)
     return booted, verdict

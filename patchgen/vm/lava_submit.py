@@ -33,8 +33,9 @@ import yaml
 
 from patchgen.vm.boot import BootResult
 from patchgen.infra.errors import LavaJobRefused, LavaJobTimeout, LavaServerError
-from patchgen.vm.lava import (LavaCase, LavaOutcome, dump_yaml, lava_verdict,
-                           read_log, settings_for, write_job)
+from patchgen.vm.lava import (LAVA_SUITE, LavaCase, LavaOutcome, dump_yaml,
+                              lava_verdict, read_log, settings_for, suite_of,
+                              write_job)
 
 API = "/api/v0.2"
 POLL_SECONDS = 10.0
@@ -188,7 +189,7 @@ def server_cases(tests: list[dict]) -> tuple[list[LavaCase], dict]:
         code = test.get("result")
         result = str(RESULT_CODES.get(code, code)) if isinstance(code, int) \
             else str(code)
-        if suite == "lava" and name == "job":
+        if suite == LAVA_SUITE and name == "job":
             job = {"result": result, "error_type": meta.get("error_type"),
                    "error_msg": meta.get("error_msg")}
             continue
@@ -218,10 +219,10 @@ def submit_boot(server: LavaServer, *, url_prefix: str | None = None,
     it, wait for the lab, read the verdict back."""
 
     def boot_in_lab(kernel: Path, initramfs, run_dir: Path, label: str,
-                    options, config=None):
+                    options, config):
         settings = settings_for(options, config)
         files = write_job(run_dir / "lava", label, kernel, initramfs.path,
-                          settings=settings,
+                          settings=settings, suite=suite_of(config),
                           boot_timeout=options.boot_timeout,
                           url_prefix=url_prefix)
         start = time.monotonic()
@@ -236,7 +237,8 @@ def submit_boot(server: LavaServer, *, url_prefix: str | None = None,
         text = "\n".join(outcome.serial) + "\n"
         serial_log.write_text(text)
         (run_dir / f"{label}-lava-job.txt").write_text(f"{job_id}\n")
-        verdict = lava_verdict(outcome, timeout=options.boot_timeout)
+        verdict = lava_verdict(outcome, timeout=options.boot_timeout,
+                               recipe=config.recipe)
         booted = BootResult(
             (f"{server.url.rstrip('/')}/scheduler/job/{job_id}",),
             serial_log, text, seconds, 0, outcome.timed_out,

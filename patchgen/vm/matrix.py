@@ -2,16 +2,19 @@
 
 A matrix file (TOML) names the trees, the series and the configs:
 
-    series = "hwpoison-put-last"     # a branch of each tree, a folder of
+    series = "my-fix"                # a branch of each tree, a folder of
                                      # patches or an mbox (optional)
     base = "v4.14"                   # optional, as verify --base
+    rule = "RULE"                    # optional, as verify --rule
     trees = ["~/linux-4.9.y", { name = "vendor", path = "/src/vendor-4.18" }]
     configs = ["default", { name = "debug", file = "debug.config" }]
 
-A config is verify's own fragment (patchgen/rules/hwpoison/guest/verify.config) with an
-optional fragment appended: "default" (or "verify") alone, a NAME of
-another fragment in patchgen/rules/hwpoison/guest/ (NAME.config), or a file (relative
-to the matrix file).
+The configs are the verify recipe's of the rule (verify --rule, else the
+file's `rule`, else the one installed rule with a recipe; recipes.py): its
+"default" config (also called by the stem of its first fragment file), one
+of its named configs, a NAME of another fragment in the recipe's fragment
+folder (NAME.config) appended to the default one, or a file (relative to
+the matrix file) appended likewise.
 
 Every cell (tree x config) is one `patchgen verify` run with the same
 machinery: the tree built and booted, or with a series its base and its
@@ -28,15 +31,25 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from patchgen.vm.kbuild import CONFIGS, FRAGMENT
+from patchgen.engine.rule import VerifyRecipe
+from patchgen.vm.kbuild import DEFAULT_CONFIG, default_fragments
 from patchgen.infra.errors import BadMatrix, PatchgenError
-from patchgen.kernel.kconfig import read_fragment
+from patchgen.kernel.kconfig import add_fragment
+from patchgen.vm.recipes import choose
 from patchgen.vm.verify import VerifyReport, VerifyOptions, verify
 
-GUEST_DIR = FRAGMENT.parent
-# verify's own fragment alone; "verify" (the file's name) means it too.
-BASE_CONFIG = "default"
-BASE_ALIASES = (BASE_CONFIG, FRAGMENT.stem)
+# The recipe's default config alone; the stem of its first fragment file
+# (e.g. "verify" for verify.config) means it too.
+BASE_CONFIG = DEFAULT_CONFIG
+
+
+def _read(paths) -> str:
+    """The fragments, each after the first marked as kconfig.add_fragment
+    marks a --config file."""
+    text = Path(paths[0]).read_text()
+    for path in paths[1:]:
+        text = add_fragment(text, Path(path))
+    return text
 
 
 @dataclass(frozen=True)
@@ -60,9 +73,11 @@ class Matrix:
     configs: tuple
     series: str | None = None
     base: str | None = None
+    rule: str | None = None           # whose verify recipe
+    recipe: VerifyRecipe | None = None  # that recipe
 
 
-def _config(entry, folder: Path, index: int) -> Config:
+def _config(entry, folder: Path, index: int, recipe: VerifyRecipe) -> Config:
     name: str | None
     file: str | None
     if isinstance(entry, str):
@@ -78,22 +93,23 @@ def _config(entry, folder: Path, index: int) -> Config:
     else:
         raise BadMatrix(f"configs[{index}] must be a name or a table with "
                         "name and file")
-    if file is None and name in BASE_ALIASES:
-        return Config(name, read_fragment(FRAGMENT), str(FRAGMENT))
-    if file is None and name in CONFIGS:
-        # verify's own named configs (build.CONFIGS), with their boot
-        # settings (kernel arguments, CPUs, memory).
-        paths = CONFIGS[name]
-        return Config(name, read_fragment(*paths),
-                      ", ".join(str(p) for p in paths), name)
+    default = default_fragments(recipe)
+    if file is None and name in (BASE_CONFIG, Path(default[0]).stem):
+        return Config(name, _read(default), ", ".join(map(str, default)))
+    if file is None and name in recipe.configs:
+        # The recipe's named configs, with their boot settings (kernel
+        # arguments, CPUs, memory).
+        paths = recipe.configs[name].fragments
+        return Config(name, _read(paths), ", ".join(str(p) for p in paths), name)
     if file is None:
-        candidate = GUEST_DIR / f"{name}.config"
+        fragments = recipe.fragment_folder()
+        candidate = fragments / f"{name}.config"
         if not candidate.is_file():
             candidate = folder / name
         if not candidate.is_file():
-            known = sorted(p.stem for p in GUEST_DIR.glob("*.config"))
+            known = sorted(p.stem for p in fragments.glob("*.config"))
             raise BadMatrix(f"config {name!r} is neither a fragment in "
-                            f"{GUEST_DIR} ({', '.join(known)}) nor a file "
+                            f"{fragments} ({', '.join(known)}) nor a file "
                             f"next to the matrix file")
         path = candidate
     else:
@@ -101,7 +117,7 @@ def _config(entry, folder: Path, index: int) -> Config:
         if not path.is_file():
             raise BadMatrix(f"config {name!r}: there is no fragment file "
                             f"{path}")
-    return Config(name, read_fragment(FRAGMENT, path), str(path), str(path))
+    return Config(name, _read((*default, path)), str(path), str(path))
 
 
 def _tree(entry, folder: Path, index: int) -> MatrixTree:
@@ -118,8 +134,9 @@ def _tree(entry, folder: Path, index: int) -> MatrixTree:
     return MatrixTree(str(name or resolved.name), resolved)
 
 
-def load_matrix(path: Path) -> Matrix:
-    """Read and check a matrix file before anything is built."""
+def load_matrix(path: Path, rule: str | None = None) -> Matrix:
+    """Read and check a matrix file before anything is built; *rule*
+    (--rule) wins over the file's."""
     path = Path(path).expanduser()
     try:
         data = tomllib.loads(path.read_text())
@@ -128,10 +145,10 @@ def load_matrix(path: Path) -> Matrix:
                         f"{exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise BadMatrix(f"{path} is not TOML: {exc}") from None
-    unknown = sorted(set(data) - {"trees", "configs", "series", "base"})
+    unknown = sorted(set(data) - {"trees", "configs", "series", "base", "rule"})
     if unknown:
         raise BadMatrix(f"{path}: unknown key {unknown[0]!r} (a matrix has "
-                        "trees, configs, series and base)")
+                        "trees, configs, series, base and rule)")
     folder = path.resolve().parent
     trees = data.get("trees")
     if not isinstance(trees, list) or not trees:
@@ -139,14 +156,15 @@ def load_matrix(path: Path) -> Matrix:
     configs = data.get("configs", [BASE_CONFIG])
     if not isinstance(configs, list) or not configs:
         raise BadMatrix(f"{path}: configs must be a list of names or tables")
-    for key in ("series", "base"):
+    for key in ("series", "base", "rule"):
         if key in data and not isinstance(data[key], str):
             raise BadMatrix(f"{path}: {key} must be a string")
     series = data.get("series")
     if series and Path(folder / series).exists():
         series = str((folder / series).resolve())
     parsed_trees = tuple(_tree(t, folder, i) for i, t in enumerate(trees))
-    parsed_configs = tuple(_config(c, folder, i)
+    rule, recipe = choose(rule or data.get("rule"))
+    parsed_configs = tuple(_config(c, folder, i, recipe)
                            for i, c in enumerate(configs))
     for kind, items in (("tree", parsed_trees), ("config", parsed_configs)):
         names = [item.name for item in items]
@@ -155,7 +173,7 @@ def load_matrix(path: Path) -> Matrix:
                 raise BadMatrix(f"{path}: two {kind}s are called {name!r}: "
                                 "give them names")
     return Matrix(path, parsed_trees, parsed_configs, series,
-                  data.get("base"))
+                  data.get("base"), rule, recipe)
 
 
 @dataclass(frozen=True)
@@ -203,7 +221,8 @@ def run_matrix(matrix: Matrix, options: VerifyOptions, *, jobs: int = 1,
             name = f"{tree.name}/{config.name}"
             cell_options = replace(options, tree=tree.path,
                                    series=matrix.series, base=matrix.base,
-                                   configs=(config.spec,))
+                                   configs=(config.spec,),
+                                   rule=matrix.rule or options.rule)
             events = (lambda e, n=name: progress(n, e)) if progress else None
             try:
                 report = verify(cell_options, progress=events,

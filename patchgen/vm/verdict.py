@@ -1,29 +1,42 @@
 """Read a guest's serial log and say PASS or FAIL, with the reasons.
 
+The guest protocol (the engine's; every rule's guest program speaks it):
+each line starts with "PATCHGEN: ", then an optional "#SEQ " (a sequence
+number, so that a line written twice counts once), then one of
+
+    info start                       the test program began
+    info ...                         anything else worth a log line
+    check NAME PASS|FAIL detail      one check (NAME: [A-Za-z0-9_.-]+)
+    result PASS|FAIL summary         the program's own result, last
+
+written both to the console and to the kernel log (/dev/kmsg).  /init
+(initramfs.py) adds "info init started", "info guest up, kernel ..." and
+"info test exited with status N".
+
 Two kinds of evidence, both from the one log:
 
-- the guest test's own lines ("PATCHGEN: #SEQ check NAME PASS|FAIL
-  detail", "PATCHGEN: #SEQ result PASS|FAIL ..."), written by patchgen/
-  guest/soft_offline_test.c both to the console and to the kernel log
-  (/dev/kmsg), so each can arrive twice: one copy of each sequence number
-  is kept, the kernel log's when there is one (a printk record reaches the
-  serial port whole; a console write can be cut by one);
+- the guest test's own lines, which can arrive twice: one copy of each
+  sequence number is kept, the kernel log's when there is one (a printk
+  record reaches the serial port whole; a console write can be cut by one);
 - what the kernel says on its own: BUG:, Bad page state, WARNING:, Oops,
-  Call Trace, Kernel panic, RCU stalls, hung tasks.
+  Call Trace, Kernel panic, RCU stalls, hung tasks, and the complaints the
+  rule's recipe adds (VerifyRecipe.kernel_problems).  The recipe's counts
+  (VerifyRecipe.counts) count kernel lines for the report, e.g. how often
+  the kernel logged the operation the test exercises.
 
 PASS needs a reported result of PASS, no failed check and no kernel
 complaint.  A log without a result line is a FAIL (the guest crashed,
 panicked or hung), never a PASS by default, and the reason says how far
 the guest got: no output at all, the kernel but no line from /init,
-/init but not the test, or the test's last line before it stopped.  Nothing here is specific to
-one kernel version: 4.x and 6.x print the same markers, and both spellings
-of the soft-offline line are recognised.
+/init but not the test, or the test's last line before it stopped.  Nothing
+here is specific to one kernel version: 4.x and 6.x print the same markers.
 """
 
 import re
 import signal
 from dataclasses import dataclass
 
+from patchgen.engine.rule import VerifyRecipe
 from patchgen.infra.errors import EXIT_GUEST_PANIC, EXIT_GUEST_TIMEOUT
 
 # printk's "[    1.234567] " prefix (CONFIG_PRINTK_TIME), if any.
@@ -42,11 +55,7 @@ KERNEL_PROBLEMS = (
         r"rcu\w*:? .*(detected stalls?|self-detected stall)|"
         r"INFO: rcu_\w+ (self-)?detected|rcu_\w+ kthread starved")),
     ("hung task", re.compile(r"INFO: task \S+ blocked for more than")),
-    # Soft offline never kills anyone; memory_failure() does, when a
-    # process touches a page it poisoned (6.1: "MCE: Killing ...", 4.x:
-    # "Memory failure: 0x...: Killing ...").
-    ("memory-failure kill", re.compile(
-        r"Killing \S+ due to hardware memory corruption")),
+    # (the recipe's own complaints come here, before the call trace)
     ("call trace", re.compile(r"\bCall Trace:")),
 )
 
@@ -58,12 +67,6 @@ _RESULT = re.compile(r"^result (PASS|FAIL)\b ?(.*)")
 _INIT_UP = re.compile(r"^info (init started|guest up)")
 _TEST_START = re.compile(r"^info start\b")
 _EXIT_STATUS = re.compile(r"^info test exited with status (\d+)")
-_SOFT_OFFLINE = (
-    # 5.x/6.x: "Soft offlining pfn 0x1a0b at process virtual address 0x7f.."
-    re.compile(r"Soft offlining pfn (0x[0-9a-fA-F]+) at process virtual address"),
-    # 4.x: "Soft offlining page 0x1a0b at 0x7f..."
-    re.compile(r"Soft offlining page (0x[0-9a-fA-F]+) at (0x[0-9a-fA-F]+)"),
-)
 _LINUX_VERSION = re.compile(r"Linux version (\S+)")
 MAX_OFFENDING = 8
 
@@ -92,7 +95,7 @@ class Verdict:
     offending: tuple
     checks: tuple = ()
     problems: tuple = ()
-    soft_offlined_pfns: tuple = ()
+    counts: tuple = ()          # (key, label, number) of the recipe's counts
     kernel_version: str | None = None
     guest_result: str | None = None
 
@@ -118,7 +121,7 @@ class Verdict:
             "kernel_problems": [{"kind": p.kind, "count": p.count,
                                  "first_lines": list(p.first_lines)}
                                 for p in self.problems],
-            "soft_offlined_pages": len(self.soft_offlined_pfns),
+            **{key: number for key, _, number in self.counts},
             "kernel_version": self.kernel_version,
         }
 
@@ -165,31 +168,35 @@ def guest_lines(raw_lines) -> list[str]:
     return [e[1] for e in entries]
 
 
-def soft_offlined_pfns(lines) -> list[int]:
-    """The pfns the kernel said it soft-offlined, in log order."""
-    pfns = []
-    for line in lines:
-        for pattern in _SOFT_OFFLINE:
-            match = pattern.search(line)
-            if match:
-                pfns.append(int(match.group(1), 16))
-                break
-    return pfns
+def count_lines(lines, patterns) -> int:
+    """How many of *lines* match one of *patterns* (regular expressions)."""
+    compiled = [re.compile(p) for p in patterns]
+    return sum(1 for line in lines if any(p.search(line) for p in compiled))
+
+
+def kernel_problem_patterns(recipe: VerifyRecipe | None = None) -> tuple:
+    """The engine's complaints with the *recipe*'s before the call trace."""
+    extra = tuple((kind, re.compile(pattern)) for kind, pattern in
+                  (recipe.kernel_problems if recipe is not None else ()))
+    return KERNEL_PROBLEMS[:-1] + extra + KERNEL_PROBLEMS[-1:]
 
 
 # Lines right after a complaint that say what it was about.
 _CONTEXT = re.compile(r"page dumped because:|^flags: |^RIP: |^\s*\w+\+0x")
 
 
-def find_kernel_problems(lines) -> list[KernelProblem]:
-    """Every kind of kernel complaint, counted, with its first lines (and
-    the lines after the first one that say what it was about)."""
+def find_kernel_problems(lines, recipe: VerifyRecipe | None = None
+                         ) -> list[KernelProblem]:
+    """Every kind of kernel complaint (the engine's and the *recipe*'s),
+    counted, with its first lines (and the lines after the first one that
+    say what it was about)."""
+    problems = kernel_problem_patterns(recipe)
     found: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
     for i, line in enumerate(lines):
         # The guest's own lines never quote these markers, so a line that
         # mixes both (a console line cut by a kernel message) still counts.
-        for kind, pattern in KERNEL_PROBLEMS:
+        for kind, pattern in problems:
             if pattern.search(line):
                 counts[kind] = counts.get(kind, 0) + 1
                 if kind not in found:
@@ -198,12 +205,14 @@ def find_kernel_problems(lines) -> list[KernelProblem]:
                     found[kind] = [line, *context]
                 break
     return [KernelProblem(kind, counts[kind], tuple(found[kind]))
-            for kind, _ in KERNEL_PROBLEMS if kind in found]
+            for kind, _ in problems if kind in found]
 
 
 def parse_serial_log(text: str, *, timed_out: bool = False,
-                     timeout: float | None = None) -> Verdict:
-    """The verdict for one boot's serial log."""
+                     timeout: float | None = None,
+                     recipe: VerifyRecipe | None = None) -> Verdict:
+    """The verdict for one boot's serial log; the *recipe* (the rule's
+    VerifyRecipe) adds its kernel complaints and its counts."""
     raw = text.splitlines()
     lines = [strip_timestamp(line) for line in raw]
     lines = [line for line in lines if line.strip()]
@@ -228,7 +237,7 @@ def parse_serial_log(text: str, *, timed_out: bool = False,
             started = True
             result = match.group(1)
     init_up = init_up or started
-    problems = find_kernel_problems(lines)
+    problems = find_kernel_problems(lines, recipe)
     version = next((m.group(1) for m in map(_LINUX_VERSION.search, lines) if m),
                    None)
 
@@ -269,7 +278,8 @@ def parse_serial_log(text: str, *, timed_out: bool = False,
     return Verdict(passed=passed, kind=kind, reasons=tuple(reasons),
                    offending=tuple(_unique(offending))[:MAX_OFFENDING],
                    checks=tuple(checks), problems=tuple(problems),
-                   soft_offlined_pfns=tuple(soft_offlined_pfns(lines)),
+                   counts=tuple((c.key, c.label, count_lines(lines, c.patterns))
+                                for c in (recipe.counts if recipe is not None else ())),
                    kernel_version=version, guest_result=result)
 
 

@@ -1,7 +1,10 @@
-"""patchgen verify: build a tree, boot it, run the soft-offline test.
+"""patchgen verify: build a tree, boot it, run the rule's guest test.
 
-    tree -> build (build.py) -> initramfs (initramfs.py) -> boot (boot.py)
+    tree -> build (kbuild.py) -> initramfs (initramfs.py) -> boot (boot.py)
          -> verdict (verdict.py)
+
+The test is the rule's verify recipe (Rule.verify: the guest program, its
+kernel configs, what the verdict reads); recipes.py says which rule's.
 
 With a series, the base and the tip are built one after the other in the
 same source folder and the same O= folder, so the tip's build is
@@ -41,6 +44,7 @@ from patchgen.vm.initramfs import (DEFAULT_STRESS, Initramfs, find_busybox,
                                 make_initramfs)
 from patchgen.infra.runner import run, run_git
 from patchgen.engine.sources import GitKernelTree, commit_id
+from patchgen.vm.recipes import choose
 from patchgen.vm.verdict import Verdict, parse_serial_log
 from patchgen.kernel.workspace import (Workspace, first_that_does_not_apply,
                                 persistent_workspace)
@@ -64,8 +68,10 @@ class VerifyOptions:
     build_timeout: float = DEFAULT_BUILD_TIMEOUT
     jobs: int | None = None
     memory_mb: int | None = None        # default: the config's, else 256
-    # --config NAME|FILE, or both of --matrix: each is built and booted.
+    # --config NAME|FILE, or both of --matrix: each is built and booted;
+    # "all": every config of the recipe.
     configs: tuple = ("default",)
+    rule: str | None = None             # --rule: whose verify recipe
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,7 @@ class VerifyReport:
     run_dir: Path
     outcomes: tuple
     series: str | None = None
+    rule: str | None = None             # whose verify recipe ran
 
     @property
     def judged(self) -> Outcome:
@@ -125,7 +132,7 @@ class VerifyReport:
 
     def to_dict(self) -> dict:
         return {"tree": str(self.tree), "series": self.series,
-                "run_dir": str(self.run_dir),
+                "rule": self.rule, "run_dir": str(self.run_dir),
                 "configs": list(dict.fromkeys(o.config
                                               for o in self.outcomes)),
                 "verdict": self.judged.verdict.label,
@@ -176,8 +183,10 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
                      config: GuestConfig | None = None,
                      boot_with: BootFn | None = None) -> Outcome:
     """One kernel from source to verdict; its O= folder is in *workdir*
-    (default: the cache folder of *tree*)."""
-    config = config or load_config()
+    (default: the cache folder of *tree*).  *config* is one of the rule's
+    (kbuild.load_config), and with it the recipe the verdict reads."""
+    if config is None:
+        raise TypeError("build_boot_judge needs the config (kbuild.load_config)")
     if label == "tree":
         what = f"the kernel in {tree}"
     else:
@@ -215,7 +224,7 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
                       memory_mb=memory, extra_kernel_args=config.kernel_args,
                       smp=config.smp)
         verdict = parse_serial_log(booted.output, timed_out=booted.timed_out,
-                                   timeout=booted.timeout)
+                                   timeout=booted.timeout, recipe=config.recipe)
     outcome = Outcome(label, revision, build, booted, verdict, config.name)
     (run_dir / f"{name}-verdict.json").write_text(
         json.dumps(outcome.to_dict(), indent=2) + "\n")
@@ -229,11 +238,15 @@ def verify(options: VerifyOptions, progress: ProgressFn | None = None,
     """Build, boot and judge the tree (or a series' base and tip), once
     per config asked for; *boot_with* boots instead of qemu here (LAVA)."""
     tree = check_kernel_tree(options.tree)
-    configs = [load_config(c) for c in options.configs]
-    preflight(options)
     series = resolve_series(tree, options) if options.series else None
+    rule, recipe = choose(options.rule, series_messages(tree, series))
+    names = (tuple(recipe.configs) if tuple(options.configs) == (ALL_CONFIGS,)
+             else options.configs)
+    configs = [load_config(recipe, c) for c in names]
+    preflight(options)
     initramfs_for = {c.name: initramfs or make_initramfs(
-        options.stress, extra_args=c.guest_args) for c in configs}
+        recipe.program, options.stress, extra_args=c.guest_args)
+        for c in configs}
     run_dir = new_run_dir()
 
     def judge_all(root, label, revision, workdir=None):
@@ -249,15 +262,30 @@ def verify(options: VerifyOptions, progress: ProgressFn | None = None,
         else:
             refuse_in_place(tree)
             outcomes = judge_all(tree, "tree", revision)
-        report = VerifyReport(tree, run_dir, tuple(outcomes))
+        report = VerifyReport(tree, run_dir, tuple(outcomes), rule=rule)
     else:
-        report = _verify_series(tree, series, judge_all, run_dir)
+        report = replace(_verify_series(tree, series, judge_all, run_dir),
+                         rule=rule)
     (run_dir / "report.json").write_text(
         json.dumps(report.to_dict(), indent=2) + "\n")
     return report
 
 
+# --config all: every config of the rule's recipe.
+ALL_CONFIGS = "all"
+
+
 # --- series ---------------------------------------------------------------
+
+def series_messages(tree: Path, series: "SeriesUnderTest | None") -> list[str]:
+    """The commit messages of the series (for their provenance lines)."""
+    if series is None:
+        return []
+    if series.tip is None:
+        return [mail.message for mail in series.mails]
+    log = run_git(tree, "log", "--format=%B%x00", f"{series.base}..{series.tip}",
+                  check=False)
+    return log.stdout.split("\0") if log.returncode == 0 else []
 
 
 def _is_git_top(tree: Path) -> bool:

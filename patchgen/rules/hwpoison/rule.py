@@ -47,7 +47,7 @@ from patchgen.engine.splice import (append_to_file, continue_after, insert_after
                              insert_before, insert_before_last_endif,
                              insert_before_statement, insert_line_before,
                              replace_statements)
-from patchgen.rules.hwpoison import review as hwpoison_review
+from patchgen.rules.hwpoison import recipe, review as hwpoison_review
 from patchgen.engine.rule import (ALREADY_APPLIED, NO_MATCH, NOT_AFFECTED, REFUSED,
                                   REWRITE, Finding, Report, Rule, Step, StepResult)
 from patchgen.infra.templates import render
@@ -1322,4 +1322,5 @@ RULE = Rule(
     review=hwpoison_review.review,
     match=match_snippet,
     demo_fixture="e3-v4.14",
+    check_build=recipe.CHECK_BUILD, verify=recipe.VERIFY,
 )
