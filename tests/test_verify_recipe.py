@@ -21,7 +21,7 @@ from patchgen.rules.hwpoison.recipe import VERIFY
 from patchgen.vm.initramfs import init_script, program_name
 from patchgen.vm.kbuild import load_config
 from patchgen.vm.recipes import choose
-from patchgen.vm.verify import Series, series_messages
+from patchgen.vm.verify import SeriesUnderTest, series_messages
 
 HWPOISON = "hwpoison-put-last"
 
@@ -114,7 +114,7 @@ def test_a_series_branch_is_read_for_its_provenance(tmp_path):
         (repo / "a").write_text(f"{n}\n")
         git(repo, "commit", "-qam", message)
     tip = git(repo, "rev-parse", "HEAD").strip()
-    messages = series_messages(repo, Series("t", base, tip, ()))
+    messages = series_messages(repo, SeriesUnderTest("t", base, tip, ()))
     assert sum("rule frob" in m for m in messages) == 1
     assert series_messages(repo, None) == []
 
