@@ -13,13 +13,26 @@ from patchgen.infra.data import data_dir
 from patchgen.infra.errors import BadRule
 
 
+# Rules that keep their templates in their own package (Rule.template_folder):
+# "<rule id>/<name>" is looked up there first.  The loader keeps this very
+# dict, so a rule registered after the environment was made is found too.
+_RULE_FOLDERS: dict[str, jinja2.BaseLoader] = {}
+
+
+def add_template_folder(prefix: str, folder) -> None:
+    """Serve the templates in *folder* as "<prefix>/<name>"."""
+    _RULE_FOLDERS[prefix] = jinja2.FileSystemLoader(str(folder))
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     # Sandboxed: a template (a rule's, or a user's --cover-template) may
     # only read the values it is given, never reach Python's internals
     # ({{ cycler.__init__.__globals__.os.popen(...) }} is a SecurityError).
     env = jinja2.sandbox.SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
+        loader=jinja2.ChoiceLoader([
+            jinja2.PrefixLoader(_RULE_FOLDERS),
+            jinja2.FileSystemLoader(str(data_dir("templates")))]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

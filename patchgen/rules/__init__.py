@@ -9,11 +9,12 @@ must compile and its steps must be well formed.
 """
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Mapping
 
 from patchgen.engine.edits import Edit
 from patchgen.infra.errors import BadRule, UserError
-from patchgen.infra.templates import check_templates
+from patchgen.infra.templates import add_template_folder, check_templates
 from patchgen.engine.sources import FileSource
 
 # What a scan concluded, and what apply does about it.
@@ -69,6 +70,11 @@ class Report:
     findings: tuple[Finding, ...]
     steps: tuple[str, ...] = ()       # subjects of the patches apply would make
     refusal_code: type[UserError] | None = field(default=None, compare=False)
+    # What the rule's steps need, found by its scan and typed by the rule
+    # (the sites, their parse offsets, the facts the messages cite): apply
+    # hands it to the steps through the Report, so that no step rescans.
+    # Not part of to_dict(): the JSON shows the findings, not the plan.
+    plan: object | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         return {"rule": self.rule, "tree": self.tree,
@@ -100,6 +106,16 @@ class Step:
 
 
 @dataclass(frozen=True)
+class SeriesPart:
+    """One series of a rule that splits its changes (Rule.split): its own
+    branch, <branch>/<key>, and its own recipients."""
+
+    key: str                  # branch suffix: a plain slug, no "/"
+    title: str                # e.g. the MAINTAINERS section it goes to
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     title: str
@@ -118,6 +134,12 @@ class Rule:
     # every commit, so keep line numbers in Finding.line, not the message.
     # A tree the rule does not apply to gives no findings.
     review: Callable[[FileSource], list[Finding]] | None = None
+    # A rule whose changes go to several maintainers splits them into
+    # several series, one branch each (None: one series, rule.steps()).
+    split: Callable[[Report], list[SeriesPart]] | None = None
+    # The rule's own template folder (inside its package): its templates
+    # are then named "<rule id>/<file>".
+    template_folder: Path | None = None
 
     def validate(self) -> "Rule":
         if not self.id or "/" in self.id:
@@ -125,13 +147,15 @@ class Rule:
         if not self.site_words:
             raise BadRule(f"rule {self.id} gives no site words: a scan would "
                           "have to parse every file")
+        if self.template_folder is not None:
+            add_template_folder(self.id, self.template_folder)
         check_templates(list(self.templates))
         return self
 
 
 def _load_rules() -> dict[str, Rule]:
-    from patchgen.rules import hwpoison
-    rules = [hwpoison.RULE]
+    from patchgen.rules import hwpoison, ifnullfree
+    rules = [hwpoison.RULE, ifnullfree.RULE]
     return {rule.id: rule.validate() for rule in rules}
 
 

@@ -1,0 +1,413 @@
+"""Rule ifnullfree: no NULL test before a freeing function that accepts NULL.
+
+`if (E) kfree(E);` -> `kfree(E);` for the freeing functions of the
+kernel's scripts/coccinelle/free/ifnullfree.cocci (Linux 6.1): kfree,
+kvfree, kfree_sensitive, kvfree_sensitive, vfree, debugfs_remove,
+debugfs_remove_recursive, usb_free_urb, kmem_cache_destroy,
+mempool_destroy, dma_pool_destroy -- each only when the tree at hand shows
+that it accepts NULL (nullsafe.py), and the commit message cites where.
+
+E is the same pure expression in the test and the call (a name, a field,
+an array element, `*p`: no calls, ++/--, or assignments).  The test is
+`E`, `E != NULL` or `NULL != E`.  Reported, not rewritten: an if with an
+else branch or that is itself an else branch, more than the free in its
+body, a comment in it or about the test above it, a test with side
+effects or a branch hint (likely()/unlikely(): the author marked a fast
+path), other code on its lines.
+
+The scan's plan holds every rewrite as a byte range of the file it read;
+the steps only check that the file is still those bytes and cut.  One
+patch per driver (the folder of the files, named by the subject prefix
+the folder's history uses, else by its path), one series per MAINTAINERS
+section, at most MAX_PATCHES patches a series.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path, PurePosixPath
+
+from tree_sitter import Node
+
+from patchgen.engine.edits import Edit
+from patchgen.engine.history import subject_prefix
+from patchgen.engine.parse import (ParsedFile, call_args, call_name,
+                                   enclosing_function, has_error, if_parts, normalized,
+                                   parse, strip_parens, unwrap_block, walk)
+from patchgen.engine.splice import line_end
+from patchgen.engine.sources import FileSource, makefile_version, version_text
+from patchgen.infra.errors import BadRule
+from patchgen.rules import (NO_MATCH, REWRITE, Finding, Report, Rule, SeriesPart,
+                            Step, StepResult)
+from patchgen.rules.ifnullfree.maintainers import section_of
+from patchgen.rules.ifnullfree.nullsafe import FREE_FUNCTIONS, Proof, prove
+
+RULE_ID = "ifnullfree"
+TEMPLATE_FOLDER = Path(__file__).resolve().parent / "templates"
+PATCH_TEMPLATE = f"{RULE_ID}/patch.msg.j2"
+COVER_TEMPLATE = f"{RULE_ID}/cover.msg.j2"
+MAX_PATCHES = 15
+MAX_SUBJECT = 75
+
+# A file can hold a site only if `if` comes before a free call with no `;`
+# between (a test cannot hold one): this keeps the parse to those files.
+_MAYBE_SITE = re.compile(rb"\bif\s*\([^;]{1,800}?\b(?:"
+                         + b"|".join(n.encode() for n in FREE_FUNCTIONS)
+                         + rb")\s*\(", re.S)
+# Node types an expression may be built of and still be pure.
+_PURE = {"identifier", "field_expression", "subscript_expression",
+         "pointer_expression", "parenthesized_expression", "number_literal",
+         "field_identifier", "char_literal", "sizeof_expression"}
+_EFFECTS = {"call_expression", "update_expression", "assignment_expression",
+            "comma_expression"}
+# A comment above the test that talks about it (or about NULL).
+_ABOUT_TEST = re.compile(r"\b(null|check|test|only|if|whether|exist|alloc|set)\b", re.I)
+
+
+# --- sites ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Site:
+    """One `if (E) free(E, ...);` and what the rule does about it."""
+
+    path: str
+    line: int              # of the if
+    call_line: int         # of the free call (what spatch reports)
+    function: str | None
+    free: str              # the freeing function
+    expression: str        # E, as written
+    action: str            # "rewrite" or "report"
+    reason: str
+    start: int = 0         # the byte range the rewrite replaces ...
+    end: int = 0
+    text: str = ""         # ... and by what
+
+
+def _tested(condition: Node) -> tuple[Node | None, str | None]:
+    """(E, hint) for a test `E`, `E != NULL`, `NULL != E`, likely(E)..."""
+    node = strip_parens(condition)
+    hint = None
+    name = call_name(node)
+    if name in ("likely", "unlikely") and len(call_args(node)) == 1:
+        hint, node = name, strip_parens(call_args(node)[0])
+    if node.type == "binary_expression" and \
+            node.child_by_field_name("operator").type == "!=":
+        left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+        if normalized(right) == "NULL":
+            return strip_parens(left), hint
+        if normalized(left) == "NULL":
+            return strip_parens(right), hint
+        return None, hint
+    if node.type in ("unary_expression", "binary_expression"):
+        return None, hint           # !E, E == x, a && b: not a NULL test of E
+    return node, hint
+
+
+def _free_call(statement: Node, expression: str) -> Node | None:
+    if statement.type != "expression_statement" or not statement.named_children:
+        return None
+    call = statement.named_children[0]
+    name = call_name(call)
+    args = call_args(call) if name in FREE_FUNCTIONS else []
+    if not args or normalized(args[0]) != expression:
+        return None
+    if (name == "kvfree_sensitive") != (len(args) == 2) or len(args) > 2:
+        return None
+    return call
+
+
+def _impure(node: Node) -> str | None:
+    """Why *node* is not a pure expression, or None."""
+    for inner in walk(node):
+        if inner.type in _EFFECTS:
+            return "has side effects (a call, ++/--, an assignment)"
+    for inner in walk(node):
+        if inner.is_named and inner.type not in _PURE and inner.type != "comment":
+            return f"is not a plain expression ({inner.type})"
+    return None
+
+
+def _comment_above(parsed: ParsedFile, node: Node) -> str | None:
+    previous = node.prev_sibling
+    if previous is not None and previous.type == "comment" and \
+            previous.end_point[0] + 1 == node.start_point[0]:
+        text = parsed.text(previous)
+        if _ABOUT_TEST.search(text):
+            return text
+    return None
+
+
+def _classify(parsed: ParsedFile, statement: Node) -> Site | None:
+    condition, consequence, alternative = if_parts(statement)
+    if condition is None or consequence is None:
+        return None
+    tested, hint = _tested(condition)
+    if tested is None:
+        return None
+    expression = normalized(tested)
+    body = unwrap_block(consequence)
+    calls = [c for c in (_free_call(s, expression) for s in body) if c is not None]
+    if not calls:
+        return None
+    call = calls[0]
+    free = call_name(call)
+    function = enclosing_function(parsed, statement)
+
+    def site(action: str, reason: str, **cut) -> Site:
+        return Site(parsed.path, parsed.line(statement), parsed.line(call),
+                    function.name if function else None, free,
+                    " ".join(parsed.text(tested).split()), action, reason, **cut)
+
+    if alternative is not None:
+        return site("report", "the if has an else branch")
+    if statement.parent is not None and statement.parent.type == "else_clause":
+        return site("report", "the if is the else branch of another if: "
+                    "dropping the test would change the shape of the if-else chain")
+    if len(body) > 1:
+        return site("report", f"the if does more than {free}() under the test")
+    impure = _impure(tested) or next(
+        (why for why in map(_impure, call_args(call)[1:]) if why), None)
+    if impure:
+        return site("report", f"the tested expression {impure}")
+    if hint:
+        return site("report", f"the test has a branch hint ({hint}()): the author "
+                    "marked a fast path")
+    if any(True for _ in walk(statement, "comment")):
+        return site("report", "a comment inside the if")
+    if _comment_above(parsed, statement):
+        return site("report", "the comment above may be about the test")
+    if has_error(statement) or any(n.type.startswith("preproc")
+                                   for n in walk(statement)):
+        return site("report", "the if does not parse cleanly (a macro or #if in it)")
+    start = parsed.line_start(statement.start_byte)
+    end = line_end(parsed, statement.end_byte)
+    before = parsed.source[start:statement.start_byte]
+    after = parsed.source[statement.end_byte:end]
+    if before.strip(b" \t") or after.strip():
+        return site("report", "other code shares the lines of the if")
+    call_text = parsed.text(call)
+    if "\n" in call_text:
+        return site("report", f"the {free}() call spans lines")
+    text = parsed.indent_of(statement) + call_text + ";\n"
+    return site("rewrite", f"{free}() accepts NULL: the test is not needed",
+                start=start, end=end, text=text)
+
+
+def find_sites(parsed: ParsedFile) -> list[Site]:
+    """Every NULL test before a freeing function of the same expression."""
+    found = []
+    for statement in walk(parsed.root, "if_statement"):
+        site = _classify(parsed, statement)
+        if site is not None:
+            found.append(site)
+    return found
+
+
+# --- the plan ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FilePlan:
+    path: str
+    digest: str                 # sha1 of the bytes the sites were found in
+    sites: tuple[Site, ...]
+
+
+@dataclass(frozen=True)
+class PatchPlan:
+    """One patch: the files of one driver (folder)."""
+
+    folder: str
+    prefix: str                 # "drm/amdgpu"
+    subject: str
+    files: tuple[FilePlan, ...]
+    frees: tuple[str, ...]      # the freeing functions it touches
+    section: str                # the MAINTAINERS section, or the folder
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What scan found, in the shape the steps use (Report.plan)."""
+
+    patches: tuple[PatchPlan, ...]
+    proofs: dict                 # freeing function -> Proof
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def path_prefix(folder: str) -> str:
+    """A subject prefix from a path: drivers/net/ethernet/intel/e1000 ->
+    "net: e1000", drivers/gpu/drm/tiny -> "drm/tiny", fs/ext4 -> "ext4"."""
+    parts = [p for p in PurePosixPath(folder).parts if p != "drivers"]
+    if not parts:
+        return "treewide"
+    if parts[0] == "gpu" and len(parts) > 1:
+        parts = parts[1:]
+        return "/".join(parts[:1] + parts[-1:]) if len(parts) > 1 else parts[0]
+    if parts[0] in ("fs", "kernel", "lib") and len(parts) > 1:
+        return parts[-1] if parts[0] == "fs" else "/".join(parts)
+    if len(parts) == 1:
+        return parts[0]
+    return f"{parts[0]}: {parts[-1]}"
+
+
+def _names(frees: tuple[str, ...]) -> str:
+    named = [f"{f}()" for f in frees]
+    if len(named) == 1:
+        return named[0]
+    return ", ".join(named[:-1]) + " and " + named[-1]
+
+
+def _subject(prefix: str, frees: tuple[str, ...], count: int) -> str:
+    checks = "check" if count == 1 else "checks"
+    for ending in (_names(frees), "freeing functions"):
+        subject = f"{prefix}: remove unneeded NULL {checks} before {ending}"
+        if len(subject) <= MAX_SUBJECT:
+            return subject
+    return f"{prefix}: remove unneeded NULL {checks} before free"
+
+
+def _plan(source: FileSource, sites: list[Site], data: dict[str, bytes],
+          proofs: dict) -> Plan:
+    by_folder: dict[str, list[Site]] = {}
+    for site in sites:
+        if site.action == "rewrite":
+            by_folder.setdefault(str(PurePosixPath(site.path).parent), []).append(site)
+    maintainers = source.read("MAINTAINERS").decode("utf-8", "replace") \
+        if source.exists("MAINTAINERS") else None
+    # One patch per driver: folders whose history names them the same
+    # ("drm/amd/display" for dc/ and its subfolders) are one patch.
+    by_prefix: dict[str, list[str]] = {}
+    for folder in sorted(by_folder):
+        prefix = subject_prefix(source, folder) or path_prefix(folder)
+        by_prefix.setdefault(prefix, []).append(folder)
+    patches = []
+    for prefix, folders in sorted(by_prefix.items(), key=lambda i: i[1][0]):
+        folder_sites = [s for f in folders for s in by_folder[f]]
+        files = []
+        for path in sorted({s.path for s in folder_sites}):
+            file_sites = tuple(s for s in folder_sites if s.path == path)
+            files.append(FilePlan(path, _digest(data[path]), file_sites))
+        frees = tuple(sorted({s.free for s in folder_sites}))
+        section = section_of(maintainers, files[0].path) if maintainers else None
+        patches.append(PatchPlan(folders[0], prefix,
+                                 _subject(prefix, frees, len(folder_sites)),
+                                 tuple(files), frees, section or folders[0]))
+    return Plan(tuple(patches), proofs)
+
+
+# --- scan ----------------------------------------------------------------------
+
+def scan(source: FileSource) -> Report:
+    proofs: dict[str, Proof | None] = {}
+    sites: list[Site] = []
+    data: dict[str, bytes] = {}
+    for path in source.files_containing(FREE_FUNCTIONS, (".c", ".h")):
+        content = source.read(path)
+        if not _MAYBE_SITE.search(content):
+            continue
+        found = find_sites(parse(content, path))
+        if found:
+            data[path] = content
+            sites += found
+    checked = []
+    for site in sites:
+        if site.action == "rewrite" and prove(source, site.free, proofs) is None:
+            site = Site(site.path, site.line, site.call_line, site.function,
+                        site.free, site.expression, "report",
+                        f"this tree does not show that {site.free}() accepts NULL "
+                        "(its definition was not found in the expected shape)")
+        checked.append(site)
+    plan = _plan(source, checked, data, proofs)
+    findings = tuple(
+        Finding("if-null-free" if s.action == "rewrite" else "related-site",
+                s.path, s.line, s.function, None, s.action,
+                f"if ({s.expression}) {s.free}(): {s.reason}") for s in checked)
+    rewrites = sum(1 for s in checked if s.action == "rewrite")
+    reported = len(checked) - rewrites
+    steps = tuple(p.subject for p in plan.patches)
+    if rewrites:
+        series = len({p.section for p in plan.patches})
+        summary = (f"{rewrites} NULL tests before freeing functions can go, in "
+                   f"{len(plan.patches)} patches for {series} maintainer "
+                   f"sections; {reported} more sites are reported only.")
+        verdict = REWRITE
+    else:
+        summary = (f"no NULL test before a freeing function to remove"
+                   + (f"; {reported} sites are reported only." if reported else "."))
+        verdict = NO_MATCH
+    return Report(RULE_ID, source.label, version_text(makefile_version(source)),
+                  verdict, summary, {}, findings, steps, plan=plan)
+
+
+# --- steps ---------------------------------------------------------------------
+
+def make_patch(patch: PatchPlan, source: FileSource, report: Report) -> StepResult:
+    """Cut the plan's byte ranges; the files must be the bytes scan read."""
+    edits = []
+    for file in patch.files:
+        data = source.read(file.path)
+        if _digest(data) != file.digest:
+            raise BadRule(f"{file.path} changed between the scan and this step: "
+                          "the plan's byte ranges no longer hold")
+        for site in file.sites:
+            edits.append(Edit(file.path, site.start, site.end, site.text,
+                              f"{site.free}() after a NULL test, line {site.line}"))
+    plan: Plan = report.plan
+    proofs = [plan.proofs[f] for f in patch.frees]
+    sites = [s for f in patch.files for s in f.sites]
+    return StepResult(tuple(edits), {
+        "proofs": [p.sentence() for p in proofs],
+        "frees": _names(patch.frees),
+        "count": len(sites),
+        "sites": [f"{s.path}: {s.function or 'file scope'}(): {s.expression}"
+                  if s.function else f"{s.path}: {s.expression}" for s in sites],
+        "folder": patch.folder,
+    })
+
+
+def _step(patch: PatchPlan) -> Step:
+    return Step(f"ifnullfree-{patch.folder}", patch.subject, PATCH_TEMPLATE,
+                partial(make_patch, patch))
+
+
+def steps_for(report: Report) -> list[Step]:
+    plan: Plan = report.plan
+    return [_step(p) for p in plan.patches] if plan else []
+
+
+def slug(text: str) -> str:
+    words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return words[:48].rstrip("-") or "misc"
+
+
+def split(report: Report) -> list[SeriesPart]:
+    """One series per MAINTAINERS section, at most MAX_PATCHES patches."""
+    plan: Plan = report.plan
+    by_section: dict[str, list[PatchPlan]] = {}
+    for patch in plan.patches:
+        by_section.setdefault(patch.section, []).append(patch)
+    parts = []
+    for section in sorted(by_section):
+        patches = by_section[section]
+        chunks = [patches[i:i + MAX_PATCHES] for i in range(0, len(patches), MAX_PATCHES)]
+        for number, chunk in enumerate(chunks, 1):
+            key = slug(section) + (f"-{number}" if len(chunks) > 1 else "")
+            parts.append(SeriesPart(key, section, tuple(_step(p) for p in chunk)))
+    return parts
+
+
+RULE = Rule(
+    id=RULE_ID,
+    title="remove NULL tests before freeing functions that accept NULL",
+    default_branch=RULE_ID,
+    scan=scan,
+    steps=steps_for,
+    templates=(PATCH_TEMPLATE, COVER_TEMPLATE),
+    site_words=FREE_FUNCTIONS,
+    cover_template=COVER_TEMPLATE,
+    split=split,
+    template_folder=TEMPLATE_FOLDER,
+)
