@@ -20,6 +20,9 @@ def add_arguments(parser):
                         help="replace the branch if it exists (never the checked-out one)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the combined diff and change nothing")
+    parser.add_argument("--only", action="append", default=[], metavar="PATHSPEC",
+                        help="look for sites only below this path (like "
+                        "Coccinelle's M=), e.g. drivers/gpu/; may be repeated")
 
 
 def print_result(result, *, dry_run: bool) -> None:
@@ -32,18 +35,23 @@ def print_result(result, *, dry_run: bool) -> None:
         sys.stdout.write(result.diff)
         print(f"# dry run: {len(result.patches)} patches, nothing was created",
               file=sys.stderr)
+        if len(result.branches) > 1:
+            for name, count in result.branches:
+                print(f"# would make branch {name}: {count} patches", file=sys.stderr)
         return
-    series = result.series
-    print(f"branch {series.branch}: {len(series.commits)} commits on "
-          f"{series.base[:12]} (rule {report.rule}; "
-          + ", ".join(f"{k} {v}" for k, v in report.eras.items()) + ")")
-    total = len(series.commits)
-    for number, commit in enumerate(series.commits, 1):
-        print(f"  {number}/{total} {commit.sha[:12]} {commit.subject}")
+    eras = ", ".join(f"{k} {v}" for k, v in report.eras.items())
+    for series in result.all_series:
+        print(f"branch {series.branch}: {len(series.commits)} commits on "
+              f"{series.base[:12]} (rule {report.rule}" + (f"; {eras}" if eras else "")
+              + ")")
+        total = len(series.commits)
+        for number, commit in enumerate(series.commits, 1):
+            print(f"  {number}/{total} {commit.sha[:12]} {commit.subject}")
 
 
 def run(args) -> int:
     result = apply_rule(args.tree, args.rule, branch=args.branch,
-                        dry_run=args.dry_run, force=args.force)
+                        dry_run=args.dry_run, force=args.force,
+                        only=tuple(args.only))
     print_result(result, dry_run=args.dry_run)
     return 0

@@ -17,8 +17,8 @@ ACTION_WORDS = {
 def report_text(report: Report) -> str:
     lines = [f"patchgen scan: {report.tree} (rule {report.rule})"]
     version = f"Linux {report.kernel_version}" if report.kernel_version else "unknown"
-    lines.append(f"tree: {version}; " + ", ".join(
-        f"{name} {era}" for name, era in report.eras.items()))
+    eras = ", ".join(f"{name} {era}" for name, era in report.eras.items())
+    lines.append(f"tree: {version}" + (f"; {eras}" if eras else ""))
     lines.append("")
     for finding in report.findings:
         era = f" [{finding.era}]" if finding.era else ""

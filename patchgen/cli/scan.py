@@ -13,9 +13,12 @@ def add_arguments(parser):
                         "one the current folder is in)")
     parser.add_argument("--rule", default=DEFAULT_RULE, help="rule to run (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--only", action="append", default=[], metavar="PATHSPEC",
+                        help="look for sites only below this path (like "
+                        "Coccinelle's M=), e.g. drivers/gpu/; may be repeated")
 
 
 def run(args) -> int:
-    report = scan_tree(args.tree, args.rule)
+    report = scan_tree(args.tree, args.rule, tuple(args.only))
     print(report_json(report) if args.json else report_text(report))
     return 0

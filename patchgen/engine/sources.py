@@ -76,14 +76,21 @@ class WorkTree:
     def files_containing(self, words, suffixes=(".c", ".h")) -> list[str]:
         words = list(words)
         if self.git_top is not None:
-            # Tracked and untracked (not ignored) files, as on disk.
-            result = run(["git", "-C", self.root, "grep", "-l", "-I", "-F",
-                          "--untracked", "--full-name", *_grep_pattern(words),
-                          "--", *_pathspecs(suffixes)], check=False, timeout=600)
+            # Tracked and untracked (not ignored) files, as on disk.  Two
+            # greps: with --untracked, git skips tracked files that a
+            # .gitignore matches (Debian's linux-source tree ignores "/*").
+            found = []
+            for extra in ([], ["--untracked"]):
+                result = run(["git", "-C", self.root, "grep", "-l", "-I", "-F",
+                              *extra, "--full-name", *_grep_pattern(words),
+                              "--", *_pathspecs(suffixes)], check=False, timeout=600)
+                if result.returncode not in (0, 1):
+                    break
+                found += result.stdout.splitlines()
             prefix = os.path.relpath(self.root, self.git_top)
             prefix = "" if prefix == "." else prefix + "/"
-            names = [n[len(prefix):] if n.startswith(prefix) else n
-                     for n in result.stdout.splitlines()]
+            names = sorted({n[len(prefix):] if n.startswith(prefix) else n
+                            for n in found})
         else:
             includes = [f"--include=*{s}" for s in suffixes]
             result = run(["grep", "-r", "-l", "-I", "-F", *includes,

@@ -44,12 +44,13 @@ def _covers(compiled, pattern: str, path: str) -> bool:
     return False
 
 
-def section_of(text: str, path: str) -> str | None:
+def section_of(text: str, path: str) -> tuple[str, str] | None:
+    """(title, F: pattern) of the most specific section covering *path*."""
     best, best_length = None, -1
     for title, files, excludes in _index(text):
         if any(_covers(c, x, path) for c, x in excludes):
             continue
         for compiled, pattern in files:
             if len(pattern) > best_length and _covers(compiled, pattern, path):
-                best, best_length = title, len(pattern)
+                best, best_length = (title, pattern), len(pattern)
     return best

@@ -49,17 +49,25 @@ class Proof:
     code: str | None       # e.g. "returns early on `if (unlikely(...))`"
     doc: str | None        # the kernel-doc sentence, e.g. "If @object is NULL, ..."
 
-    def sentence(self) -> str:
-        """One sentence for a commit message."""
-        parts = []
+    def for_message(self) -> dict:
+        """What a commit message says: *lead* (ending with ":" when the
+        code line follows), *code* (one line of C or None), *doc*."""
         if self.code:
-            parts.append(f"{self.function}() in {self.path} {self.code}")
-        if self.doc:
-            lead = f"its kernel-doc says" if parts else \
-                f"the kernel-doc of {self.function}() in {self.path} says"
-            parts.append(f'{lead} "{self.doc}"')
-        text = ", and ".join(parts)
-        return text if text.endswith(('."', ".")) else text + "."
+            lead, _, code = self.code.partition(": `")
+            return {"lead": f"{self.function}() in {self.path} {lead}"
+                            + (":" if code else ""),
+                    "code": code.rstrip("`") or None,
+                    "doc": (f'Its kernel-doc says: "{self.doc}"' if self.doc else None)}
+        return {"lead": f'The kernel-doc of {self.function}() in {self.path} says: '
+                        f'"{self.doc}"', "code": None, "doc": None}
+
+    def sentence(self) -> str:
+        """The same in one line (scan output, tests)."""
+        told = self.for_message()
+        parts = [told["lead"] + (f" `{told['code']}`" if told["code"] else "")]
+        if told["doc"]:
+            parts.append(told["doc"])
+        return " ".join(parts)
 
 
 def _null_test(node: Node, pointer: str) -> bool:
@@ -177,12 +185,20 @@ def _kernel_doc(parsed: ParsedFile, function) -> str | None:
         return None
     lines = [line.strip().lstrip("*").strip()
              for line in parsed.text(previous).strip("/*").splitlines()]
-    # "@p: the object, may be NULL" is one unit; the rest is sentences.
-    units = [line for line in lines if line.startswith("@")]
-    prose = " ".join(line for line in lines if not line.startswith("@"))
-    units += re.split(r"(?<=\.)\s+", prose)
+    # "@p: the object, may be NULL" is one unit; the rest is paragraphs
+    # of sentences (the name line "kfree - ..." is a paragraph of its own).
+    units, paragraph = [], []
+    for line in lines + [""]:
+        if line.startswith("@") or not line or re.match(r"\w+ - ", line):
+            units += re.split(r"(?<=\.)\s+", " ".join(paragraph))
+            paragraph = []
+            if line.startswith("@"):
+                units.append(line)
+                continue
+        if line:
+            paragraph.append(line)
     for unit in units:
-        if "NULL" in unit and DOC_SAYS.search(unit):
+        if "NULL" in unit and DOC_SAYS.search(unit) and not re.match(r"\w+ - ", unit):
             return " ".join(unit.split())
     return None
 

@@ -243,14 +243,28 @@ def path_prefix(folder: str) -> str:
     parts = [p for p in PurePosixPath(folder).parts if p != "drivers"]
     if not parts:
         return "treewide"
-    if parts[0] == "gpu" and len(parts) > 1:
-        parts = parts[1:]
-        return "/".join(parts[:1] + parts[-1:]) if len(parts) > 1 else parts[0]
+    if parts[:2] == ["gpu", "drm"] and len(parts) > 2:
+        return "/".join(parts[1:])           # drm/amd/display, drm/tegra
     if parts[0] in ("fs", "kernel", "lib") and len(parts) > 1:
         return parts[-1] if parts[0] == "fs" else "/".join(parts)
     if len(parts) == 1:
         return parts[0]
     return f"{parts[0]}: {parts[-1]}"
+
+
+def driver_of(maintainers: str | None, path: str) -> tuple[str, str]:
+    """(driver folder, MAINTAINERS section) of *path*: the folder of its
+    section when that section is one driver's (a folder four levels deep
+    or more, drivers/gpu/drm/tegra/), else the file's own folder."""
+    folder = str(PurePosixPath(path).parent)
+    found = section_of(maintainers, path) if maintainers else None
+    if found is None:
+        return folder, folder
+    title, pattern = found
+    if pattern.endswith("/") and not any(c in pattern for c in "*?") and \
+            pattern.count("/") >= 4 and path.startswith(pattern):
+        return pattern.rstrip("/"), title
+    return folder, title
 
 
 def _names(frees: tuple[str, ...]) -> str:
@@ -271,12 +285,15 @@ def _subject(prefix: str, frees: tuple[str, ...], count: int) -> str:
 
 def _plan(source: FileSource, sites: list[Site], data: dict[str, bytes],
           proofs: dict) -> Plan:
-    by_folder: dict[str, list[Site]] = {}
-    for site in sites:
-        if site.action == "rewrite":
-            by_folder.setdefault(str(PurePosixPath(site.path).parent), []).append(site)
     maintainers = source.read("MAINTAINERS").decode("utf-8", "replace") \
         if source.exists("MAINTAINERS") else None
+    by_folder: dict[str, list[Site]] = {}
+    sections: dict[str, str] = {}
+    for site in sites:
+        if site.action == "rewrite":
+            folder, section = driver_of(maintainers, site.path)
+            by_folder.setdefault(folder, []).append(site)
+            sections[folder] = section
     # One patch per driver: folders whose history names them the same
     # ("drm/amd/display" for dc/ and its subfolders) are one patch.
     by_prefix: dict[str, list[str]] = {}
@@ -291,10 +308,9 @@ def _plan(source: FileSource, sites: list[Site], data: dict[str, bytes],
             file_sites = tuple(s for s in folder_sites if s.path == path)
             files.append(FilePlan(path, _digest(data[path]), file_sites))
         frees = tuple(sorted({s.free for s in folder_sites}))
-        section = section_of(maintainers, files[0].path) if maintainers else None
         patches.append(PatchPlan(folders[0], prefix,
                                  _subject(prefix, frees, len(folder_sites)),
-                                 tuple(files), frees, section or folders[0]))
+                                 tuple(files), frees, sections[folders[0]]))
     return Plan(tuple(patches), proofs)
 
 
@@ -359,13 +375,19 @@ def make_patch(patch: PatchPlan, source: FileSource, report: Report) -> StepResu
     proofs = [plan.proofs[f] for f in patch.frees]
     sites = [s for f in patch.files for s in f.sites]
     return StepResult(tuple(edits), {
-        "proofs": [p.sentence() for p in proofs],
+        "proofs": [p.for_message() for p in proofs],
         "frees": _names(patch.frees),
         "count": len(sites),
-        "sites": [f"{s.path}: {s.function or 'file scope'}(): {s.expression}"
-                  if s.function else f"{s.path}: {s.expression}" for s in sites],
+        "sites": [_site_line(patch.folder, s) for s in sites],
         "folder": patch.folder,
     })
+
+
+def _site_line(folder: str, site: Site) -> str:
+    path = site.path[len(folder) + 1:] if site.path.startswith(folder + "/") else site.path
+    where = f"{path}: {site.function}()" if site.function else path
+    return f"{where}: {site.expression}" if len(where) + len(site.expression) < 68 \
+        else where
 
 
 def _step(patch: PatchPlan) -> Step:
