@@ -13,10 +13,30 @@ from functools import lru_cache
 from patchgen.series.recipients import CATCH_ALL, parse_maintainers
 
 
-def _compile(pattern: str) -> tuple[str, re.Pattern, bool]:
-    literal = re.split(r"[*?]", pattern, 1)[0]
-    regex = "".join({"*": "[^/]*", "?": "[^/]"}.get(c, re.escape(c)) for c in pattern)
-    return literal, re.compile(regex), pattern.endswith("/")
+class _Lazy:
+    """A pattern's regex, compiled the first time a path reaches it."""
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+        self._regex: re.Pattern | None = None
+
+    def match(self, path):
+        return self.regex.match(path)
+
+    def fullmatch(self, path):
+        return self.regex.fullmatch(path)
+
+    @property
+    def regex(self) -> re.Pattern:
+        if self._regex is None:
+            self._regex = re.compile("".join(
+                {"*": "[^/]*", "?": "[^/]"}.get(c, re.escape(c)) for c in self.pattern))
+        return self._regex
+
+
+def _compile(pattern: str) -> tuple[str, _Lazy, bool]:
+    literal = re.split(r"[*?]", pattern, maxsplit=1)[0]
+    return literal, _Lazy(pattern), pattern.endswith("/")
 
 
 @lru_cache(maxsize=2)

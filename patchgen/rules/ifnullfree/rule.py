@@ -50,11 +50,14 @@ COVER_TEMPLATE = f"{RULE_ID}/cover.msg.j2"
 MAX_PATCHES = 15
 MAX_SUBJECT = 75
 
-# A file can hold a site only if `if` comes before a free call with no `;`
-# between (a test cannot hold one): this keeps the parse to those files.
-_MAYBE_SITE = re.compile(rb"\bif\s*\([^;]{1,800}?\b(?:"
-                         + b"|".join(n.encode() for n in FREE_FUNCTIONS)
-                         + rb")\s*\(", re.S)
+# A site's free call comes right after the `)` of the test (or its `{`),
+# with at most a comment between: only files with that shape are parsed,
+# and only the ifs around those calls are looked at.  (An if whose free
+# comes after other statements is not found; spatch does not find it
+# either, and the rule would only report it.)
+_FREE_AFTER_TEST = re.compile(rb"\)\s*(?:\{\s*)?(?:/\*.*?\*/\s*)?\b("
+                              + b"|".join(n.encode() for n in FREE_FUNCTIONS)
+                              + rb")\s*\(", re.S)
 # Node types an expression may be built of and still be pure.
 _PURE = {"identifier", "field_expression", "subscript_expression",
          "pointer_expression", "parenthesized_expression", "number_literal",
@@ -194,10 +197,29 @@ def _classify(parsed: ParsedFile, statement: Node) -> Site | None:
                 start=start, end=end, text=text)
 
 
+def _if_around(root: Node, start: int, end: int) -> Node | None:
+    """The if statement whose body starts with the free call at
+    *start*..*end* (the bytes of its name)."""
+    node = root.descendant_for_byte_range(start, end)
+    while node is not None and node.type != "call_expression":
+        node = node.parent
+    if node is None or node.parent is None or node.parent.type != "expression_statement":
+        return None
+    statement = node.parent
+    parent = statement.parent
+    if parent is not None and parent.type == "compound_statement":
+        parent = parent.parent
+    return parent if parent is not None and parent.type == "if_statement" else None
+
+
 def find_sites(parsed: ParsedFile) -> list[Site]:
     """Every NULL test before a freeing function of the same expression."""
-    found = []
-    for statement in walk(parsed.root, "if_statement"):
+    found, seen = [], set()
+    for match in _FREE_AFTER_TEST.finditer(parsed.source):
+        statement = _if_around(parsed.root, match.start(1), match.end(1))
+        if statement is None or statement.start_byte in seen:
+            continue
+        seen.add(statement.start_byte)
         site = _classify(parsed, statement)
         if site is not None:
             found.append(site)
@@ -322,7 +344,7 @@ def scan(source: FileSource) -> Report:
     data: dict[str, bytes] = {}
     for path in source.files_containing(FREE_FUNCTIONS, (".c", ".h")):
         content = source.read(path)
-        if not _MAYBE_SITE.search(content):
+        if not _FREE_AFTER_TEST.search(content):
             continue
         found = find_sites(parse(content, path))
         if found:
