@@ -253,6 +253,7 @@ class Plan:
 
     patches: tuple[PatchPlan, ...]
     proofs: dict                 # freeing function -> Proof
+    sites: tuple[Site, ...] = ()  # every site found, rewritten or reported
 
 
 def _digest(data: bytes) -> str:
@@ -333,7 +334,7 @@ def _plan(source: FileSource, sites: list[Site], data: dict[str, bytes],
         patches.append(PatchPlan(folders[0], prefix,
                                  _subject(prefix, frees, len(folder_sites)),
                                  tuple(files), frees, sections[folders[0]]))
-    return Plan(tuple(patches), proofs)
+    return Plan(tuple(patches), proofs, tuple(sites))
 
 
 # --- scan ----------------------------------------------------------------------
