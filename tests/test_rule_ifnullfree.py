@@ -315,3 +315,40 @@ def test_real_tree_patches_are_checkpatch_clean(linux61, tmp_path):
             checked = run_checkpatch(clone, patch, cwd=clone)
             assert checked.errors == 0 and checked.warnings == 0, \
                 (patch.name, checked.summary(), patch.read_text()[:3000])
+
+
+# Folders x86_64 defconfig builds (CONFIG_IO_URING, EXT4_FS, NFS_FS =y).
+BUILT_DIRS = ("io_uring/", "fs/ext4/", "fs/nfs/")
+
+
+@pytest.mark.realtree
+@pytest.mark.slow
+def test_real_tree_patches_build_their_files(linux61, tmp_path):
+    """Each patch compiles the files it changes: `make O=... path/file.o`
+    on x86_64 defconfig, with the tree checked out at that patch."""
+    from tests.conftest import need_tool
+    need_tool("gcc")
+    need_tool("make")
+    clone = tmp_path / "linux"
+    build = tmp_path / "build"
+    run(["git", "clone", "-q", "--shared", str(linux61), str(clone)], timeout=600)
+    _git(clone, "config", "user.name", "Test Dev")
+    _git(clone, "config", "user.email", "dev@example.org")
+    result = apply_rule(clone, "ifnullfree", only=BUILT_DIRS)
+    assert result.all_series
+    run(["make", f"O={build}", "defconfig"], cwd=clone, timeout=600)
+    run(["make", f"O={build}", "-j2", "prepare"], cwd=clone, timeout=1800)
+    built = 0
+    for series in result.all_series:
+        for commit in series.commits:
+            _git(clone, "checkout", "-q", commit.sha)
+            changed = _git(clone, "diff", "--name-only", f"{commit.sha}~1",
+                           commit.sha).split()
+            for path in changed:
+                target = path[:-2] + ".o"
+                done = run(["make", f"O={build}", target], cwd=clone,
+                           timeout=1800, check=False)
+                assert done.returncode == 0, (commit.subject, target,
+                                              done.stdout[-2000:], done.stderr[-2000:])
+                built += 1
+    assert built >= 4
