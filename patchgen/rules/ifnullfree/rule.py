@@ -50,14 +50,75 @@ COVER_TEMPLATE = f"{RULE_ID}/cover.msg.j2"
 MAX_PATCHES = 15
 MAX_SUBJECT = 75
 
-# A site's free call comes right after the `)` of the test (or its `{`),
-# with at most a comment between: only files with that shape are parsed,
-# and only the ifs around those calls are looked at.  (An if whose free
-# comes after other statements is not found; spatch does not find it
+# A site's free call comes right after the `)` of an if's test (or its
+# `{`), with at most a comment between: only files with that shape are
+# parsed, and only the ifs around those calls are looked at.  (An if whose
+# free comes after other statements is not found; spatch does not find it
 # either, and the rule would only report it.)
-_FREE_AFTER_TEST = re.compile(rb"\)\s*(?:\{\s*)?(?:/\*.*?\*/\s*)?\b("
-                              + b"|".join(n.encode() for n in FREE_FUNCTIONS)
-                              + rb")\s*\(", re.S)
+_FREE_CALL = re.compile(rb"\b(" + b"|".join(n.encode() for n in FREE_FUNCTIONS)
+                        + rb")\s*\(")
+_SPACE = b" \t\r\n\f\v"
+
+
+def _after_if_test(data: bytes, position: int) -> bytes | None:
+    """The test of the if whose `)` (or `{`, or a comment after either) the
+    bytes before *position* end with, or None."""
+    end = len(data[:position].rstrip(_SPACE))
+    if data[end - 2:end] == b"*/":
+        opening = data.rfind(b"/*", 0, end - 2)
+        if opening < 0:
+            return None
+        end = len(data[:opening].rstrip(_SPACE))
+    if data[end - 1:end] == b"{":
+        end = len(data[:end - 1].rstrip(_SPACE))
+    if data[end - 1:end] != b")":
+        return None
+    depth, index, floor = 0, end - 1, max(0, end - 2000)
+    while index >= floor:
+        char = data[index]
+        if char == 0x29:            # )
+            depth += 1
+        elif char == 0x28:          # (
+            depth -= 1
+            if depth == 0:
+                break
+        index -= 1
+    else:
+        return None
+    head = data[max(0, index - 64):index].rstrip(_SPACE)
+    if head.endswith(b"if") and (len(head) == 2 or not (
+            chr(head[-3]).isalnum() or head[-3] == 0x5f)):
+        return data[index + 1:end - 1]
+    return None
+
+
+_WHITE = re.compile(rb"\s+")
+_HINT_OR_NULL = re.compile(rb"^(?:likely|unlikely)\((.*)\)$|^(.*)!=NULL$|^NULL!=(.*)$", re.S)
+
+
+def _same_text(test: bytes, data: bytes, call_end: int) -> bool:
+    """A cheap first look: the test, without spaces, `!= NULL` or a branch
+    hint, is the text the call's first argument starts with."""
+    test = _WHITE.sub(b"", test)
+    while test.startswith(b"(") and test.endswith(b")"):
+        test = test[1:-1]
+    match = _HINT_OR_NULL.match(test)
+    if match:
+        test = next(g for g in match.groups() if g is not None)
+    argument = _WHITE.sub(b"", data[call_end:call_end + len(test) * 2 + 64])
+    return bool(test) and argument.startswith(test) and \
+        argument[len(test):len(test) + 1] in (b")", b",")
+
+
+def free_calls_after_tests(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each freeing function's name right after an if
+    test that is (textually) the call's first argument."""
+    found = []
+    for match in _FREE_CALL.finditer(data):
+        test = _after_if_test(data, match.start())
+        if test is not None and _same_text(test, data, match.end()):
+            found.append((match.start(1), match.end(1)))
+    return found
 # Node types an expression may be built of and still be pure.
 _PURE = {"identifier", "field_expression", "subscript_expression",
          "pointer_expression", "parenthesized_expression", "number_literal",
@@ -215,8 +276,8 @@ def _if_around(root: Node, start: int, end: int) -> Node | None:
 def find_sites(parsed: ParsedFile) -> list[Site]:
     """Every NULL test before a freeing function of the same expression."""
     found, seen = [], set()
-    for match in _FREE_AFTER_TEST.finditer(parsed.source):
-        statement = _if_around(parsed.root, match.start(1), match.end(1))
+    for start, end in free_calls_after_tests(parsed.source):
+        statement = _if_around(parsed.root, start, end)
         if statement is None or statement.start_byte in seen:
             continue
         seen.add(statement.start_byte)
@@ -345,7 +406,7 @@ def scan(source: FileSource) -> Report:
     data: dict[str, bytes] = {}
     for path in source.files_containing(FREE_FUNCTIONS, (".c", ".h")):
         content = source.read(path)
-        if not _FREE_AFTER_TEST.search(content):
+        if not free_calls_after_tests(content):
             continue
         found = find_sites(parse(content, path))
         if found:
