@@ -66,7 +66,8 @@ class Limited:
         return getattr(self.base, name)
 
 
-def limited(source: FileSource, only: tuple[str, ...] | list[str]) -> FileSource:
+def limited(source, only: tuple[str, ...] | list[str]):
+    """*source* with its searches limited to *only* (unchanged if empty)."""
     specs = tuple(_clean(s) for s in only)
     return Limited(source, specs) if specs else source
 

@@ -70,13 +70,24 @@ class Proof:
         return " ".join(parts)
 
 
+def binary(node: Node) -> tuple[str, Node, Node] | None:
+    """(operator, left, right) of a binary expression, or None."""
+    if node.type != "binary_expression":
+        return None
+    op = node.child_by_field_name("operator")
+    left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+    if op is None or left is None or right is None:
+        return None
+    return op.type, left, right
+
+
 def _null_test(node: Node, pointer: str) -> bool:
     """*node* is true when *pointer* is NULL: `!p`, `p == NULL`,
     `ZERO_OR_NULL_PTR(p)`, `IS_ERR_OR_NULL(p)`, in unlikely() or an ||."""
     node = strip_parens(node)
-    if node.type == "binary_expression":
-        op = node.child_by_field_name("operator").type
-        left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+    parts = binary(node)
+    if parts is not None:
+        op, left, right = parts
         if op == "||":
             return _null_test(left, pointer) or _null_test(right, pointer)
         if op == "==":
@@ -100,15 +111,17 @@ def _non_null_test(node: Node, pointer: str) -> bool:
     node = strip_parens(node)
     if normalized(node) == pointer:
         return True
-    if node.type == "binary_expression":
-        op = node.child_by_field_name("operator").type
-        left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+    parts = binary(node)
+    if parts is not None:
+        op, left, right = parts
         if op == "!=":
             return {normalized(left), normalized(right)} == {pointer, "NULL"}
         if op == "&&":
             return _non_null_test(left, pointer) or _non_null_test(right, pointer)
         return False
-    if node.type == "unary_expression" and node.child(0).type == "!":
+    first = node.child(0)
+    if node.type == "unary_expression" and first is not None and first.type == "!" \
+            and node.named_children:
         return _null_test(node.named_children[0], pointer)
     name = call_name(node)
     args = call_args(node) if name else []
@@ -169,8 +182,8 @@ def _code_proof(parsed: ParsedFile, function, proofs: dict, source: FileSource,
                     return None
                 call = branch[0].named_children[0] if branch[0].named_children else None
                 name = call_name(call) if call is not None else None
-                args = call_args(call) if name else []
-                if not args or normalized(args[0]) != pointer or \
+                args = call_args(call) if call is not None and name else []
+                if name is None or not args or normalized(args[0]) != pointer or \
                         prove(source, name, proofs, depth + 1) is None:
                     return None
                 names.append(f"{name}()")
@@ -187,7 +200,8 @@ def _kernel_doc(parsed: ParsedFile, function) -> str | None:
              for line in parsed.text(previous).strip("/*").splitlines()]
     # "@p: the object, may be NULL" is one unit; the rest is paragraphs
     # of sentences (the name line "kfree - ..." is a paragraph of its own).
-    units, paragraph = [], []
+    units: list[str] = []
+    paragraph: list[str] = []
     for line in lines + [""]:
         if line.startswith("@") or not line or re.match(r"\w+ - ", line):
             units += re.split(r"(?<=\.)\s+", " ".join(paragraph))

@@ -41,7 +41,7 @@ from patchgen.infra.errors import BadRule
 from patchgen.rules import (NO_MATCH, REWRITE, Finding, Report, Rule, SeriesPart,
                             Step, StepResult)
 from patchgen.rules.ifnullfree.maintainers import section_of
-from patchgen.rules.ifnullfree.nullsafe import FREE_FUNCTIONS, Proof, prove
+from patchgen.rules.ifnullfree.nullsafe import FREE_FUNCTIONS, Proof, binary, prove
 
 RULE_ID = "ifnullfree"
 TEMPLATE_FOLDER = Path(__file__).resolve().parent / "templates"
@@ -155,9 +155,9 @@ def _tested(condition: Node) -> tuple[Node | None, str | None]:
     name = call_name(node)
     if name in ("likely", "unlikely") and len(call_args(node)) == 1:
         hint, node = name, strip_parens(call_args(node)[0])
-    if node.type == "binary_expression" and \
-            node.child_by_field_name("operator").type == "!=":
-        left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+    parts = binary(node)
+    if parts is not None and parts[0] == "!=":
+        _, left, right = parts
         if normalized(right) == "NULL":
             return strip_parens(left), hint
         if normalized(left) == "NULL":
@@ -215,7 +215,7 @@ def _classify(parsed: ParsedFile, statement: Node) -> Site | None:
     if not calls:
         return None
     call = calls[0]
-    free = call_name(call)
+    free = call_name(call) or ""
     function = enclosing_function(parsed, statement)
 
     def site(action: str, reason: str, **cut) -> Site:
@@ -315,6 +315,14 @@ class Plan:
     patches: tuple[PatchPlan, ...]
     proofs: dict                 # freeing function -> Proof
     sites: tuple[Site, ...] = ()  # every site found, rewritten or reported
+
+
+def plan_of(report: Report) -> Plan:
+    """The plan this rule's scan put in *report*."""
+    if not isinstance(report.plan, Plan):
+        raise BadRule(f"the report of {report.rule} carries no ifnullfree plan: "
+                      "steps need the Report that ifnullfree's scan made")
+    return report.plan
 
 
 def _digest(data: bytes) -> str:
@@ -455,7 +463,7 @@ def make_patch(patch: PatchPlan, source: FileSource, report: Report) -> StepResu
         for site in file.sites:
             edits.append(Edit(file.path, site.start, site.end, site.text,
                               f"{site.free}() after a NULL test, line {site.line}"))
-    plan: Plan = report.plan
+    plan = plan_of(report)
     proofs = [plan.proofs[f] for f in patch.frees]
     sites = [s for f in patch.files for s in f.sites]
     return StepResult(tuple(edits), {
@@ -480,8 +488,7 @@ def _step(patch: PatchPlan) -> Step:
 
 
 def steps_for(report: Report) -> list[Step]:
-    plan: Plan = report.plan
-    return [_step(p) for p in plan.patches] if plan else []
+    return [_step(p) for p in plan_of(report).patches]
 
 
 def slug(text: str) -> str:
@@ -491,7 +498,7 @@ def slug(text: str) -> str:
 
 def split(report: Report) -> list[SeriesPart]:
     """One series per MAINTAINERS section, at most MAX_PATCHES patches."""
-    plan: Plan = report.plan
+    plan = plan_of(report)
     by_section: dict[str, list[PatchPlan]] = {}
     for patch in plan.patches:
         by_section.setdefault(patch.section, []).append(patch)
