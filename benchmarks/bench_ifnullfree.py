@@ -14,6 +14,15 @@ spatch is printed with its reason.
 TREE is the top of a kernel tree in git (e.g. the Debian 6.1 tree in
 ~/.cache/patchgen/trees/linux-source-6.1); FOLDERs limit the run like
 --only (default: the whole tree).  Prints seconds and ratios to grep.
+
+Measured on the Debian 6.1 tree (2 shared cores, load ~6, 2026-12-02):
+grep -rl kfree 5.1 s; scan 11.7 s (2.3x); apply 21.9 s (9 branches,
+17 patches); format of the 9 branches 155.7 s (each format scans the
+base again for its cover letter and runs checkpatch.pl and
+get_maintainer.pl).  spatch with ifnullfree.cocci over the whole tree:
+51 min wall (9 min CPU, niced), 20 sites, all of them found by patchgen
+(16 rewritten, 4 reported: a comment says the test is a fast path) and
+one more (drivers/block/z2ram.c: a braced body the SmPL does not match).
 """
 
 import argparse
