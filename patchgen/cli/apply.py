@@ -23,6 +23,9 @@ def add_arguments(parser):
                         help="replace the branch if it exists (never the checked-out one)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the combined diff and change nothing")
+    parser.add_argument("--only", action="append", default=[], metavar="PATHSPEC",
+                        help="look for sites only below this path (like "
+                        "Coccinelle's M=), e.g. drivers/gpu/; may be repeated")
 
 
 def print_result(result, *, dry_run: bool) -> None:
@@ -35,14 +38,17 @@ def print_result(result, *, dry_run: bool) -> None:
         sys.stdout.write(result.diff)
         print(f"# dry run: {len(result.patches)} patches, nothing was created",
               file=sys.stderr)
+        if len(result.branches) > 1:
+            for name, count in result.branches:
+                print(f"# would make branch {name}: {count} patches", file=sys.stderr)
         return
-    series = result.series
     facts = report.facts_text()
-    print(f"branch {series.branch}: {len(series.commits)} commits on "
-          f"{series.base[:12]} (rule {report.rule}" + (f"; {facts})" if facts else ")"))
-    total = len(series.commits)
-    for number, commit in enumerate(series.commits, 1):
-        print(f"  {number}/{total} {commit.sha[:12]} {commit.subject}")
+    for series in result.all_series:
+        print(f"branch {series.branch}: {len(series.commits)} commits on "
+              f"{series.base[:12]} (rule {report.rule}" + (f"; {facts})" if facts else ")"))
+        total = len(series.commits)
+        for number, commit in enumerate(series.commits, 1):
+            print(f"  {number}/{total} {commit.sha[:12]} {commit.subject}")
 
 
 def chosen_rule(rule_id: str | None, command: str) -> str:
@@ -58,6 +64,7 @@ def chosen_rule(rule_id: str | None, command: str) -> str:
 
 def run(args) -> int:
     result = apply_rule(args.tree, chosen_rule(args.rule, "apply"), branch=args.branch,
-                        dry_run=args.dry_run, force=args.force)
+                        dry_run=args.dry_run, force=args.force,
+                        only=tuple(args.only))
     print_result(result, dry_run=args.dry_run)
     return 0

@@ -27,18 +27,21 @@ def add_arguments(parser):
                         "rule; patchgen rules lists them)")
     parser.add_argument("--json", action="store_true", help="print one JSON document "
                         "(a report; without --rule, a list of reports)")
+    parser.add_argument("--only", action="append", default=[], metavar="PATHSPEC",
+                        help="look for sites only below this path (like "
+                        "Coccinelle's M=), e.g. drivers/gpu/; may be repeated")
 
 
 def run(args) -> int:
     if args.rule is not None:
-        report = scan_tree(args.tree, args.rule)
+        report = scan_tree(args.tree, args.rule, tuple(args.only))
         print(report_json(report) if args.json else report_text(report))
         return 0
     reports = []
     problems: list[PatchgenError] = []
     for rule_id in all_rules():
         try:
-            reports.append(scan_tree(args.tree, rule_id))
+            reports.append(scan_tree(args.tree, rule_id, tuple(args.only)))
         except UserError as exc:
             if len(all_rules()) == 1:
                 raise

@@ -9,11 +9,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from patchgen.engine.commits import Patch, Series, check_branch_free, commit_series
+from patchgen.engine.commits import (Patch, Series, check_branch_free, commit_many,
+                                     commit_series)
 from patchgen.infra.errors import DirtyTree, IdentityUnset, ReadOnly, UserError
 from patchgen.engine.rewrite import MessageFacts, build_patches, combined_diff
-from patchgen.engine.rule import REFUSED, REWRITE, Report
+from patchgen.engine.rule import REFUSED, REWRITE, Report, Rule, Step
 from patchgen.engine.registry import get_rule
+from patchgen.engine.scan import limited
 from patchgen.engine.sources import open_git_tree
 
 
@@ -23,6 +25,18 @@ class ApplyResult:
     patches: tuple[Patch, ...]
     series: Series | None      # None for a dry run or when nothing was made
     diff: str                  # the combined diff (dry run)
+    # Every series made (one for most rules; several for a rule that splits
+    # its changes, Rule.split), and for a dry run the branches it would make.
+    all_series: tuple[Series, ...] = ()
+    branches: tuple[tuple[str, int], ...] = ()   # (branch, patch count)
+
+
+def series_plan(rule: Rule, report: Report, branch: str) -> list[tuple[str, list[Step]]]:
+    """(branch, steps) of each series apply makes for *report*: one branch
+    named *branch*, or <branch>/<key> for each part of a rule that splits."""
+    if rule.split is None:
+        return [(branch, rule.steps(report))]
+    return [(f"{branch}/{part.key}", list(part.steps)) for part in rule.split(report)]
 
 
 MIDWAY = {"rebase-merge": "a rebase", "rebase-apply": "a rebase or git am",
@@ -53,7 +67,8 @@ def check_writable(tree) -> None:
 
 
 def apply_rule(path: str | Path, rule_id: str, *, branch: str | None = None,
-               dry_run: bool = False, force: bool = False) -> ApplyResult:
+               dry_run: bool = False, force: bool = False,
+               only: tuple[str, ...] = ()) -> ApplyResult:
     rule = get_rule(rule_id)
     tree = open_git_tree(path)
     if not dry_run:
@@ -61,7 +76,7 @@ def apply_rule(path: str | Path, rule_id: str, *, branch: str | None = None,
         check_not_midway(tree)
     base = tree.head()
     source = tree.at(base)
-    report = rule.scan(source)
+    report = rule.scan(limited(source, only) if only else source)
     if report.verdict == REFUSED and report.refusal_code is not None:
         raise report.refusal_code(report.summary + " Nothing was created.")
     if report.verdict != REWRITE:
@@ -76,15 +91,27 @@ def apply_rule(path: str | Path, rule_id: str, *, branch: str | None = None,
                             f"{tree.root}: set them (git config user.name ...; "
                             "git config user.email ...) so the patches can be "
                             "signed off")
+    plan = series_plan(rule, report, branch)
     if not dry_run:
-        check_branch_free(tree, branch, force)
+        for name, _ in plan:
+            check_branch_free(tree, name, force)
         check_writable(tree)
     facts = MessageFacts(
         signer=f"{identity[0]} <{identity[1]}>",
         find_commit=lambda subject: tree.find_commit_by_subject(subject, base))
-    patches = build_patches(rule, report, source, facts)
+    # Each series starts from the base: the parts of a split touch
+    # different files, and each goes to its own maintainers.
+    groups = [(name, build_patches(rule, report, source, facts, steps))
+              for name, steps in plan]
+    groups = [(name, patches) for name, patches in groups if patches]
+    patches = [patch for _, patches_ in groups for patch in patches_]
+    branches = tuple((name, len(p)) for name, p in groups)
     if dry_run:
         return ApplyResult(report, tuple(patches), None,
-                           combined_diff(source, patches))
-    series = commit_series(tree, base, patches, branch, identity, force=force)
-    return ApplyResult(report, tuple(patches), series, "")
+                           combined_diff(source, patches), branches=branches)
+    if rule.split is None:
+        series = commit_series(tree, base, patches, branch, identity, force=force)
+        return ApplyResult(report, tuple(patches), series, "", (series,), branches)
+    made = commit_many(tree, base, groups, identity, force=force)
+    return ApplyResult(report, tuple(patches), made[0] if made else None, "",
+                       tuple(made), branches)

@@ -176,6 +176,60 @@ def _move_branch(tree: GitKernelTree, branch: str, tip: str, force: bool) -> Non
     made_for_user.append(f"branch {branch}")
 
 
+def commit_many(tree: GitKernelTree, base: str,
+                groups: list[tuple[str, list[Patch]]], identity: tuple[str, str],
+                *, force: bool = False) -> list[Series]:
+    """Commit each (branch, patches) of *groups* on top of *base*, then
+    create every branch in one ref transaction: all of them or none (a
+    failure half-way, or a branch that appears meanwhile, leaves no branch
+    at all, as commit_series() leaves none)."""
+    for branch, _ in groups:
+        check_branch_free(tree, branch, force)
+    names = [branch for branch, _ in groups]
+    if len(set(names)) != len(names):
+        raise ApplyFailed("a rule gave two series the same branch name: "
+                          "nothing was created")
+    name, email = identity
+    who = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+           "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+    made: list[Series] = []
+    tips = []
+    with scratch_folder("index") as scratch:
+        index_env = {"GIT_INDEX_FILE": str(scratch / "index")}
+        for branch, patches in groups:
+            commits: list[Commit] = []
+            tip = _commit_all(tree, base, patches, who, index_env, commits)
+            made.append(Series(branch, base, tuple(commits)))
+            tips.append((branch, tip))
+    _move_branches(tree, tips, force)
+    return made
+
+
+def _move_branches(tree: GitKernelTree, tips: list[tuple[str, str]],
+                   force: bool) -> None:
+    """One `git update-ref --stdin` transaction: git takes every lock
+    first and changes no ref unless it can change them all."""
+    lines = ["start"]
+    for branch, tip in tips:
+        ref = f"refs/heads/{branch}"
+        if force and tree.branch_exists(branch):
+            old = tree.repo.commit(ref).hexsha
+            lines.append(f"update {ref} {tip} {old}")
+        else:
+            lines.append(f"create {ref} {tip}")
+    lines += ["prepare", "commit", ""]
+    try:
+        run(["git", "-C", tree.repo.working_tree_dir, "update-ref", "-m",
+             "patchgen apply", "--stdin"], input="\n".join(lines),
+            timeout=UPDATE_REF_TIMEOUT,
+            waiting_for="git update-ref --stdin (a reference-transaction hook?)")
+    except PatchgenError as exc:
+        raise ApplyFailed(f"making the series failed ({exc}); no branch was "
+                          "created and your tree is untouched") from exc
+    for branch, _ in tips:
+        made_for_user.append(f"branch {branch}")
+
+
 # How long a branch update may take: git's own work is instant; what can
 # wait is a reference-transaction hook of the user's.
 UPDATE_REF_TIMEOUT = float(os.environ.get("PATCHGEN_UPDATE_REF_TIMEOUT", "120"))

@@ -38,12 +38,14 @@ def tree_description(report: Report) -> str:
 
 
 def build_patches(rule: Rule, report: Report, base: FileSource,
-                  facts: MessageFacts) -> list[Patch]:
-    """Run *rule*'s steps for *report* over *base*; return the patches."""
+                  facts: MessageFacts, steps: list[Step] | None = None) -> list[Patch]:
+    """Run *steps* (default: all of *rule*'s steps for *report*) over
+    *base*; return the patches.  Each step gets the Report, and with it
+    the plan the rule's scan made (Report.plan): nothing is scanned again."""
     current: FileSource = base
     changed: dict[str, bytes] = {}
     patches = []
-    for step in rule.steps(report):
+    for step in (rule.steps(report) if steps is None else steps):
         result = step.make(current, report)
         if not result.edits:
             continue

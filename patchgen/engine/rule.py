@@ -74,6 +74,11 @@ class Report:
     findings: tuple[Finding, ...]
     steps: tuple[str, ...] = ()       # subjects of the patches apply would make
     refusal_code: type[UserError] | None = field(default=None, compare=False)
+    # What the rule's steps need, found by its scan and typed by the rule
+    # (the sites, their parse offsets, the facts the messages cite): apply
+    # hands it to the steps through the Report, so that no step rescans.
+    # Not part of to_dict(): the JSON shows the findings, not the plan.
+    plan: object | None = field(default=None, compare=False, repr=False)
 
     def facts_text(self) -> str:
         """`call site E3, free path E3`; "" without facts."""
@@ -178,6 +183,16 @@ class VerifyRecipe:
 
 
 @dataclass(frozen=True)
+class SeriesPart:
+    """One series of a rule that splits its changes (Rule.split): its own
+    branch, <branch>/<key>, and its own recipients."""
+
+    key: str                  # branch suffix: a plain slug, no "/"
+    title: str                # e.g. the MAINTAINERS section it goes to
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
 class Rule:
     id: str
     title: str
@@ -210,6 +225,9 @@ class Rule:
     # A bundled fixture tree (patchgen demo --fixture) that shows the rule
     # at work; the demo runs the rule that names its fixture.
     demo_fixture: str | None = None
+    # A rule whose changes go to several maintainers splits them into
+    # several series, one branch each (None: one series, rule.steps()).
+    split: Callable[[Report], list[SeriesPart]] | None = None
     # How check --build builds the series (None: the generic build).
     check_build: CheckBuild | None = None
     # How verify tests the series in a booted kernel (None: it cannot).

@@ -11,6 +11,6 @@ names below are re-exported for compatibility.
 from patchgen.engine.rule import (ALREADY_APPLIED, NO_MATCH, NOT_AFFECTED,  # noqa: F401
                                   REFUSED, REVIEW_ACTIONS, REVIEW_FAIL,
                                   REVIEW_PENDING, REVIEW_WARN, REWRITE,
-                                  VERDICTS, Finding, Report, Rule, Step,
-                                  StepResult)
+                                  VERDICTS, Finding, Report, Rule, SeriesPart,
+                                  Step, StepResult)
 from patchgen.engine.registry import all_rules, get_rule  # noqa: F401

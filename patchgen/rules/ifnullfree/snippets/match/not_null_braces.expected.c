@@ -1,0 +1,5 @@
+/* expect: free=vfree expr=table */
+static void demo_table_free(void *table)
+{
+	vfree(table);
+}

@@ -1,0 +1,6 @@
+/* expect: free=kfree expr=priv->buf */
+static void demo_release(struct demo_priv *priv)
+{
+	kfree(priv->buf);
+	priv->len = 0;
+}

@@ -1,0 +1,5 @@
+/* expect: free=kvfree_sensitive expr=key->data */
+static void demo_key_destroy(struct demo_key *key)
+{
+	kvfree_sensitive(key->data, key->len);
+}

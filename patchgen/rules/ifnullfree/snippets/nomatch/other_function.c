@@ -1,0 +1,6 @@
+/* expect: none */
+static void demo_drop(struct demo *d)
+{
+	if (d->buf)
+		demo_free(d->buf);
+}

@@ -1,0 +1,8 @@
+/* expect: action=report free=kfree */
+static void demo_drop(struct demo *d)
+{
+	if (d->name)
+		kfree(d->name);
+	else
+		demo_warn(d);
+}
