@@ -38,7 +38,7 @@ def _snippets(kind: str) -> list[Path]:
                   if not p.name.endswith(".expected.c"))
 
 
-@pytest.mark.parametrize("snippet", _snippets("match"), ids=lambda p: p.stem)
+@pytest.mark.parametrize("snippet", _snippets("expected-output"), ids=lambda p: p.stem)
 def test_snippet_matches_and_rewrites_as_expected(snippet):
     expected = _expectation(snippet)
     data = snippet.read_bytes()
@@ -51,21 +51,21 @@ def test_snippet_matches_and_rewrites_as_expected(snippet):
     assert result == snippet.with_name(snippet.stem + ".expected.c").read_bytes()
 
 
-@pytest.mark.parametrize("snippet", _snippets("related"), ids=lambda p: p.stem)
+@pytest.mark.parametrize("snippet", _snippets("must-match"), ids=lambda p: p.stem)
 def test_snippet_is_reported_not_rewritten(snippet):
     expected = _expectation(snippet)
     sites = ifnullfree.find_sites(parse(snippet.read_bytes(), snippet.name))
     assert [(s.action, s.free) for s in sites] == [(expected["action"], expected["free"])]
 
 
-@pytest.mark.parametrize("snippet", _snippets("nomatch"), ids=lambda p: p.stem)
+@pytest.mark.parametrize("snippet", _snippets("must-not-match"), ids=lambda p: p.stem)
 def test_snippet_does_not_match(snippet):
     assert _expectation(snippet) == {}
     assert ifnullfree.find_sites(parse(snippet.read_bytes(), snippet.name)) == []
 
 
 def test_every_snippet_folder_has_snippets():
-    assert all(_snippets(kind) for kind in ("match", "related", "nomatch"))
+    assert all(_snippets(kind) for kind in ("expected-output", "must-match", "must-not-match"))
 
 
 # --- the fixture tree ----------------------------------------------------------

@@ -27,10 +27,11 @@ import re
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import Mapping
 
 from tree_sitter import Node
 
-from patchgen.engine.edits import Edit
+from patchgen.engine.edits import Edit, apply_edits
 from patchgen.engine.history import subject_prefix
 from patchgen.engine.parse import (ParsedFile, call_args, call_name,
                                    enclosing_function, has_error, if_parts, normalized,
@@ -512,6 +513,20 @@ def split(report: Report) -> list[SeriesPart]:
     return parts
 
 
+def match_snippet(source: bytes, name: str) -> list[Mapping[str, object]]:
+    """The sites of one C file as their facts, for patchgen rule-test."""
+    return [{"action": site.action, "free": site.free, "expr": site.expression,
+             "function": site.function, "line": site.line}
+            for site in find_sites(parse(source, name))]
+
+
+def rewrite_snippet(source: bytes, name: str) -> bytes:
+    """One C file after the rule's rewrites, for patchgen rule-test."""
+    return apply_edits(source, [Edit(name, site.start, site.end, site.text)
+                                for site in find_sites(parse(source, name))
+                                if site.action == "rewrite"])
+
+
 RULE = Rule(
     id=RULE_ID,
     title="remove NULL tests before freeing functions that accept NULL",
@@ -523,4 +538,6 @@ RULE = Rule(
     cover_template=COVER_TEMPLATE,
     split=split,
     template_folder=TEMPLATE_FOLDER,
+    match=match_snippet,
+    rewrite_snippet=rewrite_snippet,
 )
