@@ -113,8 +113,13 @@ def imports_of_text(text: str, path: Path) -> list[tuple[int, str]]:
 def test_one_name_per_concept():
     # Two classes of one name (two Report, two Series, two Mail) are two
     # concepts a reader takes for one: every class name is used once.
+    # A rule is a package of its own (a third-party one names its classes as
+    # it likes): the names are checked across the engine and its stages.
     where: dict[str, list[str]] = {}
     for path in modules():
+        if path.relative_to(PACKAGE).parts[0] == "rules" and \
+                len(path.relative_to(PACKAGE).parts) > 2:
+            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ClassDef):
                 where.setdefault(node.name, []).append(

@@ -25,6 +25,9 @@ def git(root, *args) -> str:
 def make_repo(root, files: dict[str, str], gitignore: str = "") -> str:
     root.mkdir(parents=True, exist_ok=True)
     (root / "mm").mkdir(exist_ok=True)
+    # The shape sources.py asks of a kernel tree: a Makefile, include/.
+    files = {"Makefile": "VERSION = 6\n", "include/linux/types.h": "int t;\n",
+             **files}
     for path, text in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text)
@@ -50,7 +53,9 @@ def test_worktree_finds_tracked_files_that_gitignore_names(tmp_path):
 
 def test_worktree_below_the_repository_top(tmp_path):
     root = tmp_path / "t"
-    make_repo(root, {"linux/mm/a.c": "kfree(a);\n", "other/mm/b.c": "kfree(b);\n"})
+    make_repo(root, {"linux/mm/a.c": "kfree(a);\n", "other/mm/b.c": "kfree(b);\n",
+                     "linux/Makefile": "VERSION = 6\n",
+                     "linux/include/linux/types.h": "int t;\n"})
     (root / "linux" / "mm" / "new.c").write_text("kfree(n);\n")
     (root / "other" / "mm" / "new.c").write_text("kfree(n);\n")
     assert open_worktree(root / "linux").files_containing(["kfree"]) == \

@@ -145,16 +145,18 @@ def test_scan_apply_format_check(site, tree, tmp_path, linux61):
     assert "drivers/misc/widget.c:10: widgets_alloc(): kzalloc-product, rewrite" in out
     assert "gadget_one" not in out
     # Every rule: hwpoison-put-last cannot read a tree without mm/ and says
-    # so, the other one reports.
+    # so, the others report (ifnullfree: no site here), this one as alone.
     code, every, err = patchgen(site, "scan", "--tree", tree)
     assert code == 0, err
-    assert every == out
-    assert "rule hwpoison-put-last:" in err and "no mm/ folder" in err
+    reports = every.split("\n\n" + "patchgen scan")
+    assert out.rstrip("\n") in every and "(rule ifnullfree)" in every
+    assert len(reports) == 2
+    assert "rule hwpoison-put-last skipped:" in err and "no mm/ folder" in err
 
     code, out, err = patchgen(site, "apply", "--tree", tree)
     assert code == RuleRequired.exit_code == 94
-    assert "apply needs --rule RULE: 2 rules are installed (hwpoison-put-last, " \
-           "kzalloc-kcalloc)" in err
+    assert "apply needs --rule RULE: 3 rules are installed (hwpoison-put-last, " \
+           "ifnullfree, kzalloc-kcalloc)" in err
     code, out, err = patchgen(site, "apply", "--tree", tree, "--rule", RULE_ID)
     assert code == 0, err
     subjects = git(tree, "log", "--reverse", "--format=%s", f"master..{RULE_ID}").split("\n")

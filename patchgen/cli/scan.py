@@ -46,11 +46,13 @@ def run(args) -> int:
             if len(all_rules()) == 1:
                 raise
             problems.append(exc)
-            print(f"patchgen: rule {rule_id}: {exc}", file=sys.stderr)
+            print(f"patchgen: note: rule {rule_id} skipped: {exc}", file=sys.stderr)
     if not reports:
         raise problems[0]
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2))
     else:
         print("\n\n".join(report_text(r) for r in reports))
+    # Every rule on a tree: one that cannot read it (a tree without mm/
+    # for a rule about mm/) is skipped with a note; --rule makes it an error.
     return 0
