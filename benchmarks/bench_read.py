@@ -27,6 +27,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+from bench_scan import timed  # noqa: E402  (one timer for the benchmarks)
 
 # Run in a child process: open the tree, find the files, read them all.
 CHILD = r"""
@@ -40,16 +42,6 @@ size = sum(len(source.read(n)) for n in names)
 print(json.dumps({"files": len(names), "bytes": size,
                   "seconds": time.perf_counter() - start}))
 """
-
-
-def timed(argv, cwd=None):
-    start = time.perf_counter()
-    result = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, timeout=900)
-    seconds = time.perf_counter() - start
-    if result.returncode not in (0, 1):
-        raise SystemExit(f"{' '.join(map(str, argv))} failed: {result.stderr[:300]}")
-    return seconds, result.stdout
 
 
 def main():
