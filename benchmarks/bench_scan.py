@@ -50,7 +50,7 @@ def main():
         "grep -rl put_page": ["grep", "-rl", "--include=*.c", "--include=*.h",
                               "put_page", "."],
         "git grep -l put_page": ["git", "grep", "-l", "put_page", "--", "*.c", "*.h"],
-        "patchgen scan": env_python + ["scan", "--tree", str(tree)],
+        "patchgen scan": env_python + ["scan", "--tree", str(tree), "--rule", "hwpoison-put-last"],
     }
     os.environ["PYTHONPATH"] = str(HERE.parent)
     files = sum(1 for _ in tree.rglob("*.c"))

@@ -59,7 +59,7 @@ def patchgen(*args, timeout=7200):
 
 
 def era_of(tree: Path) -> tuple[str, str]:
-    code, out, _ = patchgen("scan", "--tree", str(tree), "--json")
+    code, out, _ = patchgen("scan", "--tree", str(tree), "--rule", "hwpoison-put-last", "--json")
     try:
         data = json.loads(out)
     except ValueError:
@@ -132,7 +132,7 @@ def run_tree(tree: Path, era: str, configs, args, rows) -> None:
                                           *config_args)
         else:
             clone = private_clone(tree)
-            patchgen("apply", "--tree", str(clone), "--force")
+            patchgen("apply", "--tree", str(clone), "--rule", "hwpoison-put-last", "--force")
             code, out, seconds = patchgen("verify", "--tree", str(clone),
                                           "--series", BRANCH, "--config",
                                           name, "--json", "--timeout", "120",

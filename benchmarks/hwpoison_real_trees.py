@@ -125,7 +125,7 @@ def one_tree(source: Path, scratch: Path, build: bool, jobs: int) -> list[str]:
     for finding in report.findings:
         if finding.kind in ("related-site", "invalidate-site", "hotplug", "mutex"):
             rows.append(f"    {finding.kind} {finding.location()}: {finding.action}")
-    applied = sh([sys.executable, "-m", "patchgen", "apply", "--tree", clone],
+    applied = sh([sys.executable, "-m", "patchgen", "apply", "--rule", "hwpoison-put-last", "--tree", clone],
                  cwd=REPO, check=False)
     rows.append(f"    apply: exit {applied.returncode}: "
                 f"{(applied.stdout + applied.stderr).strip().splitlines()[0]}")
