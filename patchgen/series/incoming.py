@@ -395,8 +395,10 @@ def pick_series(kind: str, origin: str, mails: list[Mail],
     and of several versions the newest, or *version*; positions renumbered
     1..N over the mails kept, in input order."""
     ids = {m.message_id for m in mails if m.message_id}
-    replies = [m for m in mails if is_reply(m, ids)]
-    rest = [m for m in mails if not any(m is r for r in replies)]
+    replies: list[Mail] = []
+    rest: list[Mail] = []
+    for mail in mails:
+        (replies if is_reply(mail, ids) else rest).append(mail)
     versions = sorted({m.tags.version for m in rest
                        if m.problem is None and m.tags.is_patch})
     set_aside = [(m.position, SetAside(m.source, m.subject, REPLY))
