@@ -45,6 +45,7 @@ from patchgen.kernel.kconfig import (BASE_CONFIG, C_LOCALE, ConfigTargetFailed,
                                      add_fragment, build_dir_for, configure,
                                      missing_symbols, read_fragment)
 from patchgen.infra.runner import describe, run
+from patchgen.kernel.toolchain import make_variables, why
 
 DIAGNOSTIC = re.compile(r"^(?P<path>[^\s:][^:]*):(?P<line>\d+):(?:\d+:)? "
                         r"(?P<level>warning|error|fatal error): (?P<text>.*)$")
@@ -254,7 +255,8 @@ class KbuildBuilder:
         self.notes: list[str] = []
 
     def _make(self, *targets, timeout=3600):
-        argv = ["make", "-C", self.root, f"O={self.build_dir}", f"-j{self.jobs}", *targets]
+        argv = ["make", "-C", self.root, f"O={self.build_dir}", f"-j{self.jobs}",
+                *make_variables(self.root), *targets]
         return run(argv, env=C_LOCALE, check=False, timeout=timeout), describe(argv)
 
     def configure(self) -> None:
@@ -282,6 +284,9 @@ class KbuildBuilder:
         if missing:
             self.notes.append("not set after olddefconfig (missing dependencies?): "
                               + ", ".join(missing))
+        added = why(make_variables(self.root))
+        if added:
+            self.notes.append(added.removeprefix("# patchgen: ").strip())
         marker.write_text(stamp)
 
     def build(self, changed: set[str] | None) -> RawBuild:

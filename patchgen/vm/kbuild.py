@@ -31,6 +31,7 @@ from patchgen.infra.cache import kernel_build_lock, workdir_for
 from patchgen.infra.errors import (BadBuildConfig, BuildFailed, CacheFull,
                              CommandTimeout, ConfigSymbolMissing,
                              NotAKernelTree)
+from patchgen.kernel.toolchain import make_variables, why
 from patchgen.kernel.kconfig import ConfigTargetFailed, build_dir_for, configure
 from patchgen.infra.runner import describe, stream
 from patchgen.kernel.workspace import in_tree_build_output
@@ -287,9 +288,11 @@ def _build_locked(tree, build_dir, log, fragment, optional, jobs, timeout,
 
     report("CONFIG", "tinyconfig + the rule's fragment", 0)
     absent = _configure(tree, build_dir, fragment, log, what, optional)
-    argv = ["make", "-C", tree, f"O={build_dir}", f"-j{jobs}", "bzImage"]
+    variables = make_variables(tree)
+    argv = ["make", "-C", tree, f"O={build_dir}", f"-j{jobs}", *variables,
+            "bzImage"]
     with open(log, "a") as out:
-        out.write(f"$ {describe(argv)}\n")
+        out.write(f"{why(variables)}$ {describe(argv)}\n")
     steps = 0
 
     def on_line(line: str) -> None:
