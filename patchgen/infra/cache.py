@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import os
 import re
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -53,8 +54,24 @@ def workdir_for(tree: Path) -> Path:
 
 
 @contextmanager
-def kernel_build_lock() -> Iterator[None]:
-    """One kernel build at a time on this machine (builds take every core)."""
-    with open(cache_dir("locks") / "kernel-build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+def kernel_build_lock(what: str = "a kernel build") -> Iterator[None]:
+    """One kernel build at a time on this machine (builds take every core).
+    The holder writes its pid and *what* into the lock file; a run that
+    has to wait says on stderr for whom, once, instead of going quiet."""
+    with open(cache_dir("locks") / "kernel-build.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another patchgen run"
+            print(f"patchgen: waiting for the machine's kernel build lock "
+                  f"({lock.name}), held by {holder}", file=sys.stderr,
+                  flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()}: {what}\n")
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.truncate(0)

@@ -633,7 +633,8 @@ def _apply_and_review(tree, series, base, workspace, mail_dir, diff_ok, touched_
     bisector = None
     build_notes: list[str] = []
     base_step = None
-    lock = kernel_build_lock() if kbuild else _no_lock()
+    lock = (kernel_build_lock(f"patchgen check --build in {tree}") if kbuild
+            else _no_lock())
     with lock:
         if options.build:
             folders = folders_of(touched_all)

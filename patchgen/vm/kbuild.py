@@ -270,7 +270,7 @@ def build_kernel(tree: Path, log: Path, *, fragment: str,
     # (the machine-wide lock, which `patchgen check --build` takes too).
     with open(build_dir.with_name(build_dir.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        with kernel_build_lock():
+        with kernel_build_lock(what):
             return _build_locked(tree, build_dir, log, fragment, optional,
                                  jobs, timeout, progress, what, copy_to)
 
