@@ -758,3 +758,19 @@ def test_qemu_that_cannot_boot_the_file_is_a_boot_error(tmp_path):
         bootmod.boot(kernel, initrd, tmp_path / "serial.log", timeout=60)
     # qemu's own complaint is quoted, e.g. "qemu: linux kernel too old ..."
     assert "): qemu" in str(caught.value)
+
+
+def test_first_errors_names_kconfig_s_own_complaint_not_make_s():
+    # The shape of a real 4.14.67 export that lacked drivers/gpu/drm/amd:
+    # what failed is the sourced Kconfig, not the four make[N] lines.
+    text = ("scripts/kconfig/conf  --allnoconfig Kconfig\n"
+            'drivers/gpu/drm/Kconfig:192: can\'t open file '
+            '"drivers/gpu/drm/amd/amdgpu/Kconfig"\n'
+            "make[5]: *** [scripts/kconfig/Makefile:87: allnoconfig] Error 1\n"
+            "make[4]: *** [Makefile:512: allnoconfig] Error 2\n")
+    assert first_errors(text, 4) == [
+        'drivers/gpu/drm/Kconfig:192: can\'t open file '
+        '"drivers/gpu/drm/amd/amdgpu/Kconfig"']
+    # A kconfig warning is not the error.
+    assert first_errors("arch/Kconfig:7: warning: x\nmake: *** [a] Error 2\n") \
+        == ["make: *** [a] Error 2"]

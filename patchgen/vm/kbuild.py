@@ -48,6 +48,9 @@ _COMPILER_ERROR = re.compile(r"^\S+?:\d+(?::\d+)?: (?:fatal )?error: ")
 _LINKER_ERROR = re.compile(r"undefined reference to|multiple definition of|"
                            r"^\S*ld(?:\.\S+)?: .*(?:error|cannot find)")
 _MAKE_ERROR = re.compile(r"^make(?:\[\d+\])?: \*\*\* ")
+# kconfig's own complaints: 'drivers/gpu/drm/Kconfig:192: can't open file
+# "drivers/gpu/drm/amd/amdgpu/Kconfig"' (a tree with files missing).
+_KCONFIG_ERROR = re.compile(r"^\S*Kconfig[^\s:]*:\d+: (?!warning)")
 _CONTEXT = re.compile(r"^\s*(?:\d+\s*)?\|")   # gcc's source/caret lines
 
 
@@ -201,7 +204,8 @@ def first_errors(output: str, limit: int = 8) -> list[str]:
     lines = output.splitlines()
     picked: list[str] = []
     for i, line in enumerate(lines):
-        if _COMPILER_ERROR.search(line) or _LINKER_ERROR.search(line):
+        if (_COMPILER_ERROR.search(line) or _LINKER_ERROR.search(line)
+                or _KCONFIG_ERROR.search(line)):
             picked.append(line)
             for follow in lines[i + 1:i + 3]:
                 if _CONTEXT.match(follow):
