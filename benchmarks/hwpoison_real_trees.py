@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from patchgen.engine.rule import get_rule  # noqa: E402
+from patchgen.engine.registry import get_rule  # noqa: E402
 from patchgen.engine.sources import open_worktree  # noqa: E402
 
 RULE = get_rule("hwpoison-put-last")
