@@ -28,13 +28,19 @@ sys.path.insert(0, str(REPO))
 
 from patchgen.engine.registry import get_rule  # noqa: E402
 from patchgen.engine.sources import open_worktree  # noqa: E402
+from patchgen.kernel.toolchain import make_variables  # noqa: E402
 
 RULE = get_rule("hwpoison-put-last")
 ENABLE = ["64BIT", "X86_MCE", "MEMORY_FAILURE", "COMPACTION", "MIGRATION",
           "ADVISE_SYSCALLS", "SPARSEMEM_MANUAL", "MEMORY_HOTPLUG", "MEMORY_HOTREMOVE"]
-# Extra make variables (--make-var KCFLAGS=-fno-pie: trees before v4.9
-# with a compiler that builds position-independent code by default).
+# Extra make variables from --make-var; without them, what patchgen's own
+# builds pass (KCFLAGS=-fno-pie for a tree before v4.9 and a compiler that
+# builds position-independent code by default).
 MAKE_VARS: list[str] = []
+
+
+def make_vars(tree: Path) -> list[str]:
+    return MAKE_VARS or make_variables(tree)
 WARNING = re.compile(r"^(?P<path>[^\s:]+):\d+:\d+: warning: (?P<text>.*)$")
 
 
@@ -52,7 +58,7 @@ def sh(argv, cwd=None, check=True, timeout=7200):
 
 def configure(tree: Path, out: Path, memory_failure: bool, jobs: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    sh(["make", "-C", tree, f"O={out}", *MAKE_VARS, "tinyconfig"])
+    sh(["make", "-C", tree, f"O={out}", *make_vars(tree), "tinyconfig"])
     config = tree / "scripts" / "config"
     args = []
     for symbol in ENABLE:
@@ -61,14 +67,14 @@ def configure(tree: Path, out: Path, memory_failure: bool, jobs: int) -> None:
         else:
             args += ["--enable", symbol]
     sh([config, "--file", out / ".config", *args])
-    sh(["make", "-C", tree, f"O={out}", *MAKE_VARS, "olddefconfig"])
+    sh(["make", "-C", tree, f"O={out}", *make_vars(tree), "olddefconfig"])
     text = (out / ".config").read_text()
     for symbol in ("MEMORY_HOTREMOVE", "MIGRATION"):
         if f"CONFIG_{symbol}=y" not in text:
             raise SystemExit(f"{out}: CONFIG_{symbol} is not set after olddefconfig")
     if (f"CONFIG_MEMORY_FAILURE=y" in text) != memory_failure:
         raise SystemExit(f"{out}: CONFIG_MEMORY_FAILURE is not as asked")
-    sh(["make", "-C", tree, f"O={out}", *MAKE_VARS, f"-j{jobs}", "prepare"], timeout=7200)
+    sh(["make", "-C", tree, f"O={out}", *make_vars(tree), f"-j{jobs}", "prepare"], timeout=7200)
 
 
 # --objects: build only the objects the series touches (make 4.3 rebuilds
@@ -87,7 +93,7 @@ def build_mm(tree: Path, out: Path, jobs: int, touch: bool,
     targets = OBJECTS or ["mm/"]
     if not memory_failure:
         targets = [t for t in OBJECTS if "memory-failure" not in t]
-    result = sh(["make", "-C", tree, f"O={out}", *MAKE_VARS, f"-j{jobs}", *targets],
+    result = sh(["make", "-C", tree, f"O={out}", *make_vars(tree), f"-j{jobs}", *targets],
                 check=False)
     output = result.stdout + result.stderr
     warnings = set()
