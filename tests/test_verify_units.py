@@ -245,6 +245,25 @@ def test_a_console_copy_cut_by_a_kernel_message_loses_to_the_kmsg_copy():
     assert [(c.name, c.passed) for c in verdict.checks] == [("setup", True)]
 
 
+def test_a_kmsg_line_that_starts_inside_a_console_line_is_its_own_line():
+    """Seen on a real 4.14.67 debug boot: the console copy of #2 was cut
+    by the kernel log's copy of #3, a FAIL, which came through nowhere
+    else.  The FAIL must count, and be named."""
+    text = (KERNEL_ONLY
+            + "PATCHGEN: info guest up, kernel 4.14\n"
+            "[    1.0] PATCHGEN: #1 info start stress=0\n"
+            "[    1.1] PATCHGEN: #2 check setup PASS uid 0\n"
+            "PATCHGEN: #2 check setup PASS u[    1.2] PATCHGEN: #3 check "
+            "unpoison-leak FAIL 66 missing\n"
+            "[    1.3] PATCHGEN: #4 result FAIL 1 of 2 checks failed\n")
+    verdict = parse_serial_log(text)
+    assert not verdict.passed
+    assert [(c.name, c.passed) for c in verdict.checks] == [
+        ("setup", True), ("unpoison-leak", False)]
+    assert verdict.checks[1].detail == "66 missing"
+    assert any("unpoison-leak" in reason for reason in verdict.reasons)
+
+
 @pytest.mark.parametrize("line,kind", [
     ("[   12.5] WARNING: CPU: 0 PID: 1 at mm/page_alloc.c:1234 f+0x1/0x2",
      "WARNING"),

@@ -130,6 +130,24 @@ def strip_timestamp(line: str) -> str:
     return _TIMESTAMP.sub("", line.rstrip("\r\n"))
 
 
+_EMBEDDED = re.compile(r"(?:\[\s*\d+\.\d+\]\s?)?PATCHGEN: ")
+
+
+def _pieces(raw_lines):
+    """Each guest line of the log, also when two writers share one serial
+    line: the console copy of one line cut off by the kernel log's copy
+    of the next ("...(0 writes f[    5.86] PATCHGEN: #15 check ...")."""
+    for raw in raw_lines:
+        raw = raw.rstrip("\r\n")
+        starts = [m.start() for m in _EMBEDDED.finditer(raw)]
+        if len(starts) <= 1:
+            yield raw
+            continue
+        yield raw[:starts[1]]
+        for begin, end in zip(starts[1:], starts[2:] + [len(raw)]):
+            yield raw[begin:end]
+
+
 def guest_lines(raw_lines) -> list[str]:
     """The guest's own lines (without "PATCHGEN: " and the sequence
     number), one copy of each, in the order the guest wrote them.
@@ -141,10 +159,9 @@ def guest_lines(raw_lines) -> list[str]:
     entries: list[list] = []        # [seq or None, text, from_kmsg]
     by_seq: dict[int, list] = {}
     texts: set[str] = set()
-    for raw in raw_lines:
-        raw = raw.rstrip("\r\n")
-        from_kmsg = bool(_TIMESTAMP.match(raw))
-        match = _GUEST_LINE.search(strip_timestamp(raw))
+    for piece in _pieces(raw_lines):
+        from_kmsg = bool(_TIMESTAMP.match(piece))
+        match = _GUEST_LINE.search(strip_timestamp(piece))
         if not match:
             continue
         text = match.group(2).rstrip()
