@@ -165,3 +165,42 @@ def test_kcidb_data_is_valid(cells):
     assert all(t["id"].startswith("patchgen:") for t in data["tests"])
     build_ids = {b["id"] for b in data["builds"]}
     assert all(t["build_id"] in build_ids for t in data["tests"])
+
+
+# --- -j is make -jN, --parallel is trees at once ----------------------------
+
+def test_cli_parallel_without_matrix_is_a_usage_error(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "patchgen", "verify", "--tree", str(tmp_path),
+         "--parallel", "2"], capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 2
+    assert "--parallel" in result.stderr and "-j N" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_matrix_passes_j_to_every_cell_and_parallel_to_the_trees(
+        tmp_path, monkeypatch):
+    """verify itself is replaced here (it would build kernels): the test
+    is about what the command line hands each cell."""
+    import threading
+    from patchgen.cli import main
+    from patchgen.vm import matrix as matrix_module
+    seen = []
+    threads = set()
+
+    def fake_verify(options, **_):
+        seen.append((options.tree.name, options.jobs, options.configs))
+        threads.add(threading.get_ident())
+        raise BadMatrix("stand-in: no kernel built in this test")
+
+    monkeypatch.setattr(matrix_module, "verify", fake_verify)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    path = write(tmp_path, "trees = ['a', 'b']\nconfigs = ['default']\n")
+    code = main(["verify", "--matrix", str(path), "-j", "3", "--parallel",
+                 "2", "--json"])
+    assert code != 0
+    assert sorted(tree for tree, _, _ in seen) == ["a", "b"]
+    assert {jobs for _, jobs, _ in seen} == {3}
+    assert threading.get_ident() not in threads

@@ -1,11 +1,11 @@
 """`patchgen verify --matrix FILE`: the table of a verify matrix.
 
-    patchgen verify --matrix matrix.toml [--jobs N] [--json] [--kcidb FILE]
-                    [--lava-run | --lava-submit URL ...]
+    patchgen verify --matrix matrix.toml [--parallel N] [-j N] [--json]
+                    [--kcidb FILE] [--lava-run | --lava-submit URL ...]
 
-With --matrix, --jobs N is how many trees are verified at once (default
-1); each make still runs with all CPUs, and builds never overlap (the
-machine-wide build lock).
+--parallel N is how many trees are verified at once (default 1); -j/--jobs
+N is make -jN for every build of every cell, as for one verify (default:
+all CPUs).  Builds never overlap (the machine-wide build lock).
 """
 
 import json
@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--matrix", metavar="FILE", type=Path,
                         help="verify every tree x config of a matrix file "
                              "(TOML: trees, configs, series, base) and print "
-                             "one table; --jobs N then runs N trees at once")
+                             "one table")
     parser.add_argument("--kcidb", metavar="FILE", type=Path,
                         help="with --matrix: also write the results as KCIDB "
                              "data (KernelCI's format) to FILE")
@@ -70,13 +70,13 @@ def run(args, options: VerifyOptions, boot_with) -> int:
                           "--lava-run or --lava-submit, or write the jobs "
                           "of one tree with --tree")
     matrix = load_matrix(args.matrix, options.rule)
-    jobs = args.jobs or 1
     start = time.monotonic()
     cells = run_matrix(matrix, VerifyOptions(
         tree=Path("."), kvm=options.kvm, stress=options.stress,
         boot_timeout=options.boot_timeout,
-        build_timeout=options.build_timeout, memory_mb=options.memory_mb),
-        jobs=jobs, boot_with=boot_with,
+        build_timeout=options.build_timeout, memory_mb=options.memory_mb,
+        jobs=options.jobs),
+        parallel=args.parallel or 1, boot_with=boot_with,
         progress=None if args.json else CellProgress())
     seconds = time.monotonic() - start
     if args.kcidb:

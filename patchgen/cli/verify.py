@@ -60,6 +60,9 @@ def add_arguments(parser) -> None:
                              f"{DEFAULT_BUILD_TIMEOUT:.0f})")
     parser.add_argument("-j", "--jobs", type=_count, default=None,
                         metavar="N", help="make -jN (default: all CPUs)")
+    parser.add_argument("--parallel", metavar="N", type=_count, default=None,
+                        help="with --matrix: verify N trees at once "
+                             "(default 1; builds still take turns)")
     parser.add_argument("--memory", type=_megabytes, default=None,
                         metavar="MB",
                         help=f"guest memory (default: the config's, else "
@@ -163,6 +166,9 @@ def run(args) -> int:
 
     written: list = []
     boot_with = lava_modes.boot_function(args, written)
+    if args.parallel and not args.matrix:
+        raise UsageError("--parallel N is how many trees of a --matrix run "
+                         "at once: give --matrix, or use -j N for make")
     if args.matrix:
         return matrix_mode.run(args, options, boot_with)
     if args.tree is None:

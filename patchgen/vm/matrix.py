@@ -20,9 +20,10 @@ Every cell (tree x config) is one `patchgen verify` run with the same
 machinery: the tree built and booted, or with a series its base and its
 tip, each in the tree's private clone in the cache, incremental.  Cells
 of one tree run one after the other (they share that clone); with
---jobs N up to N trees run at once.  Kernel builds take the machine-wide
-build lock (cache.kernel_build_lock), so builds never overlap: --jobs N
-overlaps one tree's boots and checkouts with another's build.
+--parallel N up to N trees run at once.  Kernel builds take the
+machine-wide build lock (cache.kernel_build_lock), so builds never
+overlap: --parallel N overlaps one tree's boots and checkouts with
+another's build.
 """
 
 import tomllib
@@ -210,7 +211,7 @@ class Cell:
 CellProgress = Callable[[str, object], None]
 
 
-def run_matrix(matrix: Matrix, options: VerifyOptions, *, jobs: int = 1,
+def run_matrix(matrix: Matrix, options: VerifyOptions, *, parallel: int = 1,
                boot_with=None,
                progress: CellProgress | None = None) -> list[Cell]:
     """Every cell, in the order of the file (trees, then configs)."""
@@ -235,14 +236,14 @@ def run_matrix(matrix: Matrix, options: VerifyOptions, *, jobs: int = 1,
                                   exc.exit_code))
         return cells
 
-    if jobs <= 1 or len(matrix.trees) == 1:
+    if parallel <= 1 or len(matrix.trees) == 1:
         # In this thread, so that Ctrl-C reaches the running make or qemu
         # (runner.stream stops its process group) and ends the run.
         per_tree = [one_tree(tree) for tree in matrix.trees]
     else:
         # Worker threads never see Ctrl-C: the cells already running end
         # first (their own timeouts bound them).
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
             per_tree = list(pool.map(one_tree, matrix.trees))
     return [cell for cells in per_tree for cell in cells]
 
