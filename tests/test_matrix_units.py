@@ -167,6 +167,41 @@ def test_kcidb_data_is_valid(cells):
     assert all(t["build_id"] in build_ids for t in data["tests"])
 
 
+def test_kcidb_has_the_failed_build_next_to_the_base_that_built(tmp_path):
+    """A tip that does not build: the base's build and tests, the tip's
+    build with status FAIL, its log and first errors, and no tests."""
+    if os.environ.get("CI"):
+        import kcidb_io
+    else:
+        kcidb_io = pytest.importorskip("kcidb_io")
+    from patchgen.vm.verify import FailedBuild
+    config = Config("verify", "", "patchgen/rules/hwpoison/guest/verify.config")
+    base = outcome("base", "pass-6.1.log", tmp_path)
+    log = tmp_path / "tip-build.log"
+    log.write_text("mm/memory-failure.c:10:1: error: expected ';'\n")
+    failed = FailedBuild("tip", "b" * 40, "verify", log, 42.25,
+                         ("mm/memory-failure.c:10:1: error: expected ';'",))
+    cell = Cell(MatrixTree("linux61", Path("/t/linux61")), config, None,
+                "the series' tip does not build", 41, failed, (base,))
+    data = matrix_kcidb([cell], "fix", RECIPE.kcidb_test)
+    kcidb_io.schema.LATEST.validate(data)
+    statuses = {b["misc"]["label"]: b for b in data["builds"]}
+    assert statuses["base"]["status"] == "PASS"
+    tip = statuses["tip"]
+    assert tip["status"] == "FAIL" and tip["duration"] == 42.2
+    assert tip["log_url"] == log.resolve().as_uri()
+    assert "expected ';'" in tip["log_excerpt"]
+    assert tip["config_name"] == "verify"
+    assert not [t for t in data["tests"] if t["build_id"] == tip["id"]]
+    assert [t for t in data["tests"] if t["build_id"] == statuses["base"]["id"]]
+    checkout = {c["id"]: c for c in data["checkouts"]}[tip["checkout_id"]]
+    assert checkout["git_commit_hash"] == "b" * 40
+    # The table keeps the base's verdict and shows the tip's error.
+    row = table([cell], "fix")[1].split()
+    assert row[:4] == ["linux61", "verify", "PASS", "ERROR"]
+    assert [r["label"] for r in cell.to_dict()["results"]] == ["base"]
+
+
 # --- -j is make -jN, --parallel is trees at once ----------------------------
 
 def test_cli_parallel_without_matrix_is_a_usage_error(tmp_path):

@@ -20,6 +20,8 @@ that no two mean the same thing:
     70  internal error (a bug in patchgen: please report it)
 """
 
+from typing import Any
+
 
 class PatchgenError(Exception):
     """Base of every error patchgen reports to its user."""
@@ -249,9 +251,16 @@ class NotAKernelTree(UserError):
 
 
 class BuildFailed(UserError):
-    """The kernel did not build; the message carries the first errors."""
+    """The kernel did not build; the message carries the first errors.
+    kbuild sets *log* (the build log) and *errors* (the first error
+    lines); verify adds *failed* (a FailedBuild) and *outcomes* (the
+    kernels of the series that were judged before this one)."""
 
     exit_code = 41
+    log: Any = None
+    errors: tuple = ()
+    failed: Any = None
+    outcomes: tuple = ()
 
 
 class ConfigSymbolMissing(UserError):

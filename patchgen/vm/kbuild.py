@@ -235,9 +235,12 @@ def _configure(tree: Path, build_dir: Path, fragment: str, log: Path,
         missing = configure(tree, build_dir, fragment, log)
     except ConfigTargetFailed as failure:
         _raise_if_disk_full(failure.output, build_dir)
-        raise BuildFailed(
-            f"make {failure.target} failed for {what}: "
-            + " / ".join(first_errors(failure.output, 4)) + f" (log: {log})") from None
+        errors = first_errors(failure.output, 4)
+        refused = BuildFailed(f"make {failure.target} failed for {what}: "
+                              + " / ".join(errors) + f" (log: {log})")
+        refused.log = log
+        refused.errors = tuple(errors)
+        raise refused from None
     absent = [s for s in missing if s in optional]
     missing = [s for s in missing if s not in optional]
     if missing:
@@ -318,8 +321,11 @@ def _build_locked(tree, build_dir, log, fragment, optional, jobs, timeout,
         # relative to the tree, as a developer reads them.
         errors = [line.replace(f"{tree}/", "")
                   for line in first_errors(result.output)]
-        raise BuildFailed(f"{what} does not build; first errors (full log: "
-                          f"{log}):\n  " + "\n  ".join(errors))
+        failure = BuildFailed(f"{what} does not build; first errors (full "
+                              f"log: {log}):\n  " + "\n  ".join(errors))
+        failure.log = log
+        failure.errors = tuple(errors)
+        raise failure
     bzimage = build_dir / BZIMAGE
     if not bzimage.is_file():
         raise BuildFailed(f"make bzImage succeeded but left no {bzimage} "

@@ -41,21 +41,39 @@ def matrix_kcidb(cells, series: str | None, test_path: str = GUEST_TEST) -> dict
     """KCIDB data for the cells of a matrix run; *test_path* is the
     rule's test node."""
     checkouts, builds, tests = {}, [], []
+
+    def checkout_of(cell, label: str, revision: str) -> str:
+        checkout_id = _id("checkout", str(cell.tree.path), revision, label)
+        if checkout_id not in checkouts:
+            checkout = {"id": checkout_id, "origin": ORIGIN,
+                        "tree_name": cell.tree.name, "valid": True}
+            if _HEX40.match(revision):
+                checkout["git_commit_hash"] = revision
+            if series and label == "tip":
+                checkout["comment"] = f"{series} on {cell.tree.name}"
+            checkouts[checkout_id] = checkout
+        return checkout_id
+
     for cell in cells:
-        if cell.report is None:
-            continue
-        for outcome in cell.report.outcomes:
+        outcomes = cell.report.outcomes if cell.report else cell.partial
+        failed = cell.failed_build
+        if failed is not None:
+            # A kernel that did not build: its build, FAIL, and no tests.
+            checkout_id = checkout_of(cell, failed.label, failed.revision or "")
+            excerpt = "\n".join(failed.errors)[:16384]
+            builds.append({
+                "id": _id("build", checkout_id, cell.config.name),
+                "checkout_id": checkout_id, "origin": ORIGIN,
+                "architecture": "x86_64", "config_name": cell.config.name,
+                "duration": round(failed.seconds, 1),
+                "log_url": Path(failed.log).resolve().as_uri(),
+                "status": "FAIL",
+                **({"log_excerpt": excerpt} if excerpt else {}),
+                "misc": {"label": failed.label},
+            })
+        for outcome in outcomes:
             revision = outcome.revision or ""
-            checkout_id = _id("checkout", str(cell.tree.path), revision,
-                              outcome.label)
-            if checkout_id not in checkouts:
-                checkout = {"id": checkout_id, "origin": ORIGIN,
-                            "tree_name": cell.tree.name, "valid": True}
-                if _HEX40.match(revision):
-                    checkout["git_commit_hash"] = revision
-                if series and outcome.label == "tip":
-                    checkout["comment"] = f"{series} on {cell.tree.name}"
-                checkouts[checkout_id] = checkout
+            checkout_id = checkout_of(cell, outcome.label, revision)
             build_id = _id("build", checkout_id, cell.config.name)
             builds.append({
                 "id": build_id, "checkout_id": checkout_id, "origin": ORIGIN,

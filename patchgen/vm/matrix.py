@@ -37,7 +37,7 @@ from patchgen.vm.kbuild import DEFAULT_CONFIG, default_fragments
 from patchgen.infra.errors import BadMatrix, PatchgenError
 from patchgen.kernel.kconfig import add_fragment
 from patchgen.vm.recipes import choose
-from patchgen.vm.verify import VerifyReport, VerifyOptions, verify
+from patchgen.vm.verify import FailedBuild, VerifyReport, VerifyOptions, verify
 
 # The recipe's default config alone; the stem of its first fragment file
 # (e.g. "verify" for verify.config) means it too.
@@ -184,6 +184,10 @@ class Cell:
     report: VerifyReport | None = None
     error: str | None = None
     error_code: int | None = None
+    # A build that failed, and the kernels judged before it (the base's,
+    # when only the tip does not build).
+    failed_build: FailedBuild | None = None
+    partial: tuple = ()
 
     def outcome(self, label: str):
         if self.report is None:
@@ -203,6 +207,10 @@ class Cell:
         # The report's own "tree" is the path: the cell's name wins.
         out = self.report.to_dict() if self.report is not None else {
             "error": self.error, "exit_code": self.error_code}
+        if self.report is None and self.partial:
+            # The kernels judged before the error (the base, when only the
+            # tip does not build).
+            out["results"] = [o.to_dict() for o in self.partial]
         out.update({"tree": self.tree.name, "path": str(self.tree.path),
                     "config": self.config.name})
         return out
@@ -233,7 +241,9 @@ def run_matrix(matrix: Matrix, options: VerifyOptions, *, parallel: int = 1,
                 if progress:
                     progress(name, f"error: {exc}")
                 cells.append(Cell(tree, config, None, str(exc),
-                                  exc.exit_code))
+                                  exc.exit_code,
+                                  getattr(exc, "failed", None),
+                                  tuple(getattr(exc, "outcomes", ()))))
         return cells
 
     if parallel <= 1 or len(matrix.trees) == 1:
@@ -280,6 +290,13 @@ def table(cells: list[Cell], series: str | None) -> list[str]:
     for cell in cells:
         if cell.report is None:
             first = (cell.error or "").splitlines()[0] if cell.error else ""
+            base = next((o for o in cell.partial if o.label == "base"), None)
+            if series and base is not None:
+                # The base was judged; the tip is what failed.
+                rows.append((cell.tree.name, cell.config.name,
+                             _verdict_text(base),
+                             f"ERROR (exit {cell.error_code})", first))
+                continue
             rows.append((cell.tree.name, cell.config.name,
                          f"ERROR (exit {cell.error_code})",
                          *(("-",) if series else ()), first))

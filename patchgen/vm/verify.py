@@ -37,7 +37,7 @@ from patchgen.vm.kbuild import (DEFAULT_BUILD_TIMEOUT, BuildResult, GuestConfig,
                             configured_in_place, load_config,
                             refuse_in_place)
 from patchgen.infra.cache import cache_dir, workdir_for
-from patchgen.infra.errors import (CommandFailed, NotAGitTree, NotASeries,
+from patchgen.infra.errors import (BuildFailed, CommandFailed, NotAGitTree, NotASeries,
                              SeriesProblem, ToolMissing, UnknownRevision)
 from patchgen.series.incoming import Mail, read_series
 from patchgen.vm.initramfs import (DEFAULT_STRESS, Initramfs, find_busybox,
@@ -72,6 +72,18 @@ class VerifyOptions:
     # "all": every config of the recipe.
     configs: tuple = ("default",)
     rule: str | None = None             # --rule: whose verify recipe
+
+
+@dataclass(frozen=True)
+class FailedBuild:
+    """A kernel of the run that did not build: what KCIDB reports for it."""
+
+    label: str
+    revision: str | None
+    config: str
+    log: Path
+    seconds: float
+    errors: tuple
 
 
 @dataclass(frozen=True)
@@ -201,12 +213,19 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
 
     # Keep the kernel that is booted: a later build in the same O= folder
     # (the tip of a series, another run) overwrites the folder's bzImage.
-    build = build_kernel(tree, run_dir / f"{name}-build.log",
-                         fragment=config.fragment, optional=config.optional,
-                         jobs=options.jobs, timeout=options.build_timeout,
-                         progress=labelled, what=what,
-                         copy_to=run_dir / f"{name}-bzImage",
-                         workdir=workdir)
+    start = time.monotonic()
+    try:
+        build = build_kernel(tree, run_dir / f"{name}-build.log",
+                             fragment=config.fragment, optional=config.optional,
+                             jobs=options.jobs, timeout=options.build_timeout,
+                             progress=labelled, what=what,
+                             copy_to=run_dir / f"{name}-bzImage",
+                             workdir=workdir)
+    except BuildFailed as failure:
+        failure.failed = FailedBuild(label, revision, config.name,
+                                     failure.log or run_dir / f"{name}-build.log",
+                                     time.monotonic() - start, failure.errors)
+        raise
     kernel = build.bzimage
     memory = options.memory_mb or config.memory_mb or DEFAULT_MEMORY_MB
     if on_boot:
@@ -458,9 +477,15 @@ def _verify_private_copy(tree: Path, revision: str, judge_all) -> list:
 
 def _verify_series(tree: Path, series: SeriesUnderTest, judge_all,
                    run_dir: Path) -> VerifyReport:
-    outcomes = []
+    outcomes: list = []
     with series_workspace(tree, series) as workspace:
         for label, commit in series_steps(workspace, series):
-            outcomes += judge_all(workspace.kernel_root, label, commit,
-                                  workdir_for(tree))
+            try:
+                outcomes += judge_all(workspace.kernel_root, label, commit,
+                                      workdir_for(tree))
+            except BuildFailed as failure:
+                # What was judged before stays reportable (KCIDB: the
+                # base's build and tests next to the tip's failed build).
+                failure.outcomes = tuple(outcomes)
+                raise
     return VerifyReport(tree, run_dir, tuple(outcomes), series.name)
