@@ -116,21 +116,36 @@ def _cells(report):
     return out
 
 
-def test_matrix_direct_and_through_lava_run_give_the_same_verdicts(
-        tree, tmp_path):
-    """The 6.1 tree x the configs this branch ships (verify.config only:
-    a second config would be a fresh multi-minute build), with the broken
-    free path as the series: base PASS, series FAIL, directly and through
-    lava-run; KCIDB data valid."""
+def _kcidb_io():
+    # kcidb-io is in the test extra; under CI its absence is a failure.
     if os.environ.get("CI"):
         import kcidb_io
-    else:
-        kcidb_io = pytest.importorskip("kcidb_io")
-    branch = variant_branch(tree, "broken-free-path")
+        return kcidb_io
+    return pytest.importorskip("kcidb_io")
+
+
+def _matrix_file(tree, tmp_path, variant: str, configs: list) -> Path:
+    """A matrix of the 6.1 tree with a variant branch as the series."""
+    branch = variant_branch(tree, variant)
     matrix = tmp_path / "matrix.toml"
     matrix.write_text(f'series = "{branch}"\n'
                       f'trees = [{{ name = "linux61", path = "{tree}" }}]\n'
-                      'configs = ["verify"]\n')
+                      f'configs = {json.dumps(configs)}\n')
+    return matrix
+
+
+def test_matrix_direct_and_through_lava_run_give_the_same_verdicts(
+        tree, tmp_path):
+    """The 6.1 tree x the recipe's two configs (default and debug: two
+    CPUs, DEBUG_VM, page_owner, memory hot-remove), with the broken free
+    path as the series: base PASS, series FAIL in both (the check named
+    in the default one), directly and
+    through lava-run, cell by cell the same verdicts; KCIDB data valid.
+    The debug O= folder is the one test_verify_real.py's debug tests use,
+    so CI builds it once."""
+    kcidb_io = _kcidb_io()
+    matrix = _matrix_file(tree, tmp_path, "broken-free-path",
+                          ["verify", "debug"])
     reports = {}
     for mode in ("direct", "lava-run"):
         extra = ["--lava-run"] if mode == "lava-run" else []
@@ -146,12 +161,17 @@ def test_matrix_direct_and_through_lava_run_give_the_same_verdicts(
                     if t["path"] == "patchgen.soft_offline"}
         assert set(statuses.values()) <= {"PASS", "FAIL"}
     direct, lava = reports["direct"], reports["lava-run"]
-    assert direct.keys() == lava.keys() == {("linux61", "verify", "base"),
-                                            ("linux61", "verify", "tip")}
+    cells = {("linux61", config, label) for config in ("verify", "debug")
+             for label in ("base", "tip")}
+    assert direct.keys() == lava.keys() == cells
     for key in direct:
         assert direct[key][0] == lava[key][0], (key, direct[key], lava[key])
-    assert lava[("linux61", "verify", "base")][0] == "PASS"
-    assert lava[("linux61", "verify", "tip")][0] == "FAIL"
+    for config in ("verify", "debug"):
+        assert lava[("linux61", config, "base")][0] == "PASS"
+        assert lava[("linux61", config, "tip")][0] == "FAIL"
+    # The default config names the check; under DEBUG_VM the broken free
+    # path already trips "Bad page state" and the guest stops before its
+    # result, a FAIL without a check line (seen in both modes).
     for mode in (direct, lava):
         assert "fresh-single" in mode[("linux61", "verify", "tip")][1]
     # And the tip LAVA failed, booted directly, fails the same check.
@@ -163,3 +183,32 @@ def test_matrix_direct_and_through_lava_run_give_the_same_verdicts(
     assert ("fresh-single", "fail") in {(c.name, c.result)
                                         for c in outcome.guest_cases}
     assert all(c.suite == SUITE for c in outcome.guest_cases)
+
+
+def test_matrix_kcidb_reports_a_tip_that_does_not_build(tree, tmp_path):
+    """A real make that fails (a line that is not C in
+    mm/memory-failure.c): the base's build and tests are in the KCIDB
+    data, and the tip's build is there with status FAIL, its log and the
+    compiler's error, and no tests."""
+    kcidb_io = _kcidb_io()
+    matrix = _matrix_file(tree, tmp_path, "build-error", ["verify"])
+    kcidb = tmp_path / "kcidb.json"
+    code, report, stderr = patchgen(
+        "verify", "--matrix", str(matrix), "--json", "--timeout", "60",
+        "--kcidb", str(kcidb))
+    assert code == 1, stderr
+    cell = report["cells"][0]
+    assert "does not build" in cell["error"] and cell["exit_code"] == 41
+    assert [r["label"] for r in cell["results"]] == ["base"]
+    data = json.loads(kcidb.read_text())
+    kcidb_io.schema.LATEST.validate(data)
+    builds = {b["misc"]["label"]: b for b in data["builds"]}
+    assert builds["base"]["status"] == "PASS"
+    tip = builds["tip"]
+    assert tip["status"] == "FAIL"
+    assert "this_is_not_declared" in tip["log_excerpt"]
+    log = Path(tip["log_url"].removeprefix("file://"))
+    assert "this_is_not_declared" in log.read_text()
+    assert not [t for t in data["tests"] if t["build_id"] == tip["id"]]
+    assert [t for t in data["tests"] if t["build_id"] == builds["base"]["id"]
+            and t["path"] == "patchgen.soft_offline"]
