@@ -251,16 +251,18 @@ class NotAKernelTree(UserError):
 
 
 class BuildFailed(UserError):
-    """The kernel did not build; the message carries the first errors.
-    kbuild sets *log* (the build log) and *errors* (the first error
-    lines); verify adds *failed* (a FailedBuild) and *outcomes* (the
-    kernels of the series that were judged before this one)."""
+    """The kernel did not build; the message carries the first errors,
+    *errors* the same lines one by one.  verify adds *failed* (a
+    FailedBuild) and *outcomes* (the kernels of the series that were
+    judged before this one)."""
 
     exit_code = 41
-    log: Any = None
-    errors: tuple = ()
     failed: Any = None
     outcomes: tuple = ()
+
+    def __init__(self, message: str, errors: tuple = ()) -> None:
+        super().__init__(message)
+        self.errors = tuple(errors)
 
 
 class ConfigSymbolMissing(UserError):

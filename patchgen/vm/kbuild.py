@@ -236,11 +236,9 @@ def _configure(tree: Path, build_dir: Path, fragment: str, log: Path,
     except ConfigTargetFailed as failure:
         _raise_if_disk_full(failure.output, build_dir)
         errors = first_errors(failure.output, 4)
-        refused = BuildFailed(f"make {failure.target} failed for {what}: "
-                              + " / ".join(errors) + f" (log: {log})")
-        refused.log = log
-        refused.errors = tuple(errors)
-        raise refused from None
+        raise BuildFailed(f"make {failure.target} failed for {what}: "
+                          + " / ".join(errors) + f" (log: {log})",
+                          errors=tuple(errors)) from None
     absent = [s for s in missing if s in optional]
     missing = [s for s in missing if s not in optional]
     if missing:
@@ -321,11 +319,9 @@ def _build_locked(tree, build_dir, log, fragment, optional, jobs, timeout,
         # relative to the tree, as a developer reads them.
         errors = [line.replace(f"{tree}/", "")
                   for line in first_errors(result.output)]
-        failure = BuildFailed(f"{what} does not build; first errors (full "
-                              f"log: {log}):\n  " + "\n  ".join(errors))
-        failure.log = log
-        failure.errors = tuple(errors)
-        raise failure
+        raise BuildFailed(f"{what} does not build; first errors (full "
+                          f"log: {log}):\n  " + "\n  ".join(errors),
+                          errors=tuple(errors))
     bzimage = build_dir / BZIMAGE
     if not bzimage.is_file():
         raise BuildFailed(f"make bzImage succeeded but left no {bzimage} "

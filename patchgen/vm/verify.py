@@ -213,17 +213,17 @@ def build_boot_judge(tree: Path, label: str, revision: str | None,
 
     # Keep the kernel that is booted: a later build in the same O= folder
     # (the tip of a series, another run) overwrites the folder's bzImage.
+    log = run_dir / f"{name}-build.log"
     start = time.monotonic()
     try:
-        build = build_kernel(tree, run_dir / f"{name}-build.log",
+        build = build_kernel(tree, log,
                              fragment=config.fragment, optional=config.optional,
                              jobs=options.jobs, timeout=options.build_timeout,
                              progress=labelled, what=what,
                              copy_to=run_dir / f"{name}-bzImage",
                              workdir=workdir)
     except BuildFailed as failure:
-        failure.failed = FailedBuild(label, revision, config.name,
-                                     failure.log or run_dir / f"{name}-build.log",
+        failure.failed = FailedBuild(label, revision, config.name, log,
                                      time.monotonic() - start, failure.errors)
         raise
     kernel = build.bzimage
