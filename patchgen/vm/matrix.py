@@ -190,12 +190,11 @@ class Cell:
     partial: tuple = ()
 
     def outcome(self, label: str):
-        if self.report is None:
-            return None
-        for outcome in self.report.outcomes:
-            if outcome.label == label:
-                return outcome
-        return None
+        """The kernel judged as *label*; for a cell that ended in an
+        error, one judged before the error (or None)."""
+        judged = self.report.outcomes if self.report is not None \
+            else self.partial
+        return next((o for o in judged if o.label == label), None)
 
     @property
     def exit_code(self) -> int:
@@ -290,16 +289,13 @@ def table(cells: list[Cell], series: str | None) -> list[str]:
     for cell in cells:
         if cell.report is None:
             first = (cell.error or "").splitlines()[0] if cell.error else ""
-            base = next((o for o in cell.partial if o.label == "base"), None)
-            if series and base is not None:
-                # The base was judged; the tip is what failed.
-                rows.append((cell.tree.name, cell.config.name,
-                             _verdict_text(base),
-                             f"ERROR (exit {cell.error_code})", first))
-                continue
-            rows.append((cell.tree.name, cell.config.name,
-                         f"ERROR (exit {cell.error_code})",
-                         *(("-",) if series else ()), first))
+            error = f"ERROR (exit {cell.error_code})"
+            base = cell.outcome("base")
+            # When the base was judged, the tip is what failed.
+            verdicts = ((error,) if not series else
+                        (error, "-") if base is None else
+                        (_verdict_text(base), error))
+            rows.append((cell.tree.name, cell.config.name, *verdicts, first))
             continue
         if series:
             base, tip = cell.outcome("base"), cell.outcome("tip")
