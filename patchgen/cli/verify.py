@@ -147,6 +147,9 @@ def run(args) -> int:
             raise UsageError(f"two series: {args.series_positional} and --series "
                              f"{args.series}: give one")
         args.series = args.series_positional
+    if args.parallel and not args.matrix:
+        raise UsageError("--parallel N is how many trees of a --matrix run "
+                         "at once: give --matrix, or use -j N for make")
     options = VerifyOptions(tree=args.tree, series=args.series,
                             base=args.base, kvm=args.kvm, stress=args.stress,
                             boot_timeout=args.timeout,
@@ -166,9 +169,6 @@ def run(args) -> int:
 
     written: list = []
     boot_with = lava_modes.boot_function(args, written)
-    if args.parallel and not args.matrix:
-        raise UsageError("--parallel N is how many trees of a --matrix run "
-                         "at once: give --matrix, or use -j N for make")
     if args.matrix:
         return matrix_mode.run(args, options, boot_with)
     if args.tree is None:
