@@ -41,6 +41,8 @@ MAKE_VARS: list[str] = []
 
 def make_vars(tree: Path) -> list[str]:
     return MAKE_VARS or make_variables(tree)
+
+
 WARNING = re.compile(r"^(?P<path>[^\s:]+):\d+:\d+: warning: (?P<text>.*)$")
 
 
