@@ -68,7 +68,7 @@ def test_configs_default_to_verifys_own_fragment(tmp_path):
     ("trees = ['a']\nconfigs = [{ name = 'x', file = 'x.config' }]\n",
      "there is no fragment file"),
     ("trees = ['a', 'a']\n", "two trees are called 'a'"),
-    ("trees = ['a']\nseries = 3\n", "series must be a string"),
+    ("trees = ['a']\nseries = 3\n", "series must be a branch"),
     ("trees = ['a']\nbranch = 'x'\n", "unknown key 'branch'"),
 ])
 def test_matrix_mistakes_are_one_sentence(tmp_path, text, words):

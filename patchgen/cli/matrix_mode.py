@@ -15,7 +15,7 @@ from pathlib import Path
 
 from patchgen.vm.kbuild import Progress
 from patchgen.infra.errors import BadArgument
-from patchgen.vm.verify import VerifyOptions
+from patchgen.vm.verify import SERIES_STAGE, VerifyOptions
 
 
 def add_arguments(parser) -> None:
@@ -48,7 +48,9 @@ class CellProgress:
             return
         self.last[key] = now
         minutes, seconds = divmod(int(event.elapsed), 60)
-        if event.stage.endswith("boot"):
+        if event.stage == SERIES_STAGE:
+            text = event.target
+        elif event.stage.endswith("boot"):
             text = "booting"
         elif event.count == 0:
             text = "configuring"

@@ -13,7 +13,8 @@ from patchgen.vm.boot import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from patchgen.vm.kbuild import DEFAULT_BUILD_TIMEOUT, Progress
 from patchgen.cli import lava_modes, matrix_mode
 from patchgen.vm.initramfs import DEFAULT_STRESS
-from patchgen.vm.verify import ALL_CONFIGS, VerifyReport, VerifyOptions, verify
+from patchgen.vm.verify import (ALL_CONFIGS, SERIES_STAGE, VerifyReport,
+                                VerifyOptions, verify)
 
 NAME = "verify"
 HELP = ("build a kernel tree (or a series' base and tip), boot it in qemu "
@@ -131,7 +132,9 @@ class ProgressPrinter:
             return
         self.last = now
         minutes, seconds = divmod(int(event.elapsed), 60)
-        if event.stage.endswith("boot"):
+        if event.stage == SERIES_STAGE:
+            text = event.target
+        elif event.stage.endswith("boot"):
             text = f"booting {event.target}"
         elif first_of_stage:
             text = f"configuring ({event.target})"

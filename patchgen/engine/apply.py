@@ -68,11 +68,18 @@ def check_writable(tree) -> None:
 
 def apply_rule(path: str | Path, rule_id: str, *, branch: str | None = None,
                dry_run: bool = False, force: bool = False,
-               only: tuple[str, ...] = ()) -> ApplyResult:
+               only: tuple[str, ...] = (),
+               identity: tuple[str, str] | None = None,
+               private_clone: bool = False) -> ApplyResult:
+    """Scan HEAD of the tree at *path* and commit *rule_id*'s series on
+    *branch*.  *identity* (name, email) signs the patches instead of the
+    tree's git config; *private_clone* says the tree is patchgen's own
+    clone (verify's), whose working tree is nobody's uncommitted work."""
     rule = get_rule(rule_id)
     tree = open_git_tree(path)
     if not dry_run:
-        tree.ensure_clean()
+        if not private_clone:
+            tree.ensure_clean()
         check_not_midway(tree)
     base = tree.head()
     source = tree.at(base)
@@ -85,7 +92,7 @@ def apply_rule(path: str | Path, rule_id: str, *, branch: str | None = None,
         raise UserError("--branch is empty: give the new branch a name, or "
                         f"leave --branch out for {rule.default_branch}")
     branch = branch or rule.default_branch
-    identity = tree.identity()
+    identity = identity or tree.identity()
     if identity is None:
         raise IdentityUnset(f"git user.name or user.email is not set for "
                             f"{tree.root}: set them (git config user.name ...; "

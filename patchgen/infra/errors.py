@@ -254,11 +254,12 @@ class BuildFailed(UserError):
     """The kernel did not build; the message carries the first errors,
     *errors* the same lines one by one.  verify adds *failed* (a
     FailedBuild) and *outcomes* (the kernels of the series that were
-    judged before this one)."""
+    judged before this one), and *generated* when a rule made the series."""
 
     exit_code = 41
     failed: Any = None
     outcomes: tuple = ()
+    generated: Any = None          # what the rule made (generated.py)
 
     def __init__(self, message: str, errors: tuple = ()) -> None:
         super().__init__(message)

@@ -3,7 +3,9 @@
 A matrix file (TOML) names the trees, the series and the configs:
 
     series = "my-fix"                # a branch of each tree, a folder of
-                                     # patches or an mbox (optional)
+                                     # patches or an mbox (optional); or
+    series = { rule = "RULE" }       # the series RULE's apply makes for
+                                     # each tree (generated.py)
     base = "v4.14"                   # optional, as verify --base
     rule = "RULE"                    # optional, as verify --rule
     trees = ["~/linux-4.9.y", { name = "vendor", path = "/src/vendor-4.18" }]
@@ -34,9 +36,11 @@ from typing import Callable
 
 from patchgen.engine.rule import VerifyRecipe
 from patchgen.vm.kbuild import DEFAULT_CONFIG, default_fragments
-from patchgen.infra.errors import BadMatrix, PatchgenError
+from patchgen.engine.registry import get_rule
+from patchgen.infra.errors import BadMatrix, PatchgenError, UnknownRule
 from patchgen.kernel.kconfig import add_fragment
 from patchgen.vm.recipes import choose
+from patchgen.vm.generated import Generated
 from patchgen.vm.verify import FailedBuild, VerifyReport, VerifyOptions, verify
 
 # The recipe's default config alone; the stem of its first fragment file
@@ -76,6 +80,7 @@ class Matrix:
     base: str | None = None
     rule: str | None = None           # whose verify recipe
     recipe: VerifyRecipe | None = None  # that recipe
+    generate: str | None = None       # series = { rule = ... }: that rule
 
 
 def _config(entry, folder: Path, index: int, recipe: VerifyRecipe) -> Config:
@@ -157,14 +162,12 @@ def load_matrix(path: Path, rule: str | None = None) -> Matrix:
     configs = data.get("configs", [BASE_CONFIG])
     if not isinstance(configs, list) or not configs:
         raise BadMatrix(f"{path}: configs must be a list of names or tables")
-    for key in ("series", "base", "rule"):
+    for key in ("base", "rule"):
         if key in data and not isinstance(data[key], str):
             raise BadMatrix(f"{path}: {key} must be a string")
-    series = data.get("series")
-    if series and Path(folder / series).exists():
-        series = str((folder / series).resolve())
+    series, generate = _series(data.get("series"), folder, path)
     parsed_trees = tuple(_tree(t, folder, i) for i, t in enumerate(trees))
-    rule, recipe = choose(rule or data.get("rule"))
+    rule, recipe = choose(rule or data.get("rule") or generate)
     parsed_configs = tuple(_config(c, folder, i, recipe)
                            for i, c in enumerate(configs))
     for kind, items in (("tree", parsed_trees), ("config", parsed_configs)):
@@ -174,7 +177,28 @@ def load_matrix(path: Path, rule: str | None = None) -> Matrix:
                 raise BadMatrix(f"{path}: two {kind}s are called {name!r}: "
                                 "give them names")
     return Matrix(path, parsed_trees, parsed_configs, series,
-                  data.get("base"), rule, recipe)
+                  data.get("base"), rule, recipe, generate)
+
+
+def _series(entry, folder: Path, path: Path) -> tuple[str | None, str | None]:
+    """(what the table calls the series, the rule that makes it)."""
+    if entry is None or isinstance(entry, str):
+        if entry and Path(folder / entry).exists():
+            entry = str((folder / entry).resolve())
+        return entry, None
+    if not isinstance(entry, dict):
+        raise BadMatrix(f"{path}: series must be a branch, a folder or an "
+                        "mbox (a string), or { rule = \"RULE\" }")
+    rule = entry.get("rule")
+    if set(entry) != {"rule"} or not isinstance(rule, str) or not rule:
+        raise BadMatrix(f"{path}: a series table has one key, rule (the "
+                        "rule whose apply makes the series for each tree), "
+                        "e.g. series = { rule = \"RULE\" }")
+    try:
+        get_rule(rule)
+    except UnknownRule as exc:
+        raise BadMatrix(f"{path}: series: {exc}") from None
+    return f"made by rule {rule}", rule
 
 
 @dataclass(frozen=True)
@@ -188,6 +212,13 @@ class Cell:
     # when only the tip does not build).
     failed_build: FailedBuild | None = None
     partial: tuple = ()
+    # What the rule made, for a cell that ended in an error.
+    made: Generated | None = None
+
+    @property
+    def generated(self) -> Generated | None:
+        """The series the rule made for this tree (series = { rule })."""
+        return self.report.generated if self.report is not None else self.made
 
     def outcome(self, label: str):
         """The kernel judged as *label*; for a cell that ended in an
@@ -210,6 +241,8 @@ class Cell:
             # The kernels judged before the error (the base, when only the
             # tip does not build).
             out["results"] = [o.to_dict() for o in self.partial]
+        if self.report is None and self.made is not None:
+            out["generated"] = self.made.to_dict()
         out.update({"tree": self.tree.name, "path": str(self.tree.path),
                     "config": self.config.name})
         return out
@@ -228,9 +261,11 @@ def run_matrix(matrix: Matrix, options: VerifyOptions, *, parallel: int = 1,
         for config in matrix.configs:
             name = f"{tree.name}/{config.name}"
             cell_options = replace(options, tree=tree.path,
-                                   series=matrix.series, base=matrix.base,
+                                   series=None if matrix.generate
+                                   else matrix.series, base=matrix.base,
                                    configs=(config.spec,),
-                                   rule=matrix.rule or options.rule)
+                                   rule=matrix.rule or options.rule,
+                                   generate=matrix.generate)
             events = (lambda e, n=name: progress(n, e)) if progress else None
             try:
                 report = verify(cell_options, progress=events,
@@ -242,7 +277,8 @@ def run_matrix(matrix: Matrix, options: VerifyOptions, *, parallel: int = 1,
                 cells.append(Cell(tree, config, None, str(exc),
                                   exc.exit_code,
                                   getattr(exc, "failed", None),
-                                  tuple(getattr(exc, "outcomes", ()))))
+                                  tuple(getattr(exc, "outcomes", ())),
+                                  getattr(exc, "generated", None)))
         return cells
 
     if parallel <= 1 or len(matrix.trees) == 1:
@@ -279,14 +315,25 @@ def _failing(outcome) -> str:
     return ", ".join(failed + [f"kernel: {k}" for k in kernel])
 
 
+def _patches(cell: Cell) -> str:
+    made = cell.generated
+    return "-" if made is None else str(made.patches)
+
+
 def table(cells: list[Cell], series: str | None) -> list[str]:
-    """tree x config x {base, series}: verdict and failing checks."""
+    """tree x config x {base, series}: verdict and failing checks; with a
+    series a rule made per tree, how many patches it made there."""
+    generated = any(cell.generated is not None for cell in cells)
     if series:
-        head: tuple[str, ...] = ("TREE", "CONFIG", "BASE", "SERIES", "FAILING")
+        head: tuple[str, ...] = ("TREE", "CONFIG", *(("PATCHES",) if generated
+                                                     else ()),
+                                 "BASE", "SERIES", "FAILING")
     else:
         head = ("TREE", "CONFIG", "VERDICT", "FAILING")
     rows: list[tuple[str, ...]] = [head]
     for cell in cells:
+        where = (cell.tree.name, cell.config.name,
+                 *((_patches(cell),) if generated else ()))
         if cell.report is None:
             first = (cell.error or "").splitlines()[0] if cell.error else ""
             error = f"ERROR (exit {cell.error_code})"
@@ -295,15 +342,20 @@ def table(cells: list[Cell], series: str | None) -> list[str]:
             verdicts = ((error,) if not series else
                         (error, "-") if base is None else
                         (_verdict_text(base), error))
-            rows.append((cell.tree.name, cell.config.name, *verdicts, first))
+            rows.append((*where, *verdicts, first))
             continue
         if series:
             base, tip = cell.outcome("base"), cell.outcome("tip")
+            made = cell.generated
+            unaffected = made is not None and made.tip is None
             failing = "; ".join(
                 f"{label}: {text}" for label, text in
-                (("base", _failing(base)), ("series", _failing(tip))) if text)
-            rows.append((cell.tree.name, cell.config.name,
-                         _verdict_text(base), _verdict_text(tip), failing))
+                (("base", _failing(base)), ("series", _failing(tip)),
+                 ("rule", made.reason if unaffected and made else ""))
+                if text)
+            rows.append((*where, _verdict_text(base),
+                         made.verdict if unaffected and made
+                         else _verdict_text(tip), failing))
         else:
             only = cell.outcome("tree")
             rows.append((cell.tree.name, cell.config.name,

@@ -44,6 +44,8 @@ from patchgen.vm.initramfs import (DEFAULT_STRESS, Initramfs, find_busybox,
                                 make_initramfs)
 from patchgen.infra.runner import run, run_git
 from patchgen.engine.sources import GitKernelTree, commit_id
+from patchgen.engine.registry import get_rule
+from patchgen.vm.generated import Generated, generate, user_identity
 from patchgen.vm.recipes import choose
 from patchgen.vm.verdict import Verdict, parse_serial_log
 from patchgen.kernel.workspace import (Workspace, first_that_does_not_apply,
@@ -72,6 +74,9 @@ class VerifyOptions:
     # "all": every config of the recipe.
     configs: tuple = ("default",)
     rule: str | None = None             # --rule: whose verify recipe
+    # A rule whose apply makes the series, per tree, in the tree's private
+    # clone (a matrix's `series = { rule = ... }`; generated.py).
+    generate: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class VerifyReport:
     outcomes: tuple
     series: str | None = None
     rule: str | None = None             # whose verify recipe ran
+    generated: Generated | None = None  # the series the rule made here
 
     @property
     def judged(self) -> Outcome:
@@ -149,6 +155,8 @@ class VerifyReport:
                                               for o in self.outcomes)),
                 "verdict": self.judged.verdict.label,
                 "exit_code": self.exit_code,
+                **({"generated": self.generated.to_dict()}
+                   if self.generated else {}),
                 "results": [o.to_dict() for o in self.outcomes]}
 
 
@@ -257,8 +265,10 @@ def verify(options: VerifyOptions, progress: ProgressFn | None = None,
     """Build, boot and judge the tree (or a series' base and tip), once
     per config asked for; *boot_with* boots instead of qemu here (LAVA)."""
     tree = check_kernel_tree(options.tree)
-    series = resolve_series(tree, options) if options.series else None
-    rule, recipe = choose(options.rule, series_messages(tree, series))
+    series = (resolve_series(tree, options)
+              if options.series or options.generate else None)
+    rule, recipe = choose(options.rule or options.generate,
+                          series_messages(tree, series))
     names = (tuple(recipe.configs) if tuple(options.configs) == (ALL_CONFIGS,)
              else options.configs)
     configs = [load_config(recipe, c) for c in names]
@@ -283,11 +293,27 @@ def verify(options: VerifyOptions, progress: ProgressFn | None = None,
             outcomes = judge_all(tree, "tree", revision)
         report = VerifyReport(tree, run_dir, tuple(outcomes), rule=rule)
     else:
-        report = replace(_verify_series(tree, series, judge_all, run_dir),
+        report = replace(_verify_series(tree, series, judge_all, run_dir,
+                                        progress),
                          rule=rule)
     (run_dir / "report.json").write_text(
         json.dumps(report.to_dict(), indent=2) + "\n")
     return report
+
+
+# The progress event that says what the rule made (the printers show its
+# target as it is).
+SERIES_STAGE = "series"
+
+
+def generated_text(generated: Generated) -> str:
+    if generated.tip is None:
+        return (f"rule {generated.rule}: {generated.verdict}, no series: "
+                f"verifying the base only ({generated.reason})")
+    return (f"rule {generated.rule}: {generated.patches} patches on "
+            f"{generated.base[:12]} ("
+            + ("reused from an earlier run" if generated.reused else "made now")
+            + ")")
 
 
 # --config all: every config of the rule's recipe.
@@ -298,7 +324,7 @@ ALL_CONFIGS = "all"
 
 def series_messages(tree: Path, series: "SeriesUnderTest | None") -> list[str]:
     """The commit messages of the series (for their provenance lines)."""
-    if series is None:
+    if series is None or series.rule:
         return []
     if series.tip is None:
         return [mail.message for mail in series.mails]
@@ -343,6 +369,10 @@ class SeriesUnderTest:
     base: str
     tip: str | None
     mails: tuple[Mail, ...]
+    # The rule that makes the series in the private clone (generated.py);
+    # the tip is known once it has.
+    rule: str | None = None
+    identity: tuple[str, str] | None = None
 
 
 def _series_mails(spec: str) -> tuple[Mail, ...]:
@@ -367,11 +397,17 @@ def _series_mails(spec: str) -> tuple[Mail, ...]:
 
 def resolve_series(tree: Path, options: VerifyOptions) -> SeriesUnderTest:
     """Check --series/--base before anything is built."""
-    assert options.series is not None
     if not _is_git_top(tree):
         raise NotAGitTree(f"{tree} is not a git repository, so --series has "
                           "nothing to check out: verify the tree without "
                           "--series, or make it a git repository")
+    if options.generate:
+        get_rule(options.generate)
+        base = _commit_of(tree, options.base or "HEAD", "the base")
+        return SeriesUnderTest(f"made by rule {options.generate}", base,
+                               None, (), options.generate,
+                               user_identity(tree))
+    assert options.series is not None
     if Path(options.series).exists():
         mails = _series_mails(options.series)
         base = _commit_of(tree, options.base or "HEAD", "the base")
@@ -429,6 +465,8 @@ def series_steps(workspace: Workspace, series: SeriesUnderTest
     the caller builds it.  The tip is made in the same folder only once the
     base is done, so only the files the series changes get new times."""
     yield "base", series.base
+    if series.rule and series.tip is None:
+        return          # the rule changes nothing in this tree
     if series.tip is not None:
         workspace.checkout(series.tip)
         yield "tip", series.tip
@@ -476,9 +514,19 @@ def _verify_private_copy(tree: Path, revision: str, judge_all) -> list:
 
 
 def _verify_series(tree: Path, series: SeriesUnderTest, judge_all,
-                   run_dir: Path) -> VerifyReport:
+                   run_dir: Path, progress: ProgressFn | None = None
+                   ) -> VerifyReport:
     outcomes: list = []
+    generated = None
     with series_workspace(tree, series) as workspace:
+        if series.rule:
+            assert series.identity is not None
+            generated = generate(workspace, series.rule, series.base,
+                                 series.identity)
+            series = replace(series, tip=generated.tip)
+            if progress:
+                progress(Progress(SERIES_STAGE, "", generated_text(generated),
+                                  0, 0.0))
         for label, commit in series_steps(workspace, series):
             try:
                 outcomes += judge_all(workspace.kernel_root, label, commit,
@@ -487,5 +535,7 @@ def _verify_series(tree: Path, series: SeriesUnderTest, judge_all,
                 # What was judged before stays reportable (KCIDB: the
                 # base's build and tests next to the tip's failed build).
                 failure.outcomes = tuple(outcomes)
+                failure.generated = generated
                 raise
-    return VerifyReport(tree, run_dir, tuple(outcomes), series.name)
+    return VerifyReport(tree, run_dir, tuple(outcomes), series.name,
+                        generated=generated)
