@@ -27,6 +27,7 @@ from patchgen.vm.verdict import parse_serial_log as _parse_serial_log
 from verify_variants import root_commit, variant_branch, verify_worktree
 
 SUITE = RECIPE.lava_suite
+RECIPE_RULE = "hwpoison-put-last"
 
 
 def parse_serial_log(text, **kwargs):
@@ -212,3 +213,33 @@ def test_matrix_kcidb_reports_a_tip_that_does_not_build(tree, tmp_path):
     assert not [t for t in data["tests"] if t["build_id"] == tip["id"]]
     assert [t for t in data["tests"] if t["build_id"] == builds["base"]["id"]
             and t["path"] == "patchgen.soft_offline"]
+
+
+def test_matrix_with_the_rules_own_series_on_a_tree_it_does_not_affect(
+        tree, tmp_path):
+    """series = { rule }: on the 6.1 tree (E5) the rule makes no series,
+    so the cell is the base alone (built and booted: PASS) with the
+    rule's reason; the user's repository and working tree are as before
+    (no ref, no file, no worktree)."""
+    def state():
+        return [subprocess.run(["git", "-C", str(tree), *args],
+                               capture_output=True, text=True,
+                               check=True).stdout
+                for args in (("for-each-ref",),
+                             ("status", "--porcelain", "--ignored"),
+                             ("worktree", "list", "--porcelain"))]
+    matrix = tmp_path / "matrix.toml"
+    matrix.write_text(f'series = {{ rule = "{RECIPE_RULE}" }}\n'
+                      f'trees = [{{ name = "linux61", path = "{tree}" }}]\n'
+                      'configs = ["verify"]\n')
+    before = state()
+    code, report, stderr = patchgen("verify", "--matrix", str(matrix),
+                                    "--json", "--timeout", "60")
+    assert state() == before
+    assert code == 0, stderr
+    cell = report["cells"][0]
+    assert cell["generated"]["verdict"] == "not-affected"
+    assert cell["generated"]["patches"] == 0
+    assert "page_handle_poison()" in cell["generated"]["reason"]
+    assert [(r["label"], r["verdict"]) for r in cell["results"]] == [
+        ("base", "PASS")]

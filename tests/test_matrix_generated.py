@@ -8,6 +8,7 @@ engine and real git; the table is rendered from recorded serial logs of
 real boots (tests/data); the base-only row of a real not-affected tree
 (Debian 6.1) is built and booted in test_lava_real.py."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from patchgen.engine.sources import open_git_tree
 from patchgen.vm.boot import BootResult
 from patchgen.vm.generated import Generated, branch_name, generate
 from patchgen.vm.kbuild import BuildResult
+from patchgen.vm.kcidb import matrix_kcidb
 from patchgen.vm.matrix import Cell, Config, MatrixTree, load_matrix, table
 from patchgen.vm.verdict import parse_serial_log
 from patchgen.vm.verify import Outcome, VerifyReport
@@ -171,3 +173,17 @@ def test_table_shows_patch_counts_and_the_not_affected_reason(tmp_path):
     # The exit status follows the base where there is no series.
     assert cells[1].exit_code == 0 and cells[0].exit_code == 0
     assert cells[1].to_dict()["generated"]["tip"] is None
+    # KCIDB: the tip's checkout says what the rule made, the base of the
+    # tree it does not affect says why there is no tip.
+    if os.environ.get("CI"):
+        import kcidb_io
+    else:
+        kcidb_io = pytest.importorskip("kcidb_io")
+    data = matrix_kcidb(cells, series, "patchgen.soft_offline")
+    kcidb_io.schema.LATEST.validate(data)
+    made = {(c["tree_name"], c.get("git_commit_hash")): c.get("misc", {})
+            for c in data["checkouts"]}
+    assert made[("e3", "b" * 40)]["generated"]["patches"] == 7
+    assert made[("e3", "a" * 40)] == {}
+    assert made[("e5", "c" * 40)]["generated"]["verdict"] == "not-affected"
+    assert len(data["builds"]) == 3

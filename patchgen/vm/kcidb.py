@@ -51,6 +51,10 @@ def matrix_kcidb(cells, series: str | None, test_path: str = GUEST_TEST) -> dict
                 checkout["git_commit_hash"] = revision
             if series and label == "tip":
                 checkout["comment"] = f"{series} on {cell.tree.name}"
+            made = cell.generated
+            if made is not None and (label == "tip" or made.tip is None):
+                # The series the rule made here, or why it made none.
+                checkout["misc"] = {"generated": made.to_dict()}
             checkouts[checkout_id] = checkout
         return checkout_id
 
