@@ -18,6 +18,7 @@ from patchgen.infra.runner import run
 from patchgen.kernel.workspace import persistent_workspace
 from patchgen.engine.sources import open_git_tree
 from patchgen.vm.boot import BootResult
+from patchgen.vm import generated
 from patchgen.vm.generated import Generated, branch_name, generate
 from patchgen.vm.kbuild import BuildResult
 from patchgen.vm.kcidb import matrix_kcidb
@@ -60,7 +61,8 @@ class open_repo:
 
 
 def test_the_rule_makes_the_series_in_the_private_clone_only(fixture_tree,
-                                                             tmp_path):
+                                                             tmp_path,
+                                                             monkeypatch):
     tree = fixture_tree("e3-v4.14")
     before = untouchable(tree)
     first, clone = made(tree, tmp_path / "work")
@@ -82,6 +84,24 @@ def test_the_rule_makes_the_series_in_the_private_clone_only(fixture_tree,
     assert second.reused and second.tip == first.tip
     assert second.patches == 7
     assert untouchable(tree) == before
+
+    # A changed rule or engine: a new series, and the old branch is gone.
+    monkeypatch.setattr(generated, "fingerprint", lambda rule: "f" * 64)
+    third, _ = made(tree, tmp_path / "work")
+    assert not third.reused and third.patches == 7
+    assert git(clone, "for-each-ref", "--format=%(refname)",
+               "refs/heads/patchgen/").split() == [
+        f"refs/heads/patchgen/generated/{RULE}/{first.base[:12]}-ffffffffffff"]
+    assert untouchable(tree) == before
+
+
+def test_the_fingerprint_follows_what_shapes_the_series():
+    """The rule's package and the engine count; the verifier does not."""
+    from patchgen.engine.registry import origin
+    assert origin(RULE).folder is not None
+    folders = {p.name for p in generated.shaping_folders(RULE)}
+    assert {"engine", "series", "templates", "hwpoison"} <= folders
+    assert not folders & {"vm", "cli", "review"}
 
 
 def test_a_tree_the_rule_says_is_not_affected_gets_no_series(fixture_tree,

@@ -57,16 +57,27 @@ def _files(folder: Path):
                   if p.is_file() and "__pycache__" not in p.parts)
 
 
-def fingerprint(rule_id: str) -> str:
-    """A hash of every file that shapes *rule_id*'s series: patchgen's
-    package, its templates and the rule's own package (a third-party
-    rule lives outside patchgen's)."""
-    folders = [_PACKAGE, data_dir("templates")]
+# The parts of patchgen that shape what apply commits (not vm/, review/ or
+# cli/, which never touch a series).
+SHAPING = ("engine", "infra", "kernel", "series")
+
+
+def shaping_folders(rule_id: str) -> list[Path]:
+    """The parts of patchgen apply runs, its templates and the rule's own
+    package."""
+    folders = [*(_PACKAGE / part for part in SHAPING), data_dir("templates")]
     rule_folder = origin(rule_id).folder
-    if rule_folder is not None and _PACKAGE not in rule_folder.parents:
+    if rule_folder is not None:
         folders.append(rule_folder)
+    return folders
+
+
+def fingerprint(rule_id: str) -> str:
+    """A hash of every file that shapes *rule_id*'s series."""
+    folders = shaping_folders(rule_id)
     digest = hashlib.sha256(rule_id.encode())
     for folder in folders:
+        digest.update(folder.name.encode() + b"\0")
         for path in _files(folder):
             digest.update(str(path.relative_to(folder)).encode() + b"\0")
             digest.update(path.read_bytes())
@@ -93,6 +104,17 @@ def branch_name(rule_id: str, base: str) -> str:
     return f"{BRANCHES}/{rule_id}/{base[:12]}-{fingerprint(rule_id)[:12]}"
 
 
+def _forget_older(workspace: Workspace, rule_id: str, base: str) -> None:
+    """Delete, in the clone, the series an older patchgen or rule made on
+    *base*: they would only pile up."""
+    prefix = f"refs/heads/{BRANCHES}/{rule_id}/{base[:12]}-"
+    refs = workspace.git("for-each-ref", "--format=%(refname)",
+                         f"refs/heads/{BRANCHES}/{rule_id}/").stdout.split()
+    for ref in refs:
+        if ref.startswith(prefix):
+            workspace.git("update-ref", "-d", ref)
+
+
 def generate(workspace: Workspace, rule_id: str, base: str,
              identity: tuple[str, str]) -> Generated:
     """The series of *rule_id* on *base* in *workspace* (checked out at
@@ -107,6 +129,7 @@ def generate(workspace: Workspace, rule_id: str, base: str,
         subject = workspace.git("log", "-1", "--format=%s", tip).stdout.strip()
         return Generated(rule_id, base, tip, int(count.stdout), REWRITE,
                          f"made earlier, last patch: {subject}", True)
+    _forget_older(workspace, rule_id, base)
     result = apply_rule(workspace.kernel_root, rule_id, branch=branch, force=True,
                         identity=identity, private_clone=True)
     report = result.report
