@@ -238,3 +238,31 @@ def test_exit_codes_are_distinct_and_in_the_format_band():
             pytest.fail(f"{cls.__name__} and {leaf_codes[cls.exit_code].__name__} "
                         f"share exit code {cls.exit_code}")
         leaf_codes.setdefault(cls.exit_code, cls)
+
+
+@pytest.mark.parametrize("recipient, words", [
+    ("\x80", "not ASCII"),                       # found by test_cli_fuzz
+    ("Jörg <jörg@exämple.org>", "xn-- form"),
+    ("a@example.org\nBcc: b@example.org", "line break"),
+])
+def test_a_recipient_no_header_can_carry(e3, tmp_path, capsys, recipient,
+                                         words):
+    out = tmp_path / "series"
+    sentence = assert_one_sentence(*fmt(capsys, e3, out, "--to", recipient),
+                                   errors.BadArgument.exit_code)
+    assert words in sentence
+    nothing_written(out)
+
+
+def test_a_name_that_is_not_ascii_is_fine(e3, tmp_path, capsys):
+    out = tmp_path / "series"
+    code, _, err = fmt(capsys, e3, out, "--to", "Jörg Rödel <joro@example.org>")
+    assert code == 0, err
+    first = sorted(out.rglob("0001-*.patch"))[0].read_text()
+    assert "=?utf-8?" in first and "<joro@example.org>" in first
+
+
+def test_an_argument_with_a_nul_byte(capsys):
+    from patchgen.cli import main
+    assert main(["format", "--tree", "\x00"]) == 2   # found by test_cli_fuzz
+    assert "NUL byte" in capsys.readouterr().err

@@ -47,6 +47,7 @@ from patchgen.infra.errors import (BadArgument, BaseNotAncestor, FormatIdentityU
                              PatchgenError, PreviousVersionMissing,
                              RoundTripFailed, VersionSent)
 from patchgen.series.patchfiles import (add_below_separator, add_recipients,
+                                        check_recipient,
                                  fill_cover_letter, read_mail, replay, tree_of)
 from patchgen.series.recipients import (Recipients, config_recipients, find_recipients,
                                  patch_recipients, union)
@@ -408,6 +409,9 @@ def format_series(options: FormatOptions, notify: Notify = _quiet) -> FormatResu
             f"git user.name or user.email is not set for {tree.root}: set them "
             "(git config user.name ...; git config user.email ...), since the "
             "cover letter is from whoever sends the series")
+    for kind, entries in (("--to", options.to), ("--cc", options.cc)):
+        for entry in entries:
+            check_recipient(entry, kind)
     if tree.is_dirty():
         notify(f"{tree.root} has uncommitted changes: they are not in the "
                "series (format reads commits only)")

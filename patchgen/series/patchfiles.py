@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from patchgen.infra.errors import CommandFailed
+from patchgen.infra.errors import BadArgument, CommandFailed
 from patchgen.infra.scratch import scratch_folder
 from patchgen.infra.runner import run_git
 from patchgen.engine.sources import GitKernelTree
@@ -185,12 +185,28 @@ def add_below_separator(path: Path, notes: str, footer: list[str]) -> None:
     path.write_text(content, encoding="utf-8", errors="surrogateescape")
 
 
+def check_recipient(entry: str, where: str) -> None:
+    """Refuse a recipient no mail header can carry: a line break (it
+    would start a header of its own), or an address (not the name) that
+    is not ASCII."""
+    display, addr = email.utils.parseaddr(entry)
+    if any(c in entry for c in "\r\n\0"):
+        raise BadArgument(f"the recipient {entry!r} ({where}) has a line break "
+                          "in it: give one address per --to/--cc")
+    if not addr.isascii():
+        raise BadArgument(f"the recipient {entry!r} ({where}) has an address "
+                          "that is not ASCII: a mail header needs the address "
+                          "in ASCII (an international domain in its xn-- "
+                          "form); only the name may be any text")
+
+
 def address_header(name: str, addresses) -> str:
     """A To:/Cc: header as git format-patch folds it: one address a line.
     A display name that is not ASCII is RFC 2047 encoded (the header
     itself must be ASCII)."""
     encoded = []
     for entry in addresses:
+        check_recipient(entry, f"{name}:")
         display, addr = email.utils.parseaddr(entry)
         if entry.isascii() or not addr:
             encoded.append(entry)
