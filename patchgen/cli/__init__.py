@@ -170,6 +170,13 @@ def main(argv=None, *, restore_signals: bool = True) -> int:
     handlers back afterwards (for callers in the same process; the
     command-line entry point leaves them ignored until it exits)."""
     _tolerant_streams()
+    given = sys.argv[1:] if argv is None else list(argv)
+    if any("\0" in str(arg) for arg in given):
+        # exec() cannot pass one; a caller in Python can, and no path, ref
+        # or address may hold it.
+        print("patchgen: error: an argument holds a NUL byte, which no path, "
+              "branch or address can hold: remove it", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
