@@ -312,7 +312,8 @@ def generated_text(generated: Generated) -> str:
                 f"verifying the base only ({generated.reason})")
     return (f"rule {generated.rule}: {generated.patches} patches on "
             f"{generated.base[:12]} ("
-            + ("reused from an earlier run" if generated.reused else "made now")
+            + ("made before on this base, reused" if generated.reused
+               else "made now")
             + ")")
 
 
