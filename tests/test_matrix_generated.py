@@ -13,21 +13,18 @@ from pathlib import Path
 
 import pytest
 
+from matrixkit import outcome
 from patchgen.infra.errors import BadMatrix
 from patchgen.infra.runner import run
 from patchgen.kernel.workspace import persistent_workspace
 from patchgen.engine.sources import open_git_tree
-from patchgen.vm.boot import BootResult
 from patchgen.vm import generated
 from patchgen.vm.generated import Generated, branch_name, generate
-from patchgen.vm.kbuild import BuildResult
 from patchgen.vm.kcidb import matrix_kcidb
 from patchgen.vm.matrix import Cell, Config, MatrixTree, load_matrix, table
-from patchgen.vm.verdict import parse_serial_log
-from patchgen.vm.verify import Outcome, VerifyReport
+from patchgen.vm.verify import VerifyReport
 
 RULE = "hwpoison-put-last"
-DATA = Path(__file__).parent / "data" / "verify"
 NAME = ("Mat Rix", "mat.rix@example.org")
 
 
@@ -155,16 +152,6 @@ def test_matrix_refuses_a_bad_series_table(tmp_path, series, words):
 
 
 # --- the table ---------------------------------------------------------------
-
-def outcome(label, log_name, tmp_path, revision):
-    text = (DATA / log_name).read_text()
-    serial = tmp_path / f"{label}-{log_name}"
-    serial.write_text(text)
-    build = BuildResult(Path("/src"), Path("/build"), Path("/b/bzImage"),
-                        tmp_path / "build.log", 12.5, 3)
-    boot = BootResult(("qemu-system-x86_64",), serial, text, 2.1, 0, False, 60)
-    return Outcome(label, revision, build, boot, parse_serial_log(text))
-
 
 def test_table_shows_patch_counts_and_the_not_affected_reason(tmp_path):
     config = Config("verify", "", "verify.config")

@@ -12,17 +12,14 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from patchgen.vm.boot import BootResult
-from patchgen.vm.kbuild import BuildResult
+from matrixkit import outcome
 from patchgen.infra.errors import BadMatrix
 from patchgen.vm.kcidb import matrix_kcidb
 from patchgen.rules.hwpoison.recipe import VERIFY as RECIPE
 from patchgen.vm.matrix import (Cell, Config, MatrixTree, load_matrix,
                              matrix_exit_code, table)
-from patchgen.vm.verdict import parse_serial_log
-from patchgen.vm.verify import Outcome, VerifyReport
+from patchgen.vm.verify import VerifyReport
 
-DATA = Path(__file__).resolve().parent / "data" / "verify"
 
 
 def write(tmp_path, text, name="matrix.toml"):
@@ -101,18 +98,6 @@ def test_cli_matrix_with_tree_is_refused(tmp_path):
 
 
 # --- cells made from recorded serial logs ---------------------------------
-
-def outcome(label, log_name, tmp_path, revision="a" * 40):
-    text = (DATA / log_name).read_text()
-    serial = tmp_path / f"{label}-{log_name}"
-    serial.write_text(text)
-    build = BuildResult(Path("/src"), Path("/build"), Path("/b/bzImage"),
-                        tmp_path / "build.log", 12.5, 3)
-    (tmp_path / "build.log").write_text("")
-    boot = BootResult(("qemu-system-x86_64",), serial, text, 2.1, 0, False,
-                      60)
-    return Outcome(label, revision, build, boot, parse_serial_log(text))
-
 
 @pytest.fixture
 def cells(tmp_path):
