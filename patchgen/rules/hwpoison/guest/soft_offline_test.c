@@ -1178,6 +1178,304 @@ static void test_memory_offline(long n)
 	free(counts);
 }
 
+/* ---- phase 8: a movable non-LRU page (zsmalloc through zram) ---- */
+
+#define ZRAM_BLOCK	"/sys/block/zram0"
+#define ZRAM_DEV	"/dev/zram0"
+#define PAGE_OWNER	"/sys/kernel/debug/page_owner"
+#define CORRUPT_PFN	"/sys/kernel/debug/hwpoison/corrupt-pfn"
+#define ZRAM_PAGES	8192	/* 32 MB written: about 2500 zsmalloc pages */
+#define ZRAM_CHUNK	64
+#define MAX_ZSPAGES	4096
+
+/*
+ * Page `index` of what we write to zram: a quarter of it pseudo-random,
+ * the rest a regular pattern, so that it compresses (to about 1.2 kB: a
+ * zsmalloc object, not a page zram stores whole) and is not one word
+ * repeated (zram keeps such a page without zsmalloc, 4.13 on).
+ */
+static void zram_page(unsigned char *buf, long index)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)index << 17);
+	long j, words = page_size / 8;
+
+	for (j = 0; j < words; j++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		((uint64_t *)buf)[j] = j < words / 4 ? x :
+			(uint64_t)(j & 0xff) * 0x0101010101010101ULL;
+	}
+}
+
+/* Write (check = 0) or compare (check = 1) every page of the device;
+ * returns the pages that failed (or could not be written). */
+static long zram_io(int fd, unsigned char *buf, unsigned char *want, int check)
+{
+	long i, k, bad = 0;
+	size_t len = ZRAM_CHUNK * page_size;
+
+	for (i = 0; i < ZRAM_PAGES; i += ZRAM_CHUNK) {
+		for (k = 0; k < ZRAM_CHUNK; k++)
+			zram_page((check ? want : buf) + k * page_size, i + k);
+		if (!check) {
+			if (pwrite(fd, buf, len, (off_t)i * page_size) != (ssize_t)len)
+				bad += ZRAM_CHUNK;
+			continue;
+		}
+		if (pread(fd, buf, len, (off_t)i * page_size) != (ssize_t)len) {
+			bad += ZRAM_CHUNK;
+			continue;
+		}
+		for (k = 0; k < ZRAM_CHUNK; k++)
+			bad += !!memcmp(buf + k * page_size, want + k * page_size,
+					page_size);
+	}
+	return bad;
+}
+
+/*
+ * The zsmalloc pages of pfns [start, end).  page_owner (booted with
+ * page_owner=on) prints one record per page that is allocated now (a
+ * freed page's record is marked free and not printed), with the stack
+ * that allocated it; a pread() at offset P reads the record of the first
+ * allocated pfn >= P (x86_64: min_low_pfn is 0), on 4.x and 6.x alike.
+ * zs_malloc() in the stack is not enough: it also allocates its handles
+ * and zspage structs from slab caches, so the page must also be what
+ * kpageflags shows for a zspage page: in use (kpagecount 1), not slab,
+ * not LRU, not buddy, not mapped.  Between this scan and the poisoning
+ * nothing frees zsmalloc pages (zram holds the data; nothing compacts).
+ */
+static long find_zspages(uint64_t start, uint64_t end, uint64_t *out,
+			 long max, long *records)
+{
+	const uint64_t not_zspage = (1ULL << KPF_SLAB) | (1ULL << KPF_LRU) |
+		(1ULL << KPF_BUDDY) | (1ULL << KPF_MMAP) | (1ULL << KPF_ANON);
+	char *buf = malloc(page_size + 1), *p;
+	int fd = open(PAGE_OWNER, O_RDONLY);
+	uint64_t pos = start, pfn, flags;
+	long n = 0;
+	ssize_t len;
+
+	while (fd >= 0 && buf && n < max) {
+		len = pread(fd, buf, page_size, (off_t)pos);
+		if (len <= 0)
+			break;
+		buf[len] = '\0';
+		p = strstr(buf, "PFN ");
+		if (!p)
+			break;
+		pfn = strtoull(p + 4, NULL, 10);
+		if (pfn >= end || pfn + 1 <= pos)
+			break;
+		pos = pfn + 1;
+		if (pfn < start)
+			continue;
+		(*records)++;
+		if (!strstr(buf, "zs_malloc") && !strstr(buf, "alloc_zspage"))
+			continue;
+		if (page_flags(pfn, &flags) || (flags & not_zspage) ||
+		    page_count_of(pfn) != 1)
+			continue;
+		out[n++] = pfn;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return fd < 0 ? -1 : n;
+}
+
+/*
+ * Offline a memory block that holds poisoned zsmalloc pages.  zsmalloc
+ * pages are __GFP_MOVABLE (zram), so they land in ZONE_MOVABLE; they are
+ * movable but not on the LRU: memory offline finds them by
+ * __PageMovable(), i.e. by page->mapping carrying PAGE_MAPPING_MOVABLE.
+ * zsmalloc's reset_page() (after migrating a page away, and when it frees
+ * a zspage) leaves exactly that in page->mapping (__ClearPageMovable()),
+ * and only free_pages_prepare() clears it.  A poisoned page that the free
+ * path keeps off the free lists without clearing page->mapping looks
+ * movable to memory offline forever: scan_movable_pages() finds it,
+ * do_migrate_range() cannot move it, and the offline never ends (6.1
+ * retries until a signal, 4.x until its 120 s timeout).
+ *
+ * The pages are poisoned by soft offline through sysfs (6.x migrates a
+ * non-LRU movable page; 4.x refuses it with -EIO, "unknown non LRU page
+ * type") or, where soft offline refuses, by memory_failure() through
+ * debugfs hwpoison/corrupt-pfn; then zram is reset, which frees every
+ * zspage through reset_page(), and the block is offlined.
+ */
+static void test_offline_zsmalloc(long n)
+{
+	long block_bytes = read_long(MEMORY_SYSFS "/block_size_bytes", 16);
+	long block_pages, j, count, best = -1, records = 0, scanned = 0;
+	long ok = 0, poisoned = 0, bad_data = -1, tries, held = 0, in_buddy = 0;
+	uint64_t *found = calloc(MAX_ZSPAGES, sizeof(*found)), *mine = NULL;
+	uint64_t *best_pfns = calloc(MAX_ZSPAGES, sizeof(*best_pfns));
+	long best_count = 0, total = 0;
+	unsigned char *buf, *want;
+	char path[128], zones[256] = "", text[64], state[32] = "", held_list[160] = "";
+	const char *how = "soft offline (sysfs)";
+	int fd, err = 0, first_err = 0, hard = 0;
+	uint64_t flags;
+	size_t off = 0;
+
+	buf = mmap(NULL, 2 * ZRAM_CHUNK * page_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (block_bytes <= 0 || buf == MAP_FAILED || !found || !best_pfns) {
+		check("memory-offline-movable", 0, "cannot read %s/block_size_"
+		      "bytes (CONFIG_MEMORY_HOTPLUG) or allocate", MEMORY_SYSFS);
+		return;
+	}
+	want = buf + ZRAM_CHUNK * page_size;
+	block_pages = block_bytes / page_size;
+	err = write_file(ZRAM_BLOCK "/disksize", "64M\n");
+	fd = err ? -1 : open(ZRAM_DEV, O_RDWR | O_DIRECT);
+	if (fd < 0) {
+		check("memory-offline-movable", 0, "cannot set up %s (disksize: "
+		      "%s, open: %s; CONFIG_ZRAM)", ZRAM_DEV,
+		      err ? strerror(-err) : "ok", strerror(errno));
+		return;
+	}
+	if (zram_io(fd, buf, want, 0) || fsync(fd)) {
+		check("memory-offline-movable", 0, "cannot write %d pages to %s",
+		      ZRAM_PAGES, ZRAM_DEV);
+		close(fd);
+		return;
+	}
+	read_text(ZRAM_BLOCK "/mm_stat", text, sizeof(text));
+	text[strcspn(text, "\n")] = '\0';
+	say("PATCHGEN: info zsmalloc zram0 holds %d pages, mm_stat %s",
+	    ZRAM_PAGES, text);
+	/* The movable, removable block without reserved pages that holds
+	 * the most zsmalloc pages. */
+	for (j = 0; j < 4096 && scanned < 8; j++) {
+		snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/valid_zones",
+			 j);
+		if (read_text(path, zones, sizeof(zones)) ||
+		    !strstr(zones, "Movable"))
+			continue;
+		snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/removable",
+			 j);
+		if (read_long(path, 10) == 0 ||
+		    block_has_reserved(j * block_pages, block_pages))
+			continue;
+		scanned++;
+		count = find_zspages(j * block_pages, (j + 1) * block_pages,
+				     found, MAX_ZSPAGES, &records);
+		if (count < 0) {
+			check("memory-offline-movable", 0, "cannot read %s (boot "
+			      "with page_owner=on, CONFIG_PAGE_OWNER)", PAGE_OWNER);
+			close(fd);
+			return;
+		}
+		total += count;
+		if (count > best_count) {
+			best = j;
+			best_count = count;
+			memcpy(best_pfns, found, count * sizeof(*found));
+		}
+	}
+	say("PATCHGEN: info zsmalloc %ld zsmalloc pages in %ld movable "
+	    "blocks (%ld page_owner records), most in memory%ld: %ld", total,
+	    scanned, records, best, best_count);
+	if (best < 0 || best_count < n) {
+		check("memory-offline-movable", 0, "no movable, removable block "
+		      "without reserved pages holds %ld zsmalloc pages (%ld found "
+		      "in %ld blocks)", n, total, scanned);
+		close(fd);
+		return;
+	}
+	mine = best_pfns + best_count / 2;	/* from the middle of the list */
+	if (best_count / 2 + n > best_count)
+		mine = best_pfns;
+	for (j = 0; j < n; j++) {
+		snprintf(text, sizeof(text), "%#llx\n",
+			 (unsigned long long)(mine[j] * page_size));
+		err = -EBUSY;
+		for (tries = 0; !hard && tries < BUSY_RETRIES && err == -EBUSY;
+		     tries++) {
+			err = write_file(SYSFS_SOFT_OFFLINE, text);
+			if (err == -EBUSY)
+				usleep(10000);
+		}
+		if (err && j == 0 && !hard) {
+			/* 4.x: soft offline takes LRU pages only. */
+			say("PATCHGEN: info zsmalloc soft offline of pfn %#llx "
+			    "refused (%s): poisoning with memory_failure() "
+			    "through %s instead", (unsigned long long)mine[j],
+			    strerror(-err), CORRUPT_PFN);
+			hard = 1;
+			how = "memory_failure() (debugfs corrupt-pfn; soft "
+			      "offline refused it)";
+		}
+		if (hard) {
+			snprintf(text, sizeof(text), "%llu\n",
+				 (unsigned long long)mine[j]);
+			err = write_file(CORRUPT_PFN, text);
+			/* memory_failure() on a page it cannot handle sets
+			 * the flag and says -EBUSY (4.x) or -EIO (6.x). */
+			if (err == -EBUSY || err == -EIO)
+				err = 0;
+		}
+		if (err && !first_err)
+			first_err = -err;
+		ok += !err;
+		if (!page_flags(mine[j], &flags) &&
+		    (flags & (1ULL << KPF_HWPOISON)))
+			poisoned++;
+	}
+	if (!hard)
+		bad_data = zram_io(fd, buf, want, 1);
+	close(fd);
+	/* Frees every zspage: reset_page(), then the free path. */
+	err = write_file(ZRAM_BLOCK "/reset", "1\n");
+	settle();
+	for (j = 0; j < n; j++) {
+		if (page_flags(mine[j], &flags))
+			continue;
+		if (flags & (1ULL << KPF_BUDDY))
+			in_buddy++;
+		if (page_count_of(mine[j]) > 0 &&
+		    (flags & (1ULL << KPF_HWPOISON))) {
+			held++;
+			if (off < sizeof(held_list) - 24)
+				off += snprintf(held_list + off,
+						sizeof(held_list) - off, "%s%#llx",
+						off ? " " : "",
+						(unsigned long long)mine[j]);
+		}
+	}
+	snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/valid_zones", best);
+	read_text(path, zones, sizeof(zones));
+	zones[strcspn(zones, "\n")] = '\0';
+	snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/state", best);
+	err = err ? err : offline_block(path, 20);
+	read_text(path, state, sizeof(state));
+	state[strcspn(state, "\n")] = '\0';
+	check("memory-offline-movable", ok == n && poisoned == n && !err &&
+	      bad_data <= 0,
+	      "block memory%ld (%s, %ld zsmalloc pages): %ld of %ld zsmalloc "
+	      "pages poisoned by %s from pfn %#llx (first error: %s; %ld carry "
+	      "hwpoison), zram data %s; after zram reset %ld of them held "
+	      "(refcount > 0%s%s), %ld on the buddy lists; offlining the "
+	      "block %s%s; state now %s", best, zones, best_count, ok, n, how,
+	      (unsigned long long)mine[0],
+	      first_err ? strerror(first_err) : "none", poisoned,
+	      bad_data < 0 ? "not compared (poisoned in place)" :
+	      bad_data ? "CHANGED" : "intact", held, held ? ": " : "",
+	      held_list, in_buddy, err ? "failed: " : "succeeded",
+	      err == -EINTR ? "no progress within 20 s (interrupted)" :
+	      err ? strerror(-err) : "", state);
+	if (!err) {
+		err = write_file(path, "online_movable\n");
+		if (err)
+			write_file(path, "online\n");
+	}
+	munmap(buf, 2 * ZRAM_CHUNK * page_size);
+	free(found);
+	free(best_pfns);
+}
+
 /* How long each phase took, for benchmarks/bench_verify.py. */
 static struct timespec phase_t0;
 
@@ -1210,6 +1508,7 @@ static int open_or_report(const char *path, const char *why)
 int main(int argc, char **argv)
 {
 	long stress = 64, leak_slack = -1, sysfs = 0, race = 0, offline = 0;
+	long zsmalloc = 0;
 	int i;
 
 	open_kmsg();
@@ -1225,6 +1524,8 @@ int main(int argc, char **argv)
 			race = strtol(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--memory-offline") && i + 1 < argc)
 			offline = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--offline-zsmalloc") && i + 1 < argc)
+			zsmalloc = strtol(argv[++i], NULL, 10);
 		else {
 			say("PATCHGEN: result FAIL bad argument %s", argv[i]);
 			return 2;
@@ -1280,6 +1581,10 @@ int main(int argc, char **argv)
 	if (offline > 0) {
 		test_memory_offline(offline);
 		phase_end("memory-offline");
+	}
+	if (zsmalloc > 0) {
+		test_offline_zsmalloc(zsmalloc);
+		phase_end("offline-zsmalloc");
 	}
 out:
 	say("PATCHGEN: result %s %d of %d checks failed",
