@@ -1184,15 +1184,17 @@ static void test_memory_offline(long n)
 #define ZRAM_DEV	"/dev/zram0"
 #define PAGE_OWNER	"/sys/kernel/debug/page_owner"
 #define CORRUPT_PFN	"/sys/kernel/debug/hwpoison/corrupt-pfn"
-#define ZRAM_PAGES	8192	/* 32 MB written: about 2500 zsmalloc pages */
+#define ZRAM_PAGES	16384	/* the whole 64 MB device */
 #define ZRAM_CHUNK	64
 #define MAX_ZSPAGES	4096
+static int zdebug;
 
 /*
- * Page `index` of what we write to zram: a quarter of it pseudo-random,
- * the rest a regular pattern, so that it compresses (to about 1.2 kB: a
- * zsmalloc object, not a page zram stores whole) and is not one word
- * repeated (zram keeps such a page without zsmalloc, 4.13 on).
+ * Page `index` of what we write to zram: 256 pseudo-random bytes, then
+ * zeros and the index, so that it compresses well (a page that compresses
+ * to more than about 3.2 kB is stored whole, measured on 6.1 with a
+ * quarter random: every page "huge") and is not one word repeated (zram
+ * keeps such a page without zsmalloc, 4.13 on).
  */
 static void zram_page(unsigned char *buf, long index)
 {
@@ -1203,8 +1205,8 @@ static void zram_page(unsigned char *buf, long index)
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
-		((uint64_t *)buf)[j] = j < words / 4 ? x :
-			(uint64_t)(j & 0xff) * 0x0101010101010101ULL;
+		((uint64_t *)buf)[j] = j < words / 16 ? x : j == words - 1 ?
+			(uint64_t)index : 0;
 	}
 }
 
@@ -1242,15 +1244,17 @@ static long zram_io(int fd, unsigned char *buf, unsigned char *want, int check)
  * allocated pfn >= P (x86_64: min_low_pfn is 0), on 4.x and 6.x alike.
  * zs_malloc() in the stack is not enough: it also allocates its handles
  * and zspage structs from slab caches, so the page must also be what
- * kpageflags shows for a zspage page: in use (kpagecount 1), not slab,
- * not LRU, not buddy, not mapped.  Between this scan and the poisoning
- * nothing frees zsmalloc pages (zram holds the data; nothing compacts).
+ * kpageflags shows for a zspage page: not slab, not LRU, not buddy, not
+ * anonymous.  (kpagecount is no help: it is the mapcount, and zsmalloc
+ * keeps an object offset in the same field, page_type in 6.1, so a zspage
+ * page reads as "mapped 65 times".)  Between this scan and the poisoning
+ * nothing frees zsmalloc pages: zram holds the data, nothing compacts.
  */
 static long find_zspages(uint64_t start, uint64_t end, uint64_t *out,
 			 long max, long *records)
 {
 	const uint64_t not_zspage = (1ULL << KPF_SLAB) | (1ULL << KPF_LRU) |
-		(1ULL << KPF_BUDDY) | (1ULL << KPF_MMAP) | (1ULL << KPF_ANON);
+		(1ULL << KPF_BUDDY) | (1ULL << KPF_ANON);
 	char *buf = malloc(page_size + 1), *p;
 	int fd = open(PAGE_OWNER, O_RDONLY);
 	uint64_t pos = start, pfn, flags;
@@ -1259,6 +1263,9 @@ static long find_zspages(uint64_t start, uint64_t end, uint64_t *out,
 
 	while (fd >= 0 && buf && n < max) {
 		len = pread(fd, buf, page_size, (off_t)pos);
+		if (len < 0)
+			say("PATCHGEN: info zsmalloc reading %s at %llu: %s",
+			    PAGE_OWNER, (unsigned long long)pos, strerror(errno));
 		if (len <= 0)
 			break;
 		buf[len] = '\0';
@@ -1272,11 +1279,13 @@ static long find_zspages(uint64_t start, uint64_t end, uint64_t *out,
 		if (pfn < start)
 			continue;
 		(*records)++;
+		if (zdebug && *records < 3) { char *q = buf; while ((q = strchr(q, '\n'))) *q = '|'; say("PATCHGEN: info zdebug %s", buf); }
 		if (!strstr(buf, "zs_malloc") && !strstr(buf, "alloc_zspage"))
 			continue;
-		if (page_flags(pfn, &flags) || (flags & not_zspage) ||
-		    page_count_of(pfn) != 1)
+		if (page_flags(pfn, &flags) || (flags & not_zspage)) {
+			if (zdebug) say("PATCHGEN: info zdebug reject pfn %llu flags %llx count %ld", (unsigned long long)pfn, (unsigned long long)flags, page_count_of(pfn));
 			continue;
+		}
 		out[n++] = pfn;
 	}
 	if (fd >= 0)
@@ -1307,13 +1316,12 @@ static long find_zspages(uint64_t start, uint64_t end, uint64_t *out,
 static void test_offline_zsmalloc(long n)
 {
 	long block_bytes = read_long(MEMORY_SYSFS "/block_size_bytes", 16);
-	long block_pages, j, count, best = -1, records = 0, scanned = 0;
+	long block_pages, j, best = -1, records = 0, filled, filler_max;
 	long ok = 0, poisoned = 0, bad_data = -1, tries, held = 0, in_buddy = 0;
-	uint64_t *found = calloc(MAX_ZSPAGES, sizeof(*found)), *mine = NULL;
-	uint64_t *best_pfns = calloc(MAX_ZSPAGES, sizeof(*best_pfns));
-	long best_count = 0, total = 0;
-	unsigned char *buf, *want;
-	char path[128], zones[256] = "", text[64], state[32] = "", held_list[160] = "";
+	uint64_t *best_pfns = calloc(MAX_ZSPAGES, sizeof(*best_pfns)), *mine;
+	long best_count = 0;
+	unsigned char *buf, *want, *filler;
+	char path[128], zones[256] = "", text[160], state[32] = "", held_list[160] = "";
 	const char *how = "soft offline (sysfs)";
 	int fd, err = 0, first_err = 0, hard = 0;
 	uint64_t flags;
@@ -1321,13 +1329,52 @@ static void test_offline_zsmalloc(long n)
 
 	buf = mmap(NULL, 2 * ZRAM_CHUNK * page_size, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (block_bytes <= 0 || buf == MAP_FAILED || !found || !best_pfns) {
+	if (block_bytes <= 0 || buf == MAP_FAILED || !best_pfns) {
 		check("memory-offline-movable", 0, "cannot read %s/block_size_"
 		      "bytes (CONFIG_MEMORY_HOTPLUG) or allocate", MEMORY_SYSFS);
 		return;
 	}
 	want = buf + ZRAM_CHUNK * page_size;
 	block_pages = block_bytes / page_size;
+	/* The first movable, removable, online block without reserved
+	 * pages: the one to offline. */
+	for (j = 0; j < 4096 && best < 0; j++) {
+		snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/valid_zones",
+			 j);
+		if (read_text(path, zones, sizeof(zones)) ||
+		    !strstr(zones, "Movable"))
+			continue;
+		snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/state", j);
+		if (read_text(path, state, sizeof(state)) ||
+		    strncmp(state, "online", 6))
+			continue;
+		snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/removable",
+			 j);
+		if (read_long(path, 10) == 0 ||
+		    block_has_reserved(j * block_pages, block_pages))
+			continue;
+		best = j;
+	}
+	if (best < 0) {
+		check("memory-offline-movable", 0, "no movable, removable, online "
+		      "block without reserved pages (boot with movablecore=)");
+		return;
+	}
+	/*
+	 * The buddy allocator hands out the highest free pages of the zone
+	 * first, and the highest block of ZONE_MOVABLE is the one with the
+	 * boot-time reserved pages.  So fill the zone with anonymous pages
+	 * until one lands in our block: zram's pages then land there too.
+	 */
+	filler_max = 3 * block_pages;
+	filler = mmap(NULL, filler_max * page_size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (j = 0; filler != MAP_FAILED && j < filler_max; j++) {
+		filler[j * page_size] = 1;
+		if (pfn_of(filler + j * page_size) / block_pages == (uint64_t)best)
+			break;
+	}
+	filled = j;
 	err = write_file(ZRAM_BLOCK "/disksize", "64M\n");
 	fd = err ? -1 : open(ZRAM_DEV, O_RDWR | O_DIRECT);
 	if (fd < 0) {
@@ -1342,46 +1389,25 @@ static void test_offline_zsmalloc(long n)
 		close(fd);
 		return;
 	}
+	if (filler != MAP_FAILED)
+		munmap(filler, filler_max * page_size);
 	read_text(ZRAM_BLOCK "/mm_stat", text, sizeof(text));
 	text[strcspn(text, "\n")] = '\0';
-	say("PATCHGEN: info zsmalloc zram0 holds %d pages, mm_stat %s",
-	    ZRAM_PAGES, text);
-	/* The movable, removable block without reserved pages that holds
-	 * the most zsmalloc pages. */
-	for (j = 0; j < 4096 && scanned < 8; j++) {
-		snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/valid_zones",
-			 j);
-		if (read_text(path, zones, sizeof(zones)) ||
-		    !strstr(zones, "Movable"))
-			continue;
-		snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/removable",
-			 j);
-		if (read_long(path, 10) == 0 ||
-		    block_has_reserved(j * block_pages, block_pages))
-			continue;
-		scanned++;
-		count = find_zspages(j * block_pages, (j + 1) * block_pages,
-				     found, MAX_ZSPAGES, &records);
-		if (count < 0) {
-			check("memory-offline-movable", 0, "cannot read %s (boot "
-			      "with page_owner=on, CONFIG_PAGE_OWNER)", PAGE_OWNER);
-			close(fd);
-			return;
-		}
-		total += count;
-		if (count > best_count) {
-			best = j;
-			best_count = count;
-			memcpy(best_pfns, found, count * sizeof(*found));
-		}
+	best_count = find_zspages(best * block_pages, (best + 1) * block_pages,
+				  best_pfns, MAX_ZSPAGES, &records);
+	say("PATCHGEN: info zsmalloc zram0 holds %d pages (mm_stat %s) after "
+	    "%ld filler pages; memory%ld: %ld zsmalloc pages of %ld "
+	    "page_owner records", ZRAM_PAGES, text, filled, best, best_count,
+	    records);
+	if (best_count < 0) {
+		check("memory-offline-movable", 0, "cannot read %s (boot with "
+		      "page_owner=on, CONFIG_PAGE_OWNER)", PAGE_OWNER);
+		close(fd);
+		return;
 	}
-	say("PATCHGEN: info zsmalloc %ld zsmalloc pages in %ld movable "
-	    "blocks (%ld page_owner records), most in memory%ld: %ld", total,
-	    scanned, records, best, best_count);
-	if (best < 0 || best_count < n) {
-		check("memory-offline-movable", 0, "no movable, removable block "
-		      "without reserved pages holds %ld zsmalloc pages (%ld found "
-		      "in %ld blocks)", n, total, scanned);
+	if (best_count < n) {
+		check("memory-offline-movable", 0, "block memory%ld holds %ld "
+		      "zsmalloc pages, fewer than %ld", best, best_count, n);
 		close(fd);
 		return;
 	}
@@ -1435,7 +1461,7 @@ static void test_offline_zsmalloc(long n)
 			continue;
 		if (flags & (1ULL << KPF_BUDDY))
 			in_buddy++;
-		if (page_count_of(mine[j]) > 0 &&
+		if (!(flags & (1ULL << KPF_BUDDY)) &&
 		    (flags & (1ULL << KPF_HWPOISON))) {
 			held++;
 			if (off < sizeof(held_list) - 24)
@@ -1456,8 +1482,8 @@ static void test_offline_zsmalloc(long n)
 	      bad_data <= 0,
 	      "block memory%ld (%s, %ld zsmalloc pages): %ld of %ld zsmalloc "
 	      "pages poisoned by %s from pfn %#llx (first error: %s; %ld carry "
-	      "hwpoison), zram data %s; after zram reset %ld of them held "
-	      "(refcount > 0%s%s), %ld on the buddy lists; offlining the "
+	      "hwpoison), zram data %s; after zram reset %ld of them poisoned "
+	      "off the free lists%s%s, %ld on the buddy lists; offlining the "
 	      "block %s%s; state now %s", best, zones, best_count, ok, n, how,
 	      (unsigned long long)mine[0],
 	      first_err ? strerror(first_err) : "none", poisoned,
@@ -1472,7 +1498,6 @@ static void test_offline_zsmalloc(long n)
 			write_file(path, "online\n");
 	}
 	munmap(buf, 2 * ZRAM_CHUNK * page_size);
-	free(found);
 	free(best_pfns);
 }
 
@@ -1524,6 +1549,8 @@ int main(int argc, char **argv)
 			race = strtol(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--memory-offline") && i + 1 < argc)
 			offline = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--zdebug"))
+			zdebug = 1;
 		else if (!strcmp(argv[i], "--offline-zsmalloc") && i + 1 < argc)
 			zsmalloc = strtol(argv[++i], NULL, 10);
 		else {
