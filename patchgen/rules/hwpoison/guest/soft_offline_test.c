@@ -1183,11 +1183,9 @@ static void test_memory_offline(long n)
 #define ZRAM_BLOCK	"/sys/block/zram0"
 #define ZRAM_DEV	"/dev/zram0"
 #define PAGE_OWNER	"/sys/kernel/debug/page_owner"
-#define CORRUPT_PFN	"/sys/kernel/debug/hwpoison/corrupt-pfn"
 #define ZRAM_PAGES	16384	/* the whole 64 MB device */
 #define ZRAM_CHUNK	64
 #define MAX_ZSPAGES	4096
-static int zdebug;
 
 /*
  * Page `index` of what we write to zram: 256 pseudo-random bytes, then
@@ -1279,13 +1277,10 @@ static long find_zspages(uint64_t start, uint64_t end, uint64_t *out,
 		if (pfn < start)
 			continue;
 		(*records)++;
-		if (zdebug && *records < 3) { char *q = buf; while ((q = strchr(q, '\n'))) *q = '|'; say("PATCHGEN: info zdebug %s", buf); }
 		if (!strstr(buf, "zs_malloc") && !strstr(buf, "alloc_zspage"))
 			continue;
-		if (page_flags(pfn, &flags) || (flags & not_zspage)) {
-			if (zdebug) say("PATCHGEN: info zdebug reject pfn %llu flags %llx count %ld", (unsigned long long)pfn, (unsigned long long)flags, page_count_of(pfn));
+		if (page_flags(pfn, &flags) || (flags & not_zspage))
 			continue;
-		}
 		out[n++] = pfn;
 	}
 	if (fd >= 0)
@@ -1308,22 +1303,24 @@ static long find_zspages(uint64_t start, uint64_t end, uint64_t *out,
  * retries until a signal, 4.x until its 120 s timeout).
  *
  * The pages are poisoned by soft offline through sysfs (6.x migrates a
- * non-LRU movable page; 4.x refuses it with -EIO, "unknown non LRU page
- * type") or, where soft offline refuses, by memory_failure() through
- * debugfs hwpoison/corrupt-pfn; then zram is reset, which frees every
- * zspage through reset_page(), and the block is offlined.
+ * non-LRU movable page away and poisons the old one; 4.x refuses it with
+ * -EIO, "unknown non LRU page type"), the zram data is compared, zram is
+ * reset (every zspage is freed through reset_page()), and the block is
+ * offlined with a 20 s deadline.  Measured on the unmodified Debian
+ * 6.1.192 kernel: the offline makes no progress (see verify-movable.config).
  */
 static void test_offline_zsmalloc(long n)
 {
 	long block_bytes = read_long(MEMORY_SYSFS "/block_size_bytes", 16);
 	long block_pages, j, best = -1, records = 0, filled, filler_max;
-	long ok = 0, poisoned = 0, bad_data = -1, tries, held = 0, in_buddy = 0;
+	long ok = 0, poisoned = 0, bad_data, tries, held = 0, in_buddy = 0;
+	long refused = 0;
 	uint64_t *best_pfns = calloc(MAX_ZSPAGES, sizeof(*best_pfns)), *mine;
 	long best_count = 0;
 	unsigned char *buf, *want, *filler;
 	char path[128], zones[256] = "", text[160], state[32] = "", held_list[160] = "";
-	const char *how = "soft offline (sysfs)";
-	int fd, err = 0, first_err = 0, hard = 0;
+	const char *how = "soft offline through sysfs";
+	int fd, err = 0, first_err = 0;
 	uint64_t flags;
 	size_t off = 0;
 
@@ -1417,32 +1414,14 @@ static void test_offline_zsmalloc(long n)
 	for (j = 0; j < n; j++) {
 		snprintf(text, sizeof(text), "%#llx\n",
 			 (unsigned long long)(mine[j] * page_size));
-		err = -EBUSY;
-		for (tries = 0; !hard && tries < BUSY_RETRIES && err == -EBUSY;
-		     tries++) {
+		for (tries = 0; tries < BUSY_RETRIES; tries++) {
 			err = write_file(SYSFS_SOFT_OFFLINE, text);
-			if (err == -EBUSY)
-				usleep(10000);
+			if (err != -EBUSY)
+				break;
+			usleep(10000);
 		}
-		if (err && j == 0 && !hard) {
-			/* 4.x: soft offline takes LRU pages only. */
-			say("PATCHGEN: info zsmalloc soft offline of pfn %#llx "
-			    "refused (%s): poisoning with memory_failure() "
-			    "through %s instead", (unsigned long long)mine[j],
-			    strerror(-err), CORRUPT_PFN);
-			hard = 1;
-			how = "memory_failure() (debugfs corrupt-pfn; soft "
-			      "offline refused it)";
-		}
-		if (hard) {
-			snprintf(text, sizeof(text), "%llu\n",
-				 (unsigned long long)mine[j]);
-			err = write_file(CORRUPT_PFN, text);
-			/* memory_failure() on a page it cannot handle sets
-			 * the flag and says -EBUSY (4.x) or -EIO (6.x). */
-			if (err == -EBUSY || err == -EIO)
-				err = 0;
-		}
+		/* 4.x: "soft_offline: ...: unknown non LRU page type". */
+		refused += err == -EIO;
 		if (err && !first_err)
 			first_err = -err;
 		ok += !err;
@@ -1450,8 +1429,7 @@ static void test_offline_zsmalloc(long n)
 		    (flags & (1ULL << KPF_HWPOISON)))
 			poisoned++;
 	}
-	if (!hard)
-		bad_data = zram_io(fd, buf, want, 1);
+	bad_data = zram_io(fd, buf, want, 1);
 	close(fd);
 	/* Frees every zspage: reset_page(), then the free path. */
 	err = write_file(ZRAM_BLOCK "/reset", "1\n");
@@ -1478,8 +1456,21 @@ static void test_offline_zsmalloc(long n)
 	err = err ? err : offline_block(path, 20);
 	read_text(path, state, sizeof(state));
 	state[strcspn(state, "\n")] = '\0';
-	check("memory-offline-movable", ok == n && poisoned == n && !err &&
-	      bad_data <= 0,
+	/*
+	 * A kernel whose soft offline refuses every non-LRU page (all of 4.x:
+	 * get_any_page() returns -EIO) cannot make the case: then what is
+	 * checked is that the refusal poisoned nothing and the block still
+	 * goes offline.  (memory_failure() could poison such a page, but 4.x
+	 * keeps its reference on a page it cannot handle, so the page never
+	 * reaches the free path at all.)
+	 */
+	if (refused == n)
+		how = "soft offline through sysfs, which this kernel refuses for "
+		      "non-LRU pages (-EIO): no poisoned movable page can be "
+		      "made here;";
+	check("memory-offline-movable",
+	      (refused == n ? poisoned == 0 : ok == n && poisoned == n) &&
+	      !err && bad_data == 0,
 	      "block memory%ld (%s, %ld zsmalloc pages): %ld of %ld zsmalloc "
 	      "pages poisoned by %s from pfn %#llx (first error: %s; %ld carry "
 	      "hwpoison), zram data %s; after zram reset %ld of them poisoned "
@@ -1487,7 +1478,6 @@ static void test_offline_zsmalloc(long n)
 	      "block %s%s; state now %s", best, zones, best_count, ok, n, how,
 	      (unsigned long long)mine[0],
 	      first_err ? strerror(first_err) : "none", poisoned,
-	      bad_data < 0 ? "not compared (poisoned in place)" :
 	      bad_data ? "CHANGED" : "intact", held, held ? ": " : "",
 	      held_list, in_buddy, err ? "failed: " : "succeeded",
 	      err == -EINTR ? "no progress within 20 s (interrupted)" :
@@ -1549,8 +1539,6 @@ int main(int argc, char **argv)
 			race = strtol(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--memory-offline") && i + 1 < argc)
 			offline = strtol(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--zdebug"))
-			zdebug = 1;
 		else if (!strcmp(argv[i], "--offline-zsmalloc") && i + 1 < argc)
 			zsmalloc = strtol(argv[++i], NULL, 10);
 		else {
