@@ -1235,11 +1235,50 @@ static long zram_io(int fd, unsigned char *buf, unsigned char *want, int check)
 }
 
 /*
+ * True when a page_owner record's allocation mask is the one zram passes
+ * to zs_malloc() (zram_drv.c, 4.9 and 6.1 alike: __GFP_KSWAPD_RECLAIM |
+ * __GFP_NOWARN | __GFP_HIGHMEM | __GFP_MOVABLE, printed with
+ * __GFP_KSWAPD_RECLAIM as GFP_NOWAIT): no other allocation of this guest
+ * asks for movable highmem without __GFP_IO and __GFP_FS.  Needed where
+ * the stack is unreadable: real 4.9.154 built by gcc 12 records
+ * "save_stack+0x2e/0x9a" sixteen times for every page.
+ */
+static int zram_mask(const char *record)
+{
+	static const char *const want[] = { "__GFP_HIGHMEM", "__GFP_NOWARN",
+					    "__GFP_MOVABLE", NULL };
+	char flags[256];
+	const char *open = strstr(record, "mask 0x"), *close;
+	char *word, *save;
+	int i, found = 0, others = 0;
+
+	open = open ? strchr(open, '(') : NULL;
+	close = open ? strchr(open, ')') : NULL;
+	if (!close || close - open >= (long)sizeof(flags))
+		return 0;
+	memcpy(flags, open + 1, close - open - 1);
+	flags[close - open - 1] = '\0';
+	for (word = strtok_r(flags, "|", &save); word;
+	     word = strtok_r(NULL, "|", &save)) {
+		for (i = 0; want[i] && strcmp(word, want[i]); i++)
+			;
+		if (want[i])
+			found++;
+		else if (strcmp(word, "GFP_NOWAIT") &&
+			 strcmp(word, "__GFP_KSWAPD_RECLAIM"))
+			others++;
+	}
+	return found == 3 && !others;
+}
+
+/*
  * The zsmalloc pages of pfns [start, end).  page_owner (booted with
  * page_owner=on) prints one record per page that is allocated now (a
  * freed page's record is marked free and not printed), with the stack
  * that allocated it; a pread() at offset P reads the record of the first
  * allocated pfn >= P (x86_64: min_low_pfn is 0), on 4.x and 6.x alike.
+ * A record counts when its stack names zs_malloc() or, where stacks are
+ * unreadable, when its mask is zram's (zram_mask()).
  * zs_malloc() in the stack is not enough: it also allocates its handles
  * and zspage structs from slab caches, so the page must also be what
  * kpageflags shows for a zspage page: not slab, not LRU, not buddy, not
@@ -1277,7 +1316,8 @@ static long find_zspages(uint64_t start, uint64_t end, uint64_t *out,
 		if (pfn < start)
 			continue;
 		(*records)++;
-		if (!strstr(buf, "zs_malloc") && !strstr(buf, "alloc_zspage"))
+		if (!strstr(buf, "zs_malloc") && !strstr(buf, "alloc_zspage") &&
+		    !zram_mask(buf))
 			continue;
 		if (page_flags(pfn, &flags) || (flags & not_zspage))
 			continue;
