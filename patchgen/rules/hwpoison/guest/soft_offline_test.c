@@ -1208,8 +1208,10 @@ static void zram_page(unsigned char *buf, long index)
 	}
 }
 
-/* Write (check = 0) or compare (check = 1) every page of the device;
- * returns the pages that failed (or could not be written). */
+/*
+ * Write (check = 0) or compare (check = 1) every page of the device;
+ * returns the pages that failed (or could not be written).
+ */
 static long zram_io(int fd, unsigned char *buf, unsigned char *want, int check)
 {
 	long i, k, bad = 0;
@@ -1352,7 +1354,7 @@ static long find_zspages(uint64_t start, uint64_t end, uint64_t *out,
 static void test_offline_zsmalloc(long n)
 {
 	long block_bytes = read_long(MEMORY_SYSFS "/block_size_bytes", 16);
-	long block_pages, j, best = -1, records = 0, filled, filler_max;
+	long block_pages, j, best = -1, records = 0, filled, filler_max = 0;
 	long ok = 0, poisoned = 0, bad_data, tries, held = 0, in_buddy = 0;
 	long refused = 0;
 	uint64_t *best_pfns = calloc(MAX_ZSPAGES, sizeof(*best_pfns)), *mine;
@@ -1360,21 +1362,25 @@ static void test_offline_zsmalloc(long n)
 	unsigned char *buf, *want, *filler;
 	char path[128], zones[256] = "", text[160], state[32] = "", held_list[160] = "";
 	const char *how = "soft offline through sysfs";
-	int fd, err = 0, first_err = 0;
+	int fd = -1, err = 0, first_err = 0, reset_err;
 	uint64_t flags;
 	size_t off = 0;
 
 	buf = mmap(NULL, 2 * ZRAM_CHUNK * page_size, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	filler = MAP_FAILED;
 	if (block_bytes <= 0 || buf == MAP_FAILED || !best_pfns) {
-		check("memory-offline-movable", 0, "cannot read %s/block_size_"
-		      "bytes (CONFIG_MEMORY_HOTPLUG) or allocate", MEMORY_SYSFS);
-		return;
+		check("memory-offline-movable", 0, "cannot read "
+		      "%s/block_size_bytes (CONFIG_MEMORY_HOTPLUG) or allocate",
+		      MEMORY_SYSFS);
+		goto out;
 	}
 	want = buf + ZRAM_CHUNK * page_size;
 	block_pages = block_bytes / page_size;
-	/* The first movable, removable, online block without reserved
-	 * pages: the one to offline. */
+	/*
+	 * The first movable, removable, online block without reserved
+	 * pages: the one to offline.
+	 */
 	for (j = 0; j < 4096 && best < 0; j++) {
 		snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/valid_zones",
 			 j);
@@ -1395,7 +1401,7 @@ static void test_offline_zsmalloc(long n)
 	if (best < 0) {
 		check("memory-offline-movable", 0, "no movable, removable, online "
 		      "block without reserved pages (boot with movablecore=)");
-		return;
+		goto out;
 	}
 	/*
 	 * The buddy allocator hands out the highest free pages of the zone
@@ -1418,16 +1424,16 @@ static void test_offline_zsmalloc(long n)
 		check("memory-offline-movable", 0, "cannot set up %s (disksize: "
 		      "%s, open: %s; CONFIG_ZRAM)", ZRAM_DEV,
 		      err ? strerror(-err) : "ok", strerror(errno));
-		return;
+		goto out;
 	}
 	if (zram_io(fd, buf, want, 0) || fsync(fd)) {
 		check("memory-offline-movable", 0, "cannot write %d pages to %s",
 		      ZRAM_PAGES, ZRAM_DEV);
-		close(fd);
-		return;
+		goto out;
 	}
 	if (filler != MAP_FAILED)
 		munmap(filler, filler_max * page_size);
+	filler = MAP_FAILED;
 	read_text(ZRAM_BLOCK "/mm_stat", text, sizeof(text));
 	text[strcspn(text, "\n")] = '\0';
 	best_count = find_zspages(best * block_pages, (best + 1) * block_pages,
@@ -1439,14 +1445,12 @@ static void test_offline_zsmalloc(long n)
 	if (best_count < 0) {
 		check("memory-offline-movable", 0, "cannot read %s (boot with "
 		      "page_owner=on, CONFIG_PAGE_OWNER)", PAGE_OWNER);
-		close(fd);
-		return;
+		goto out;
 	}
 	if (best_count < n) {
 		check("memory-offline-movable", 0, "block memory%ld holds %ld "
 		      "zsmalloc pages, fewer than %ld", best, best_count, n);
-		close(fd);
-		return;
+		goto out;
 	}
 	mine = best_pfns + best_count / 2;	/* from the middle of the list */
 	if (best_count / 2 + n > best_count)
@@ -1471,8 +1475,9 @@ static void test_offline_zsmalloc(long n)
 	}
 	bad_data = zram_io(fd, buf, want, 1);
 	close(fd);
+	fd = -1;
 	/* Frees every zspage: reset_page(), then the free path. */
-	err = write_file(ZRAM_BLOCK "/reset", "1\n");
+	reset_err = write_file(ZRAM_BLOCK "/reset", "1\n");
 	settle();
 	for (j = 0; j < n; j++) {
 		if (page_flags(mine[j], &flags))
@@ -1493,7 +1498,7 @@ static void test_offline_zsmalloc(long n)
 	read_text(path, zones, sizeof(zones));
 	zones[strcspn(zones, "\n")] = '\0';
 	snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/state", best);
-	err = err ? err : offline_block(path, 20);
+	err = reset_err ? 0 : offline_block(path, 20);
 	read_text(path, state, sizeof(state));
 	state[strcspn(state, "\n")] = '\0';
 	/*
@@ -1510,24 +1515,31 @@ static void test_offline_zsmalloc(long n)
 		      "made here;";
 	check("memory-offline-movable",
 	      (refused == n ? poisoned == 0 : ok == n && poisoned == n) &&
-	      !err && bad_data == 0,
+	      !reset_err && !err && bad_data == 0,
 	      "block memory%ld (%s, %ld zsmalloc pages): %ld of %ld zsmalloc "
 	      "pages poisoned by %s from pfn %#llx (first error: %s; %ld carry "
-	      "hwpoison), zram data %s; after zram reset %ld of them poisoned "
-	      "off the free lists%s%s, %ld on the buddy lists; offlining the "
-	      "block %s%s; state now %s", best, zones, best_count, ok, n, how,
-	      (unsigned long long)mine[0],
+	      "hwpoison), zram data %s; after zram reset (%s) %ld of them "
+	      "poisoned off the free lists%s%s, %ld on the buddy lists; "
+	      "offlining the block %s%s; state now %s", best, zones,
+	      best_count, ok, n, how, (unsigned long long)mine[0],
 	      first_err ? strerror(first_err) : "none", poisoned,
-	      bad_data ? "CHANGED" : "intact", held, held ? ": " : "",
-	      held_list, in_buddy, err ? "failed: " : "succeeded",
+	      bad_data ? "CHANGED" : "intact",
+	      reset_err ? strerror(-reset_err) : "done", held,
+	      held ? ": " : "", held_list, in_buddy,
+	      reset_err ? "not tried" : err ? "failed: " : "succeeded",
 	      err == -EINTR ? "no progress within 20 s (interrupted)" :
 	      err ? strerror(-err) : "", state);
-	if (!err) {
-		err = write_file(path, "online_movable\n");
-		if (err)
-			write_file(path, "online\n");
+	if (!reset_err && !err && write_file(path, "online_movable\n"))
+		write_file(path, "online\n");
+out:
+	if (fd >= 0) {
+		close(fd);
+		write_file(ZRAM_BLOCK "/reset", "1\n");
 	}
-	munmap(buf, 2 * ZRAM_CHUNK * page_size);
+	if (filler != MAP_FAILED)
+		munmap(filler, filler_max * page_size);
+	if (buf != MAP_FAILED)
+		munmap(buf, 2 * ZRAM_CHUNK * page_size);
 	free(best_pfns);
 }
 
