@@ -1340,16 +1340,19 @@ static long find_zspages(uint64_t start, uint64_t end, uint64_t *out,
  * a zspage) leaves exactly that in page->mapping (__ClearPageMovable()),
  * and only free_pages_prepare() clears it.  A poisoned page that the free
  * path keeps off the free lists without clearing page->mapping looks
- * movable to memory offline forever: scan_movable_pages() finds it,
- * do_migrate_range() cannot move it, and the offline never ends (6.1
- * retries until a signal, 4.x until its 120 s timeout).
+ * movable to memory offline forever (where scan_movable_pages() checks
+ * __PageMovable(): 4.13.9, 4.14.67, 6.1; not 4.9.154, 4.10.17): it
+ * finds the page, do_migrate_range() skips it as HWPoison or cannot
+ * isolate it, and the offline never ends (6.1 retries until a signal)
+ * or fails.
  *
- * The pages are poisoned by soft offline through sysfs (6.x migrates a
- * non-LRU movable page away and poisons the old one; 4.x refuses it with
- * -EIO, "unknown non LRU page type"), the zram data is compared, zram is
- * reset (every zspage is freed through reset_page()), and the block is
- * offlined with a 20 s deadline.  Measured on the unmodified Debian
- * 6.1.192 kernel: the offline makes no progress (see verify-movable.config).
+ * The pages are poisoned by soft offline through sysfs (4.13.9, 4.14.67
+ * and 6.1 migrate a non-LRU movable page away and poison the old one;
+ * 4.6.5 ... 4.10.17 refuse it with -EIO, "unknown non LRU page type"),
+ * the zram data is compared, zram is reset (every zspage is freed through
+ * reset_page()), and the block is offlined with a 20 s deadline.
+ * Measured on the unmodified Debian 6.1.192 kernel: the offline makes no
+ * progress (see verify-movable.config).
  */
 static void test_offline_zsmalloc(long n)
 {
@@ -1464,7 +1467,7 @@ static void test_offline_zsmalloc(long n)
 				break;
 			usleep(10000);
 		}
-		/* 4.x: "soft_offline: ...: unknown non LRU page type". */
+		/* Before 4.13: "soft_offline: ...: unknown non LRU page type". */
 		refused += err == -EIO;
 		if (err && !first_err)
 			first_err = -err;
@@ -1502,12 +1505,12 @@ static void test_offline_zsmalloc(long n)
 	read_text(path, state, sizeof(state));
 	state[strcspn(state, "\n")] = '\0';
 	/*
-	 * A kernel whose soft offline refuses every non-LRU page (all of 4.x:
-	 * get_any_page() returns -EIO) cannot make the case: then what is
-	 * checked is that the refusal poisoned nothing and the block still
-	 * goes offline.  (memory_failure() could poison such a page, but 4.x
-	 * keeps its reference on a page it cannot handle, so the page never
-	 * reaches the free path at all.)
+	 * A kernel whose soft offline refuses every non-LRU page (4.6.5 ...
+	 * 4.10.17: get_any_page() returns -EIO) cannot make the case: then
+	 * what is checked is that the refusal poisoned nothing and the block
+	 * still goes offline.  (memory_failure() could poison such a page,
+	 * but those kernels keep its reference on a page they cannot handle,
+	 * so the page never reaches the free path at all.)
 	 */
 	if (refused == n)
 		how = "soft offline through sysfs, which this kernel refuses for "
@@ -1519,7 +1522,7 @@ static void test_offline_zsmalloc(long n)
 	      "block memory%ld (%s, %ld zsmalloc pages): %ld of %ld zsmalloc "
 	      "pages poisoned by %s from pfn %#llx (first error: %s; %ld carry "
 	      "hwpoison), zram data %s; after zram reset (%s) %ld of them "
-	      "poisoned off the free lists%s%s, %ld on the buddy lists; "
+	      "poisoned and not on the buddy lists%s%s, %ld on them; "
 	      "offlining the block %s%s; state now %s", best, zones,
 	      best_count, ok, n, how, (unsigned long long)mine[0],
 	      first_err ? strerror(first_err) : "none", poisoned,
