@@ -16,13 +16,18 @@ Measures, side by side:
   kernel and of the negative control of each of its checks (unpoison
   without mf_mutex, memory offline that refuses hwpoisoned pages, a sysfs
   soft_offline_page that does nothing), with how often each check failed
-  and how long each phase of the guest test took (its "info time" lines).
+  and how long each phase of the guest test took (its "info time" lines);
+- with --movable-teeth N: the "movable" config (debug + zram): N boots of
+  the unmodified kernel, which fails memory-offline-movable (its offline
+  loops on a soft-offlined zsmalloc page that keeps PAGE_MAPPING_MOVABLE),
+  and of the kernel whose hwpoison early return also clears page->mapping,
+  which passes it.
 
 It works in its own worktree of the cached tree (the cache's
 bench-trees/), never in the tests' or the user's.  Run from a checkout:
 
     python3 benchmarks/bench_verify.py [--boots 5] [--teeth 5] [--keep]
-        [--debug-teeth 5]
+        [--debug-teeth 5] [--movable-teeth 5]
 
 --keep skips wiping the build folder (no "first full build" number).
 """
@@ -118,22 +123,27 @@ def phase_times(outputs) -> str:
 
 DEBUG_CONTROLS = ("unpoison-unlocked", "offline-refuses-hwpoison",
                   "sysfs-soft-offline-noop")
+# The movable config: the unmodified tree is the failing side.
+MOVABLE_CONTROLS = ("hwpoison-clears-mapping",)
 
 
-def debug_teeth(tree: Path, base: str, n: int, logs: Path) -> None:
-    config = load_config(RECIPE, "debug")
+def debug_teeth(tree: Path, base: str, n: int, logs: Path,
+                config_name: str = "debug",
+                controls: tuple = DEBUG_CONTROLS) -> None:
+    config = load_config(RECIPE, config_name)
     initrd = make_initramfs(RECIPE.program, extra_args=config.guest_args).path
-    print(f"\ndebug teeth: {n} boots of each kernel, config debug "
-          f"(-smp {config.smp}, {' '.join(config.kernel_args)})")
-    for name in ("unmodified", *DEBUG_CONTROLS):
+    print(f"\n{config_name} teeth: {n} boots of each kernel, config "
+          f"{config_name} (-smp {config.smp}, {' '.join(config.kernel_args)})")
+    for name in ("unmodified", *controls):
         checkout(tree, base if name == "unmodified"
                  else variant_branch(tree, name))
-        seconds, built = timed_build(tree, f"debug-{name}", logs, config)
-        kernel = logs / f"debug-{name}-bzImage"
+        label = f"{config_name}-{name}"
+        seconds, built = timed_build(tree, label, logs, config)
+        kernel = logs / f"{label}-bzImage"
         shutil.copyfile(built.bzimage, kernel)
         outputs: list[str] = []
-        verdicts, boot_seconds = boots(kernel, initrd, n, logs,
-                                       f"debug-{name}", config, outputs)
+        verdicts, boot_seconds = boots(kernel, initrd, n, logs, label,
+                                       config, outputs)
         print(f"{name:<26}{describe(verdicts)}; build {seconds:.0f} s "
               f"({built.steps} steps), boot median "
               f"{statistics.median(boot_seconds):.1f} s; phases: "
@@ -165,8 +175,10 @@ def main() -> int:
     parser.add_argument("--teeth", type=int, default=0, metavar="N")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--debug-teeth", type=int, default=0, metavar="N")
+    parser.add_argument("--movable-teeth", type=int, default=0, metavar="N")
     parser.add_argument("--only-debug", action="store_true",
-                        help="skip everything but --debug-teeth")
+                        help="skip everything but --debug-teeth and "
+                        "--movable-teeth")
     args = parser.parse_args()
 
     tree = bench_worktree(ensure_linux61())
@@ -176,7 +188,11 @@ def main() -> int:
     logs.mkdir(parents=True)
     rows = []
     if args.only_debug:
-        debug_teeth(tree, base, args.debug_teeth or 3, logs)
+        if args.debug_teeth or not args.movable_teeth:
+            debug_teeth(tree, base, args.debug_teeth or 3, logs)
+        if args.movable_teeth:
+            debug_teeth(tree, base, args.movable_teeth, logs, "movable",
+                        MOVABLE_CONTROLS)
         return 0
 
     checkout(tree, base)
@@ -230,6 +246,9 @@ def main() -> int:
                   f"median {statistics.median(seconds):.1f} s")
     if args.debug_teeth:
         debug_teeth(tree, base, args.debug_teeth, logs)
+    if args.movable_teeth:
+        debug_teeth(tree, base, args.movable_teeth, logs, "movable",
+                    MOVABLE_CONTROLS)
     return 0
 
 

@@ -325,3 +325,36 @@ def test_race_with_unpoison_is_caught_when_unpoison_skips_mf_mutex(
     assert any(p.kind == "bad page state" for p in caught[0].problems) or \
         any(c.name == "race-unpoison" and not c.passed
             for c in caught[0].checks), caught[0].reasons
+
+
+# --- the movable config: poisoned zsmalloc pages in the block to offline ---
+
+def test_offline_with_poisoned_zsmalloc_pages_loops_unless_the_mapping_goes(
+        tree, branches):
+    """The movable config on 6.1.  The unmodified tree is the failing
+    side, and the check's negative control: free_pages_prepare()'s
+    PageHWPoison early return keeps the PAGE_MAPPING_MOVABLE that
+    zsmalloc's reset_page() left, scan_movable_pages() finds the page by
+    __PageMovable(), do_migrate_range() skips it as HWPoison, and
+    offline_pages() loops until the guest's deadline signal (measured:
+    "no progress within 20 s").  Only that check fails.  The same tree
+    with the early return also clearing page->mapping (what
+    hwpoison-put-last's hook does on 4.x) passes every check, the block
+    goes offline."""
+    code, report, stderr = verify_json(
+        "--tree", str(tree), "--series", branches["hwpoison-clears-mapping"],
+        "--config", "movable", "--timeout", "200")
+    assert report is not None, stderr
+    base, tip = report["results"]
+    assert [c["name"] for c in base["checks"] if not c["passed"]] == \
+        ["memory-offline-movable"], base["reasons"]
+    detail = next(c["detail"] for c in base["checks"]
+                  if c["name"] == "memory-offline-movable")
+    assert "4 of 4 zsmalloc pages poisoned by soft offline" in detail
+    assert "no progress within 20 s" in detail
+    assert code == 0, stderr
+    assert tip["verdict"] == "PASS", tip["reasons"]
+    detail = next(c["detail"] for c in tip["checks"]
+                  if c["name"] == "memory-offline-movable")
+    assert "4 of 4 zsmalloc pages poisoned" in detail
+    assert "offlining the block succeeded" in detail

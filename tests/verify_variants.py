@@ -53,6 +53,25 @@ def remove_hwpoison_early_return(text: str) -> str:
     return text[:match.start()] + "\n" + text[match.end():]
 
 
+def hwpoison_early_return_clears_mapping(text: str) -> str:
+    """free_pages_prepare()'s PageHWPoison early return also clears
+    page->mapping, as the rest of the function does for every freed page
+    (and as hwpoison-put-last's free-path hook does on 4.x): a poisoned
+    zsmalloc page then loses the PAGE_MAPPING_MOVABLE that reset_page()
+    left, and memory offline no longer takes it for a movable page.  The
+    unmodified 6.1.192 tree keeps the mapping and its offline loops (what
+    the memory-offline-movable check guards)."""
+    match = re.search(r"\n\tif \(unlikely\(PageHWPoison\(page\)\) && !order\) \{"
+                      r"\n.*?\n\t\}\n", text, re.S)
+    if not match or match.group(0).count("\t\treturn false;\n") != 1:
+        raise AssertionError("no PageHWPoison early return in mm/page_alloc.c")
+    block = match.group(0).replace(
+        "\t\treturn false;\n",
+        "\t\tif (PageMappingFlags(page))\n\t\t\tpage->mapping = NULL;\n"
+        "\t\treturn false;\n")
+    return text[:match.start()] + block + text[match.end():]
+
+
 def panic_in_memory_failure_init(text: str) -> str:
     """memory_failure_init() (a core_initcall) panics: the kernel dies at
     boot, after the serial console is up."""
@@ -137,6 +156,9 @@ def add_vendor_config(text: str) -> str:
 VARIANTS = {
     "broken-free-path": ("mm/page_alloc.c", remove_hwpoison_early_return,
                          "mm: let hwpoison pages reach the free lists"),
+    "hwpoison-clears-mapping": ("mm/page_alloc.c",
+                                hwpoison_early_return_clears_mapping,
+                                "mm: clear page->mapping of a kept hwpoison page"),
     "leak-no-reference": ("mm/memory-failure.c", drop_hwpoison_reference,
                           "mm: drop the reference hwpoison keeps"),
     "panic-at-boot": ("mm/memory-failure.c", panic_in_memory_failure_init,

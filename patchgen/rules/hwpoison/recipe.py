@@ -8,7 +8,9 @@ which must compile too); a fixture tree is compiled with and without
 verify: guest/soft_offline_test.c soft-offlines pages through madvise()
 (and, with --stress, under memory pressure and compaction) and reports
 each check in the engine's protocol; guest/verify.config is the kernel it
-needs, guest/verify-debug.config the kernel a mm reviewer tests with.
+needs, guest/verify-debug.config the kernel a mm reviewer tests with,
+guest/verify-movable.config that kernel with zram (a movable non-LRU
+page in the block the guest offlines).
 """
 
 from pathlib import Path
@@ -25,6 +27,7 @@ CHECK_BUILD = CheckBuild(
 
 VERIFY_FRAGMENT = GUEST / "verify.config"
 DEBUG_FRAGMENT = GUEST / "verify-debug.config"
+MOVABLE_FRAGMENT = GUEST / "verify-movable.config"
 
 VERIFY = VerifyRecipe(
     program=GUEST / "soft_offline_test.c",
@@ -35,6 +38,11 @@ VERIFY = VerifyRecipe(
             "DEBUG_VM, page_owner, memcg, THP, SLUB_DEBUG, memory hotplug, "
             "two CPUs; adds the race with unpoison, memory offline and the "
             "sysfs interface"),
+        "movable": VerifyConfig(
+            (VERIFY_FRAGMENT, DEBUG_FRAGMENT, MOVABLE_FRAGMENT),
+            "the debug config plus zram: poisoned zsmalloc pages (movable, "
+            "not LRU) in the memory block it offlines; unmodified 6.1.192 "
+            "fails it (offline_pages() loops on the poisoned page)"),
     },
     lava_suite="patchgen-soft-offline",
     kcidb_test="patchgen.soft_offline",

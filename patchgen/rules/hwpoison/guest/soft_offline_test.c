@@ -1178,6 +1178,374 @@ static void test_memory_offline(long n)
 	free(counts);
 }
 
+/* ---- phase 8: a movable non-LRU page (zsmalloc through zram) ---- */
+
+#define ZRAM_BLOCK	"/sys/block/zram0"
+#define ZRAM_DEV	"/dev/zram0"
+#define PAGE_OWNER	"/sys/kernel/debug/page_owner"
+#define ZRAM_PAGES	16384	/* the whole 64 MB device */
+#define ZRAM_CHUNK	64
+#define MAX_ZSPAGES	4096
+
+/*
+ * Page `index` of what we write to zram: 256 pseudo-random bytes, then
+ * zeros and the index, so that it compresses well (a page that compresses
+ * to more than about 3.2 kB is stored whole, measured on 6.1 with a
+ * quarter random: every page "huge") and is not one word repeated (zram
+ * keeps such a page without zsmalloc, 4.13 on).
+ */
+static void zram_page(unsigned char *buf, long index)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)index << 17);
+	long j, words = page_size / 8;
+
+	for (j = 0; j < words; j++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		((uint64_t *)buf)[j] = j < words / 16 ? x : j == words - 1 ?
+			(uint64_t)index : 0;
+	}
+}
+
+/*
+ * Write (check = 0) or compare (check = 1) every page of the device;
+ * returns the pages that failed (or could not be written).
+ */
+static long zram_io(int fd, unsigned char *buf, unsigned char *want, int check)
+{
+	long i, k, bad = 0;
+	size_t len = ZRAM_CHUNK * page_size;
+
+	for (i = 0; i < ZRAM_PAGES; i += ZRAM_CHUNK) {
+		for (k = 0; k < ZRAM_CHUNK; k++)
+			zram_page((check ? want : buf) + k * page_size, i + k);
+		if (!check) {
+			if (pwrite(fd, buf, len, (off_t)i * page_size) != (ssize_t)len)
+				bad += ZRAM_CHUNK;
+			continue;
+		}
+		if (pread(fd, buf, len, (off_t)i * page_size) != (ssize_t)len) {
+			bad += ZRAM_CHUNK;
+			continue;
+		}
+		for (k = 0; k < ZRAM_CHUNK; k++)
+			bad += !!memcmp(buf + k * page_size, want + k * page_size,
+					page_size);
+	}
+	return bad;
+}
+
+/*
+ * True when a page_owner record's allocation mask is the one zram passes
+ * to zs_malloc() (zram_drv.c, 4.9 and 6.1 alike: __GFP_KSWAPD_RECLAIM |
+ * __GFP_NOWARN | __GFP_HIGHMEM | __GFP_MOVABLE, printed with
+ * __GFP_KSWAPD_RECLAIM as GFP_NOWAIT): no other allocation of this guest
+ * asks for movable highmem without __GFP_IO and __GFP_FS.  Needed where
+ * the stack is unreadable: real 4.9.154 built by gcc 12 records
+ * "save_stack+0x2e/0x9a" sixteen times for every page.
+ */
+static int zram_mask(const char *record)
+{
+	static const char *const want[] = { "__GFP_HIGHMEM", "__GFP_NOWARN",
+					    "__GFP_MOVABLE", NULL };
+	char flags[256];
+	const char *open = strstr(record, "mask 0x"), *close;
+	char *word, *save;
+	int i, found = 0, others = 0;
+
+	open = open ? strchr(open, '(') : NULL;
+	close = open ? strchr(open, ')') : NULL;
+	if (!close || close - open >= (long)sizeof(flags))
+		return 0;
+	memcpy(flags, open + 1, close - open - 1);
+	flags[close - open - 1] = '\0';
+	for (word = strtok_r(flags, "|", &save); word;
+	     word = strtok_r(NULL, "|", &save)) {
+		for (i = 0; want[i] && strcmp(word, want[i]); i++)
+			;
+		if (want[i])
+			found++;
+		else if (strcmp(word, "GFP_NOWAIT") &&
+			 strcmp(word, "__GFP_KSWAPD_RECLAIM"))
+			others++;
+	}
+	return found == 3 && !others;
+}
+
+/*
+ * The zsmalloc pages of pfns [start, end).  page_owner (booted with
+ * page_owner=on) prints one record per page that is allocated now (a
+ * freed page's record is marked free and not printed), with the stack
+ * that allocated it; a pread() at offset P reads the record of the first
+ * allocated pfn >= P (x86_64: min_low_pfn is 0), on 4.x and 6.x alike.
+ * A record counts when its stack names zs_malloc() or, where stacks are
+ * unreadable, when its mask is zram's (zram_mask()).
+ * zs_malloc() in the stack is not enough: it also allocates its handles
+ * and zspage structs from slab caches, so the page must also be what
+ * kpageflags shows for a zspage page: not slab, not LRU, not buddy, not
+ * anonymous.  (kpagecount is no help: it is the mapcount, and zsmalloc
+ * keeps an object offset in the same field, page_type in 6.1, so a zspage
+ * page reads as "mapped 65 times".)  Between this scan and the poisoning
+ * nothing frees zsmalloc pages: zram holds the data, nothing compacts.
+ */
+static long find_zspages(uint64_t start, uint64_t end, uint64_t *out,
+			 long max, long *records)
+{
+	const uint64_t not_zspage = (1ULL << KPF_SLAB) | (1ULL << KPF_LRU) |
+		(1ULL << KPF_BUDDY) | (1ULL << KPF_ANON);
+	char *buf = malloc(page_size + 1), *p;
+	int fd = open(PAGE_OWNER, O_RDONLY);
+	uint64_t pos = start, pfn, flags;
+	long n = 0;
+	ssize_t len;
+
+	while (fd >= 0 && buf && n < max) {
+		len = pread(fd, buf, page_size, (off_t)pos);
+		if (len < 0)
+			say("PATCHGEN: info zsmalloc reading %s at %llu: %s",
+			    PAGE_OWNER, (unsigned long long)pos, strerror(errno));
+		if (len <= 0)
+			break;
+		buf[len] = '\0';
+		p = strstr(buf, "PFN ");
+		if (!p)
+			break;
+		pfn = strtoull(p + 4, NULL, 10);
+		if (pfn >= end || pfn + 1 <= pos)
+			break;
+		pos = pfn + 1;
+		if (pfn < start)
+			continue;
+		(*records)++;
+		if (!strstr(buf, "zs_malloc") && !strstr(buf, "alloc_zspage") &&
+		    !zram_mask(buf))
+			continue;
+		if (page_flags(pfn, &flags) || (flags & not_zspage))
+			continue;
+		out[n++] = pfn;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return fd < 0 ? -1 : n;
+}
+
+/*
+ * Offline a memory block that holds poisoned zsmalloc pages.  zsmalloc
+ * pages are __GFP_MOVABLE (zram), so they land in ZONE_MOVABLE; they are
+ * movable but not on the LRU: memory offline finds them by
+ * __PageMovable(), i.e. by page->mapping carrying PAGE_MAPPING_MOVABLE.
+ * zsmalloc's reset_page() (after migrating a page away, and when it frees
+ * a zspage) leaves exactly that in page->mapping (__ClearPageMovable()),
+ * and only free_pages_prepare() clears it.  A poisoned page that the free
+ * path keeps off the free lists without clearing page->mapping looks
+ * movable to memory offline forever (where scan_movable_pages() checks
+ * __PageMovable(): 4.13.9, 4.14.67, 6.1; not 4.9.154, 4.10.17): it
+ * finds the page, do_migrate_range() skips it as HWPoison or cannot
+ * isolate it, and the offline never ends (6.1 retries until a signal)
+ * or fails.
+ *
+ * The pages are poisoned by soft offline through sysfs (4.13.9, 4.14.67
+ * and 6.1 migrate a non-LRU movable page away and poison the old one;
+ * 4.6.5 ... 4.10.17 refuse it with -EIO, "unknown non LRU page type"),
+ * the zram data is compared, zram is reset (every zspage is freed through
+ * reset_page()), and the block is offlined with a 20 s deadline.
+ * Measured on the unmodified Debian 6.1.192 kernel: the offline makes no
+ * progress (see verify-movable.config).
+ */
+static void test_offline_zsmalloc(long n)
+{
+	long block_bytes = read_long(MEMORY_SYSFS "/block_size_bytes", 16);
+	long block_pages, j, best = -1, records = 0, filled, filler_max = 0;
+	long ok = 0, poisoned = 0, bad_data, tries, held = 0, in_buddy = 0;
+	long refused = 0;
+	uint64_t *best_pfns = calloc(MAX_ZSPAGES, sizeof(*best_pfns)), *mine;
+	long best_count = 0;
+	unsigned char *buf, *want, *filler;
+	char path[128], zones[256] = "", text[160], state[32] = "", held_list[160] = "";
+	const char *how = "soft offline through sysfs";
+	int fd = -1, err = 0, first_err = 0, reset_err;
+	uint64_t flags;
+	size_t off = 0;
+
+	buf = mmap(NULL, 2 * ZRAM_CHUNK * page_size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	filler = MAP_FAILED;
+	if (block_bytes <= 0 || buf == MAP_FAILED || !best_pfns) {
+		check("memory-offline-movable", 0, "cannot read "
+		      "%s/block_size_bytes (CONFIG_MEMORY_HOTPLUG) or allocate",
+		      MEMORY_SYSFS);
+		goto out;
+	}
+	want = buf + ZRAM_CHUNK * page_size;
+	block_pages = block_bytes / page_size;
+	/*
+	 * The first movable, removable, online block without reserved
+	 * pages: the one to offline.
+	 */
+	for (j = 0; j < 4096 && best < 0; j++) {
+		snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/valid_zones",
+			 j);
+		if (read_text(path, zones, sizeof(zones)) ||
+		    !strstr(zones, "Movable"))
+			continue;
+		snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/state", j);
+		if (read_text(path, state, sizeof(state)) ||
+		    strncmp(state, "online", 6))
+			continue;
+		snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/removable",
+			 j);
+		if (read_long(path, 10) == 0 ||
+		    block_has_reserved(j * block_pages, block_pages))
+			continue;
+		best = j;
+	}
+	if (best < 0) {
+		check("memory-offline-movable", 0, "no movable, removable, online "
+		      "block without reserved pages (boot with movablecore=)");
+		goto out;
+	}
+	/*
+	 * The buddy allocator hands out the highest free pages of the zone
+	 * first, and the highest block of ZONE_MOVABLE is the one with the
+	 * boot-time reserved pages.  So fill the zone with anonymous pages
+	 * until one lands in our block: zram's pages then land there too.
+	 */
+	filler_max = 3 * block_pages;
+	filler = mmap(NULL, filler_max * page_size, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (j = 0; filler != MAP_FAILED && j < filler_max; j++) {
+		filler[j * page_size] = 1;
+		if (pfn_of(filler + j * page_size) / block_pages == (uint64_t)best)
+			break;
+	}
+	filled = j;
+	err = write_file(ZRAM_BLOCK "/disksize", "64M\n");
+	fd = err ? -1 : open(ZRAM_DEV, O_RDWR | O_DIRECT);
+	if (fd < 0) {
+		check("memory-offline-movable", 0, "cannot set up %s (disksize: "
+		      "%s, open: %s; CONFIG_ZRAM)", ZRAM_DEV,
+		      err ? strerror(-err) : "ok", strerror(errno));
+		goto out;
+	}
+	if (zram_io(fd, buf, want, 0) || fsync(fd)) {
+		check("memory-offline-movable", 0, "cannot write %d pages to %s",
+		      ZRAM_PAGES, ZRAM_DEV);
+		goto out;
+	}
+	if (filler != MAP_FAILED)
+		munmap(filler, filler_max * page_size);
+	filler = MAP_FAILED;
+	read_text(ZRAM_BLOCK "/mm_stat", text, sizeof(text));
+	text[strcspn(text, "\n")] = '\0';
+	best_count = find_zspages(best * block_pages, (best + 1) * block_pages,
+				  best_pfns, MAX_ZSPAGES, &records);
+	say("PATCHGEN: info zsmalloc zram0 holds %d pages (mm_stat %s) after "
+	    "%ld filler pages; memory%ld: %ld zsmalloc pages of %ld "
+	    "page_owner records", ZRAM_PAGES, text, filled, best, best_count,
+	    records);
+	if (best_count < 0) {
+		check("memory-offline-movable", 0, "cannot read %s (boot with "
+		      "page_owner=on, CONFIG_PAGE_OWNER)", PAGE_OWNER);
+		goto out;
+	}
+	if (best_count < n) {
+		check("memory-offline-movable", 0, "block memory%ld holds %ld "
+		      "zsmalloc pages, fewer than %ld", best, best_count, n);
+		goto out;
+	}
+	mine = best_pfns + best_count / 2;	/* from the middle of the list */
+	if (best_count / 2 + n > best_count)
+		mine = best_pfns;
+	for (j = 0; j < n; j++) {
+		snprintf(text, sizeof(text), "%#llx\n",
+			 (unsigned long long)(mine[j] * page_size));
+		for (tries = 0; tries < BUSY_RETRIES; tries++) {
+			err = write_file(SYSFS_SOFT_OFFLINE, text);
+			if (err != -EBUSY)
+				break;
+			usleep(10000);
+		}
+		/* Before 4.13: "soft_offline: ...: unknown non LRU page type". */
+		refused += err == -EIO;
+		if (err && !first_err)
+			first_err = -err;
+		ok += !err;
+		if (!page_flags(mine[j], &flags) &&
+		    (flags & (1ULL << KPF_HWPOISON)))
+			poisoned++;
+	}
+	bad_data = zram_io(fd, buf, want, 1);
+	close(fd);
+	fd = -1;
+	/* Frees every zspage: reset_page(), then the free path. */
+	reset_err = write_file(ZRAM_BLOCK "/reset", "1\n");
+	settle();
+	for (j = 0; j < n; j++) {
+		if (page_flags(mine[j], &flags))
+			continue;
+		if (flags & (1ULL << KPF_BUDDY))
+			in_buddy++;
+		if (!(flags & (1ULL << KPF_BUDDY)) &&
+		    (flags & (1ULL << KPF_HWPOISON))) {
+			held++;
+			if (off < sizeof(held_list) - 24)
+				off += snprintf(held_list + off,
+						sizeof(held_list) - off, "%s%#llx",
+						off ? " " : "",
+						(unsigned long long)mine[j]);
+		}
+	}
+	snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/valid_zones", best);
+	read_text(path, zones, sizeof(zones));
+	zones[strcspn(zones, "\n")] = '\0';
+	snprintf(path, sizeof(path), MEMORY_SYSFS "/memory%ld/state", best);
+	err = reset_err ? 0 : offline_block(path, 20);
+	read_text(path, state, sizeof(state));
+	state[strcspn(state, "\n")] = '\0';
+	/*
+	 * A kernel whose soft offline refuses every non-LRU page (4.6.5 ...
+	 * 4.10.17: get_any_page() returns -EIO) cannot make the case: then
+	 * what is checked is that the refusal poisoned nothing and the block
+	 * still goes offline.  (memory_failure() could poison such a page,
+	 * but those kernels keep its reference on a page they cannot handle,
+	 * so the page never reaches the free path at all.)
+	 */
+	if (refused == n)
+		how = "soft offline through sysfs, which this kernel refuses for "
+		      "non-LRU pages (-EIO): no poisoned movable page can be "
+		      "made here;";
+	check("memory-offline-movable",
+	      (refused == n ? poisoned == 0 : ok == n && poisoned == n) &&
+	      !reset_err && !err && bad_data == 0,
+	      "block memory%ld (%s, %ld zsmalloc pages): %ld of %ld zsmalloc "
+	      "pages poisoned by %s from pfn %#llx (first error: %s; %ld carry "
+	      "hwpoison), zram data %s; after zram reset (%s) %ld of them "
+	      "poisoned and not on the buddy lists%s%s, %ld on them; "
+	      "offlining the block %s%s; state now %s", best, zones,
+	      best_count, ok, n, how, (unsigned long long)mine[0],
+	      first_err ? strerror(first_err) : "none", poisoned,
+	      bad_data ? "CHANGED" : "intact",
+	      reset_err ? strerror(-reset_err) : "done", held,
+	      held ? ": " : "", held_list, in_buddy,
+	      reset_err ? "not tried" : err ? "failed: " : "succeeded",
+	      err == -EINTR ? "no progress within 20 s (interrupted)" :
+	      err ? strerror(-err) : "", state);
+	if (!reset_err && !err && write_file(path, "online_movable\n"))
+		write_file(path, "online\n");
+out:
+	if (fd >= 0) {
+		close(fd);
+		write_file(ZRAM_BLOCK "/reset", "1\n");
+	}
+	if (filler != MAP_FAILED)
+		munmap(filler, filler_max * page_size);
+	if (buf != MAP_FAILED)
+		munmap(buf, 2 * ZRAM_CHUNK * page_size);
+	free(best_pfns);
+}
+
 /* How long each phase took, for benchmarks/bench_verify.py. */
 static struct timespec phase_t0;
 
@@ -1210,6 +1578,7 @@ static int open_or_report(const char *path, const char *why)
 int main(int argc, char **argv)
 {
 	long stress = 64, leak_slack = -1, sysfs = 0, race = 0, offline = 0;
+	long zsmalloc = 0;
 	int i;
 
 	open_kmsg();
@@ -1225,6 +1594,8 @@ int main(int argc, char **argv)
 			race = strtol(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--memory-offline") && i + 1 < argc)
 			offline = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--offline-zsmalloc") && i + 1 < argc)
+			zsmalloc = strtol(argv[++i], NULL, 10);
 		else {
 			say("PATCHGEN: result FAIL bad argument %s", argv[i]);
 			return 2;
@@ -1280,6 +1651,10 @@ int main(int argc, char **argv)
 	if (offline > 0) {
 		test_memory_offline(offline);
 		phase_end("memory-offline");
+	}
+	if (zsmalloc > 0) {
+		test_offline_zsmalloc(zsmalloc);
+		phase_end("offline-zsmalloc");
 	}
 out:
 	say("PATCHGEN: result %s %d of %d checks failed",
