@@ -66,6 +66,17 @@ def check_writable(tree) -> None:
                            "run it on a writable clone")
 
 
+def signing_identity(tree) -> tuple[str, str]:
+    """The name and email git gives in *tree*, which sign the patches off."""
+    identity = tree.identity()
+    if identity is None:
+        raise IdentityUnset(f"git user.name or user.email is not set for "
+                            f"{tree.root}: set them (git config user.name ...; "
+                            "git config user.email ...) so the patches can be "
+                            "signed off")
+    return identity
+
+
 def apply_rule(path: str | Path, rule_id: str, *, branch: str | None = None,
                dry_run: bool = False, force: bool = False,
                only: tuple[str, ...] = (),
@@ -92,12 +103,7 @@ def apply_rule(path: str | Path, rule_id: str, *, branch: str | None = None,
         raise UserError("--branch is empty: give the new branch a name, or "
                         f"leave --branch out for {rule.default_branch}")
     branch = branch or rule.default_branch
-    identity = identity or tree.identity()
-    if identity is None:
-        raise IdentityUnset(f"git user.name or user.email is not set for "
-                            f"{tree.root}: set them (git config user.name ...; "
-                            "git config user.email ...) so the patches can be "
-                            "signed off")
+    identity = identity or signing_identity(tree)
     plan = series_plan(rule, report, branch)
     if not dry_run:
         for name, _ in plan:

@@ -21,12 +21,12 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from patchgen.engine.apply import apply_rule
+from patchgen.engine.apply import apply_rule, signing_identity
 from patchgen.engine.registry import origin
 from patchgen.engine.rule import REWRITE
 from patchgen.engine.sources import open_git_tree
 from patchgen.infra.data import data_dir
-from patchgen.infra.errors import IdentityUnset, SeriesProblem
+from patchgen.infra.errors import SeriesProblem
 from patchgen.kernel.workspace import Workspace
 
 _PACKAGE = Path(__file__).resolve().parent.parent
@@ -89,15 +89,9 @@ def user_identity(tree: Path) -> tuple[str, str]:
     any build."""
     opened = open_git_tree(tree)
     try:
-        identity = opened.identity()
+        return signing_identity(opened)
     finally:
         opened.repo.close()
-    if identity is None:
-        raise IdentityUnset(f"git user.name or user.email is not set for "
-                            f"{tree}: set them (git config user.name ...; "
-                            "git config user.email ...) so the generated "
-                            "patches can be signed off")
-    return identity
 
 
 def branch_name(rule_id: str, base: str) -> str:
