@@ -17,6 +17,7 @@ it finds nothing to change) gets the rule's one-line reason and is
 verified at its base only.
 """
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +73,11 @@ def shaping_folders(rule_id: str) -> list[Path]:
     return folders
 
 
+@functools.lru_cache(maxsize=None)
 def fingerprint(rule_id: str) -> str:
-    """A hash of every file that shapes *rule_id*'s series."""
+    """A hash of every file that shapes *rule_id*'s series, read once per
+    process: every cell of a matrix run names the same series, even if a
+    file changes while it runs."""
     folders = shaping_folders(rule_id)
     digest = hashlib.sha256(rule_id.encode())
     for folder in folders:
@@ -101,12 +105,10 @@ def branch_name(rule_id: str, base: str) -> str:
 def _forget_older(workspace: Workspace, rule_id: str, base: str) -> None:
     """Delete, in the clone, the series an older patchgen or rule made on
     *base*: they would only pile up."""
-    prefix = f"refs/heads/{BRANCHES}/{rule_id}/{base[:12]}-"
     refs = workspace.git("for-each-ref", "--format=%(refname)",
-                         f"refs/heads/{BRANCHES}/{rule_id}/").stdout.split()
-    for ref in refs:
-        if ref.startswith(prefix):
-            workspace.git("update-ref", "-d", ref)
+                         f"refs/heads/{BRANCHES}/{rule_id}/{base[:12]}-*")
+    for ref in refs.stdout.split():
+        workspace.git("update-ref", "-d", ref)
 
 
 def generate(workspace: Workspace, rule_id: str, base: str,
